@@ -1,0 +1,212 @@
+"""The fleet: add, start, stop, restart, kill and remove agents; send them text. No Textual.
+
+tmux owns the processes; this module owns what happens around them (init and cleanup commands,
+graceful stops, the store's record of every start and stop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentmux import config as config_module
+from agentmux.agents.kinds import get_kind
+from agentmux.agents.observer import AgentStatus, Observer
+from agentmux.agents.secrets import resolve_secrets
+from agentmux.agents.state import AgentState
+from agentmux.config import AgentSpec, Config
+from agentmux.errors import AgentmuxError
+from agentmux.store import Store
+from agentmux.tmux.backend import HIDDEN_SESSION, PaneInfo, TmuxServer
+
+CLEANUP_TIMEOUT = 60.0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll until `predicate()` is true or the deadline passes; True when it became true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a lifecycle operation did, in one line for the user; `ok` False means exit code 1."""
+
+    agent: str
+    message: str
+    ok: bool = True
+
+
+class Fleet:
+    """The agents of one config on its tmux socket, with the store as their shared memory."""
+
+    def __init__(self, config: Config, store: Store | None = None, tmux: TmuxServer | None = None) -> None:
+        self.config = config
+        settings = config.settings
+        self.store = store or Store(config.store_path)
+        self.tmux = tmux or TmuxServer(settings.socket, settings.tmux_config, run_dir=settings.state_dir / "run")
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def status(self) -> list[AgentStatus]:
+        """Every agent (configured, running or remembered) with a fresh state."""
+        return Observer(self).observe()
+
+    def pane(self, name: str) -> PaneInfo | None:
+        for pane in self.tmux.list_panes():
+            if pane.agent == name:
+                return pane
+        return None
+
+    def agent_env(self, spec: AgentSpec) -> dict[str, str]:
+        """The agent's session environment: its env, its secrets, and where agentmux is."""
+        env = dict(spec.env)
+        env.update(resolve_secrets(spec.name, spec.secrets))
+        env.update(
+            AGENTMUX_AGENT=spec.name,
+            AGENTMUX_HOME=str(self.config.settings.state_dir),
+            AGENTMUX_SOCKET=self.config.settings.socket,
+            AGENTMUX_CONFIG=str(self.config.path),
+        )
+        return env
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def add(self, spec: AgentSpec) -> Outcome:
+        self.config = config_module.add_agent(self.config, spec)
+        self.store.ensure_agent(spec.name, spec.kind)
+        return Outcome(spec.name, f"added {spec.name} to {self.config.path}")
+
+    def start(self, name: str) -> Outcome:
+        spec = self.config.agent(name)
+        kind = get_kind(spec.kind)
+        pane = self.pane(name)
+        if pane is not None and not pane.dead:
+            return Outcome(name, f"{name} is already running")
+        env = self.agent_env(spec)
+        settings = self.config.settings
+        self.tmux.kill_session(name)
+        self.tmux.new_session(
+            name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
+            settings.width, settings.height, settings.history_limit, agent=name,
+        )
+        pane = self.pane(name)
+        now = time.time()
+        self.store.mark_started(name, spec.kind, name, pane.pane_id if pane else None,
+                                pane.pid if pane else None, now)
+        self.store.record_event(name, "start", f"started in {spec.cwd}", now)
+        return Outcome(name, f"started {name}")
+
+    def stop(self, name: str, force: bool = False, timeout: float | None = None) -> Outcome:
+        """Graceful stop: the kind's quit keys, then SIGTERM, then SIGKILL; cleanup commands after."""
+        spec = self.config.agent(name) if name in self.config.names() else None
+        record = self.store.agent(name)
+        if spec is None and record is None:
+            raise AgentmuxError(f"no agent named {name!r}")
+        self.store.set_desired(name, "stopped")
+        pane = self.pane(name)
+        if pane is None or pane.dead:
+            self.store.set_state(name, AgentState.STOPPED, "stopped")
+            return Outcome(name, f"{name} was not running")
+        how = "killed"
+        if not force:
+            kind = get_kind(spec.kind if spec else "command")
+            limit = timeout if timeout is not None else (self.config.stop_timeout(spec) if spec else 10.0)
+            deadline = time.monotonic() + limit
+            while time.monotonic() < deadline:
+                self.tmux.send_keys(pane.pane_id, *kind.stop_keys)
+                if wait_for(lambda: self._dead(pane.pane_id), min(2.0, max(0.0, deadline - time.monotonic()))):
+                    how = "stopped"
+                    break
+        # Then what closing a terminal does (SIGHUP), then SIGTERM, then SIGKILL.
+        for sig in (() if force else (signal.SIGHUP, signal.SIGTERM)) + (signal.SIGKILL,):
+            if self._dead(pane.pane_id):
+                break
+            self._signal(pane, sig)
+            wait_for(lambda: self._dead(pane.pane_id), 2.0 if sig != signal.SIGKILL else 5.0)
+        self.store.set_state(name, AgentState.STOPPED, f"{how} by user")
+        self.store.record_event(name, "stop", f"{how} by user")
+        failures = self.run_cleanup(spec) if spec else []
+        message = f"{how} {name}" + "".join(f"; {failure}" for failure in failures)
+        return Outcome(name, message, ok=not failures)
+
+    def restart(self, name: str) -> Outcome:
+        stopped = self.stop(name)
+        started = self.start(name)
+        return Outcome(name, f"restarted {name}", ok=stopped.ok and started.ok)
+
+    def remove(self, name: str) -> Outcome:
+        """Stop the agent (running its cleanup), close its session, forget it, take it out of the config."""
+        in_config = name in self.config.names()
+        if not in_config and self.store.agent(name) is None:
+            raise AgentmuxError(f"no agent named {name!r}")
+        outcome = self.stop(name)
+        self.tmux.kill_session(name)
+        self.store.delete_agent(name)
+        self.store.record_event(name, "remove", "removed")
+        if in_config:
+            self.config = config_module.remove_agent(self.config, name)
+        if not any(p.agent for p in self.tmux.list_panes()):
+            self.tmux.kill_session(HIDDEN_SESSION)
+        suffix = "" if outcome.ok else f" ({outcome.message})"
+        return Outcome(name, f"removed {name}{suffix}", ok=outcome.ok)
+
+    def send(self, name: str, text: str, enter: bool = True) -> Outcome:
+        pane = self.pane(name)
+        if pane is None or pane.dead:
+            raise AgentmuxError(f"{name} is not running (start it with `agentmux up {name}`)")
+        self.tmux.send_text(pane.pane_id, text, enter=enter)
+        return Outcome(name, f"sent to {name}")
+
+    def run_cleanup(self, spec: AgentSpec) -> list[str]:
+        """Run the agent's cleanup commands in order, in its cwd with its environment; failures listed."""
+        failures: list[str] = []
+        if not spec.cleanup:
+            return failures
+        env = {**os.environ, **self.agent_env(spec)}
+        for command in spec.cleanup:
+            try:
+                result = subprocess.run(
+                    ["/bin/sh", "-c", command], cwd=spec.cwd, env=env, capture_output=True, text=True,
+                    timeout=CLEANUP_TIMEOUT, stdin=subprocess.DEVNULL,
+                )
+            except subprocess.TimeoutExpired:
+                failures.append(f"cleanup command timed out after {CLEANUP_TIMEOUT:.0f}s: {command}")
+                continue
+            output = (result.stdout + result.stderr).strip()
+            self.store.record_event(spec.name, "cleanup", f"$ {command} (status {result.returncode}) {output}"[:2000])
+            if result.returncode != 0:
+                failures.append(f"cleanup command failed with status {result.returncode}: {command}")
+        return failures
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _dead(self, pane_id: str) -> bool:
+        info = self.tmux.pane_info(pane_id)
+        return info is None or info.dead
+
+    @staticmethod
+    def _signal(pane: PaneInfo, sig: signal.Signals) -> None:
+        """Signal the pane's process group (the program and what it started in the foreground)."""
+        if pane.pid is None:
+            return
+        try:
+            os.killpg(pane.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pane.pid, sig)

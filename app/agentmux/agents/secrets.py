@@ -1,0 +1,31 @@
+"""Secret references (`env:NAME`, `file:PATH`) resolved at start time, never stored."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from agentmux.errors import AgentmuxError
+
+
+def resolve_secret(agent: str, variable: str, reference: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value a reference points at; a clear error names agent, variable and reference otherwise."""
+    environ = os.environ if environ is None else environ
+    scheme, _, target = reference.partition(":")
+    where = f"agent {agent!r}: secret {variable} ({reference})"
+    if scheme == "env":
+        if target not in environ:
+            raise AgentmuxError(f"{where}: environment variable {target} is not set")
+        return environ[target]
+    if scheme == "file":
+        path = Path(os.path.expandvars(target)).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise AgentmuxError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    raise AgentmuxError(f"{where}: unknown reference; write env:VARIABLE or file:PATH")
+
+
+def resolve_secrets(agent: str, references: Mapping[str, str]) -> dict[str, str]:
+    return {variable: resolve_secret(agent, variable, ref) for variable, ref in references.items()}

@@ -1,0 +1,65 @@
+"""Agent states and the debouncer that keeps them from flickering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class AgentState(StrEnum):
+    """What an agent is doing, in the user's words."""
+
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    WAITING = "waiting"
+    ERROR = "error"
+    EXITED = "exited"
+    STOPPED = "stopped"
+
+    @property
+    def is_live(self) -> bool:
+        """True while the agent's process runs."""
+        return self in (AgentState.STARTING, AgentState.IDLE, AgentState.BUSY, AgentState.WAITING)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A detector's verdict: the state and a short reason a user can read."""
+
+    state: AgentState
+    reason: str = ""
+
+
+class Debouncer:
+    """Commits a detected state only after it has held for `hold` seconds.
+
+    A spinner that pauses for one tick must not turn a busy agent idle and back. States that end
+    the process (exited, error, stopped) are facts, not guesses, so they apply at once.
+    """
+
+    IMMEDIATE = frozenset({AgentState.EXITED, AgentState.ERROR, AgentState.STOPPED, AgentState.STARTING})
+
+    def __init__(self, current: Detected, hold: float = 0.4) -> None:
+        self.current = current
+        self.hold = hold
+        self._candidate: Detected | None = None
+        self._candidate_since = 0.0
+
+    def feed(self, detected: Detected, now: float) -> Detected:
+        """Offer a fresh detection; returns the state to show now."""
+        if detected.state == self.current.state:
+            self.current = detected
+            self._candidate = None
+            return self.current
+        if detected.state in self.IMMEDIATE or self.current.state in self.IMMEDIATE - {AgentState.STARTING}:
+            self.current = detected
+            self._candidate = None
+            return self.current
+        if self._candidate is None or self._candidate.state != detected.state:
+            self._candidate = detected
+            self._candidate_since = now
+        if now - self._candidate_since >= self.hold:
+            self.current = detected
+            self._candidate = None
+        return self.current

@@ -1,0 +1,378 @@
+"""The `agentmux` command: argument parsing and output only; the work is done by the services."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agentmux import __version__
+from agentmux import config as config_module
+from agentmux.agents.lifecycle import Fleet, Outcome
+from agentmux.config import AgentSpec, Config
+from agentmux.errors import AgentmuxError, ConfigError, UsageError
+from agentmux.paths import user_config_path
+
+MIN_TMUX = (3, 2)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="agentmux", description="Supervise a fleet of AI coding agents in tmux.")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: ./agentmux.toml, "
+                        "else $XDG_CONFIG_HOME/agentmux/config.toml)")
+    parser.add_argument("--version", action="version", version=f"agentmux {__version__}")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("init", help="write a commented starter config file")
+    p.add_argument("--here", action="store_true", help="write ./agentmux.toml instead of the per-user file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = sub.add_parser("up", help="start agents (default: every agent with autostart)")
+    p.add_argument("names", nargs="*", metavar="NAME")
+
+    p = sub.add_parser("down", help="stop agents gracefully (default: all running)")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="kill at once instead of asking the agent to quit")
+
+    p = sub.add_parser("restart", help="stop and start an agent")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("add", help="add an agent to the config in use")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--command", default="", help="the program to run (a /bin/sh command line)")
+    p.add_argument("--kind", default="command", help="agent kind (default: command)")
+    p.add_argument("--cwd", help="working directory (default: the current directory)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable")
+    p.add_argument("--secret", action="append", default=[], metavar="KEY=REF",
+                   help="secret by reference: KEY=env:VARIABLE or KEY=file:PATH")
+    p.add_argument("--init", action="append", default=[], metavar="CMD", help="init command (repeatable)")
+    p.add_argument("--cleanup", action="append", default=[], metavar="CMD", help="cleanup command (repeatable)")
+    p.add_argument("--no-autostart", action="store_true", help="do not start with a plain `agentmux up`")
+    p.add_argument("--start", action="store_true", help="start the agent right away")
+
+    p = sub.add_parser("rm", help="stop an agent, run its cleanup, and remove it from the config")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("ls", help="list agents with their state")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("send", help="type text into an agent (or --all) and press Enter")
+    p.add_argument("--all", action="store_true", help="send to every running agent")
+    p.add_argument("--no-enter", action="store_true", help="do not press Enter after the text")
+    p.add_argument("words", nargs="+", metavar="NAME|TEXT", help="NAME TEXT..., or TEXT... with --all; "
+                   "TEXT '-' reads standard input")
+
+    p = sub.add_parser("attach", help="attach to an agent's tmux session (detach with your tmux prefix, d)")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("serve", help="run the supervisor in the foreground (observe states until Ctrl-C)")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between observations")
+
+    sub.add_parser("doctor", help="check tmux, the config, the store and the socket")
+
+    p = sub.add_parser("demo-agent", help="run the built-in simulated agent in this terminal")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+# --- output helpers --------------------------------------------------------------------------------------
+
+def ago(timestamp: float | None, now: float | None = None) -> str:
+    if timestamp is None:
+        return "-"
+    seconds = max(0.0, (time.time() if now is None else now) - timestamp)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
+
+
+def report(outcomes: Sequence[Outcome]) -> int:
+    for outcome in outcomes:
+        print(outcome.message, file=sys.stdout if outcome.ok else sys.stderr)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if args.config:
+        path = Path(args.config).expanduser()
+    elif args.here:
+        path = Path.cwd() / "agentmux.toml"
+    else:
+        path = user_config_path()
+    config_module.write_starter(path, force=args.force)
+    print(f"wrote {path}\nnext: `agentmux up` starts its agents, `agentmux-tui` shows them")
+    return 0
+
+
+def each(fleet: Fleet, names: Sequence[str], action: Callable[[str], Outcome]) -> list[Outcome]:
+    """Apply an action to several agents; one agent's failure is reported and the rest still run."""
+    outcomes = []
+    for name in names:
+        try:
+            outcomes.append(action(name))
+        except AgentmuxError as exc:
+            if isinstance(exc, UsageError):
+                raise
+            outcomes.append(Outcome(name, f"{name}: {exc}", ok=False))
+    return outcomes
+
+
+def cmd_up(fleet: Fleet, args: argparse.Namespace) -> int:
+    names = args.names or [spec.name for spec in fleet.config.agents if spec.autostart]
+    for name in names:
+        fleet.config.agent(name)
+    if not names:
+        print(f"no agents to start (add one with `agentmux add NAME --command CMD`; config: {fleet.config.path})")
+        return 0
+    return report(each(fleet, names, fleet.start))
+
+
+def cmd_down(fleet: Fleet, args: argparse.Namespace) -> int:
+    names = args.names or [s.name for s in fleet.status() if s.state.is_live]
+    known = set(fleet.config.names()) | {r.name for r in fleet.store.agents()}
+    for name in names:
+        if name not in known:
+            raise AgentmuxError(f"no agent named {name!r}")
+    if not names:
+        print("no agents are running")
+        return 0
+    return report(each(fleet, names, lambda name: fleet.stop(name, force=args.force)))
+
+
+def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} {value!r}: write KEY=VALUE")
+        pairs[key] = rest
+    return pairs
+
+
+def cmd_add(fleet: Fleet, args: argparse.Namespace) -> int:
+    table_ = {"name": args.name, "kind": args.kind, "cwd": args.cwd or os.getcwd()}
+    if args.command:
+        table_["command"] = args.command
+    for key, value in (("env", parse_pairs(args.env, "--env")), ("secrets", parse_pairs(args.secret, "--secret")),
+                       ("init", args.init), ("cleanup", args.cleanup)):
+        if value:
+            table_[key] = value
+    if args.no_autostart:
+        table_["autostart"] = False
+    spec = validate_new_agent(fleet.config, table_)
+    outcomes = [fleet.add(spec)]
+    if args.start:
+        outcomes.append(fleet.start(spec.name))
+    return report(outcomes)
+
+
+def validate_new_agent(config: Config, table_: dict[str, object]) -> AgentSpec:
+    """Check a new agent exactly as the file will be checked, reporting errors against the command line."""
+    import tomli_w
+
+    text = tomli_w.dumps({"agents": [table_]})
+    try:
+        return config_module.parse(config.path, text).agents[0]
+    except ConfigError as exc:
+        key = (exc.key or "").split(".", 1)[-1]
+        raise UsageError(f"agent {table_['name']!r}: {key}: {exc.reason}" if key else str(exc.reason)) from None
+
+
+def cmd_ls(fleet: Fleet, args: argparse.Namespace) -> int:
+    statuses = fleet.status()
+    if args.json:
+        print(json.dumps([s.to_json() for s in statuses], indent=2))
+        return 0
+    if not statuses:
+        print(f"no agents (add one with `agentmux add NAME --command CMD`; config: {fleet.config.path})")
+        return 0
+    now = time.time()
+    rows = [["NAME", "KIND", "STATE", "FOR", "PID", "OUTPUT", "DETAIL"]]
+    for s in statuses:
+        detail = s.reason + ("" if s.in_config else " (not in config)")
+        pid = str(s.pid) if s.pid and s.process_alive else "-"
+        rows.append([s.name, s.kind, s.state.value, ago(s.since, now), pid, ago(s.last_output_at, now), detail])
+    print(table(rows))
+    return 0
+
+
+def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
+    words = list(args.words)
+    if args.all:
+        names = [s.name for s in fleet.status() if s.state.is_live]
+    else:
+        if len(words) < 2:
+            raise UsageError("send needs NAME and TEXT (or --all TEXT)")
+        names = [words.pop(0)]
+        fleet.config.agent(names[0]) if names[0] not in {r.name for r in fleet.store.agents()} else None
+    text = sys.stdin.read() if words == ["-"] else " ".join(words)
+    if not names:
+        raise AgentmuxError("no agents are running")
+    return report(each(fleet, names, lambda name: fleet.send(name, text, enter=not args.no_enter)))
+
+
+def cmd_attach(fleet: Fleet, args: argparse.Namespace) -> int:
+    from agentmux.tmux.attach import plan_attach
+
+    pane = fleet.pane(args.name)
+    if pane is None:
+        raise AgentmuxError(f"{args.name} has no tmux session (start it with `agentmux up {args.name}`)")
+    plan = plan_attach(fleet.tmux.base_args, fleet.config.settings.socket, pane.session)
+    if plan.how == "attach":
+        fleet.close()
+        os.execvp(plan.argv[0], plan.argv)
+    result = subprocess.run(plan.argv)
+    return 0 if result.returncode == 0 else 1
+
+
+def cmd_serve(fleet: Fleet, args: argparse.Namespace) -> int:
+    from agentmux.supervisor import Supervisor
+
+    supervisor = Supervisor(fleet, interval=args.interval)
+    supervisor.on_state_change = lambda name, detected: print(
+        f"{time.strftime('%H:%M:%S')} {name}: {detected.state.value} ({detected.reason})", flush=True)
+    print(f"supervising {len(fleet.config.agents)} agents on socket {fleet.config.settings.socket!r}; "
+          "Ctrl-C to stop (agents keep running)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        supervisor.run()
+    return 0
+
+
+# --- doctor ----------------------------------------------------------------------------------------------
+
+def tmux_version(binary: str) -> tuple[int, int] | None:
+    try:
+        output = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"(\d+)\.(\d+)", output)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from agentmux.store import Store
+    from agentmux.tmux.attach import socket_path
+    from agentmux.tmux.backend import TmuxServer
+
+    problems = 0
+
+    def check(ok: bool, what: str, fix: str = "") -> bool:
+        nonlocal problems
+        print(f"{'ok ' if ok else 'FAIL'}  {what}" + ("" if ok or not fix else f"\n      fix: {fix}"))
+        problems += not ok
+        return ok
+
+    binary = shutil.which("tmux")
+    version = tmux_version(binary) if binary else None
+    if check(binary is not None, f"tmux found at {binary}" if binary else "tmux is not installed",
+             "install tmux >= 3.2 (Debian/Ubuntu: sudo apt-get install tmux; macOS: brew install tmux)"):
+        check(version is not None and version >= MIN_TMUX, f"tmux version {'.'.join(map(str, version or ()))}"
+              " (3.2 or newer needed)", "upgrade tmux to 3.2 or newer")
+    try:
+        config = config_module.load(args.config)
+    except ConfigError as exc:
+        check(False, f"config: {exc}", "edit the file at the line shown")
+        return 1
+    check(True, f"config {config.path}" + ("" if config.exists else " (not created yet; defaults in use)")
+          + f": {len(config.agents)} agents")
+    for spec in config.agents:
+        for variable, reference in spec.secrets.items():
+            from agentmux.agents.secrets import resolve_secret
+            try:
+                resolve_secret(spec.name, variable, reference)
+            except AgentmuxError as exc:
+                check(False, str(exc), "set the variable or create the file before starting the agent")
+    try:
+        store = Store(config.store_path)
+        mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
+        check(mode == "wal", f"store {config.store_path} (schema {store.schema_version}, journal {mode})",
+              "the store's folder must be on a local file system that supports WAL")
+        store.close()
+    except AgentmuxError as exc:
+        check(False, str(exc), f"make {config.settings.state_dir} writable, or set state_dir in the config")
+    if binary:
+        socket = config.settings.socket
+        server = TmuxServer(socket, config.settings.tmux_config)
+        path = socket_path(socket)
+        if server.is_running():
+            sessions = [p for p in server.list_panes() if p.agent]
+            check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
+        elif path.exists():
+            check(False, f"socket {path} exists but no tmux server answers (left over from a crash)",
+                  f"remove it: rm {path}")
+        else:
+            check(True, f"socket {socket!r} ({path}): no server yet; `agentmux up` starts one")
+    print("all checks passed" if not problems else f"{problems} problem(s) found")
+    return 0 if not problems else 1
+
+
+# --- entry point -----------------------------------------------------------------------------------------
+
+FLEET_COMMANDS: dict[str, Callable[[Fleet, argparse.Namespace], int]] = {
+    "up": cmd_up, "down": cmd_down, "add": cmd_add, "ls": cmd_ls, "send": cmd_send, "attach": cmd_attach,
+    "serve": cmd_serve,
+    "restart": lambda fleet, args: report([fleet.restart(fleet.config.agent(args.name).name)]),
+    "rm": lambda fleet, args: report([fleet.remove(args.name)]),
+}
+
+
+def run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.subcommand is None:
+        build_parser().print_help()
+        return 2
+    if args.subcommand == "init":
+        return cmd_init(args)
+    if args.subcommand == "doctor":
+        return cmd_doctor(args)
+    if args.subcommand == "demo-agent":
+        from agentmux.agents import demo
+
+        return demo.main(args.args)
+    fleet = Fleet(config_module.load(args.config))
+    try:
+        return FLEET_COMMANDS[args.subcommand](fleet, args)
+    finally:
+        fleet.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except AgentmuxError as exc:
+        print(f"agentmux: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("agentmux: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, never a traceback
+        if os.environ.get("AGENTMUX_DEBUG"):
+            raise
+        print(f"agentmux: internal error: {type(exc).__name__}: {exc} (run with AGENTMUX_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1

@@ -1,0 +1,498 @@
+"""The configuration file: found, read with tomllib, validated with precise errors, written with tomli-w.
+
+Errors name the file, the line where it can be found, the key and the reason, so a user can fix a typo
+without guessing. Edits (`add`, `rm`) change only the agent's own block so comments elsewhere survive.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from agentmux.errors import AgentmuxError, ConfigError
+from agentmux.paths import default_state_dir, find_config, user_config_path
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_REF_RE = re.compile(r"^(env|file):(.+)$")
+SOCKET_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Fleet-wide settings from the `[agentmux]` table."""
+
+    socket: str = "agentmux"
+    state_dir: Path = field(default_factory=default_state_dir)
+    tmux_config: Path | None = None
+    width: int = 200
+    height: int = 50
+    history_limit: int = 10000
+    idle_after: float = 3.0
+    stop_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One `[[agents]]` table: how to run an agent. Secrets are references, never values."""
+
+    name: str
+    kind: str = "command"
+    command: str = ""
+    cwd: Path = field(default_factory=Path.home)
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    init: tuple[str, ...] = ()
+    cleanup: tuple[str, ...] = ()
+    autostart: bool = True
+    idle_after: float | None = None
+    stop_timeout: float | None = None
+
+    def to_toml(self) -> dict[str, Any]:
+        """The table written to the config file: only what differs from the defaults."""
+        table: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.command:
+            table["command"] = self.command
+        table["cwd"] = str(self.cwd)
+        for key in ("env", "secrets"):
+            if getattr(self, key):
+                table[key] = dict(getattr(self, key))
+        for key in ("init", "cleanup"):
+            if getattr(self, key):
+                table[key] = list(getattr(self, key))
+        if not self.autostart:
+            table["autostart"] = False
+        for key in ("idle_after", "stop_timeout"):
+            if getattr(self, key) is not None:
+                table[key] = getattr(self, key)
+        return table
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded configuration: where it came from, the settings and the agents in file order."""
+
+    path: Path
+    settings: Settings
+    agents: tuple[AgentSpec, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def agent(self, name: str) -> AgentSpec:
+        for spec in self.agents:
+            if spec.name == name:
+                return spec
+        raise AgentmuxError(f"no agent named {name!r} in {self.path}")
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.agents]
+
+    @property
+    def store_path(self) -> Path:
+        """One database per tmux socket, so two private fleets never share state."""
+        return self.settings.state_dir / f"{self.settings.socket}.db"
+
+    def idle_after(self, spec: AgentSpec) -> float:
+        return spec.idle_after if spec.idle_after is not None else self.settings.idle_after
+
+    def stop_timeout(self, spec: AgentSpec) -> float:
+        return spec.stop_timeout if spec.stop_timeout is not None else self.settings.stop_timeout
+
+
+# --- validation ------------------------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]
+
+
+def _is_str(value: Any) -> str | None:
+    return None if isinstance(value, str) else f"must be a string, not {_type_name(value)}"
+
+
+def _is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, not {_type_name(value)}"
+
+
+def _is_positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number, not {_type_name(value)}"
+    return None if value > 0 else "must be greater than 0"
+
+
+def _is_int_between(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be a whole number, not {_type_name(value)}"
+        return None if low <= value <= high else f"must be between {low} and {high}"
+
+    return check
+
+
+def _is_str_list(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"must be a list of strings, not {_type_name(value)}"
+    for item in value:
+        if not isinstance(item, str):
+            return f"must be a list of strings, but holds {_type_name(item)}"
+    return None
+
+
+def _is_table(value: Any) -> str | None:
+    return None if isinstance(value, dict) else f"must be a table, not {_type_name(value)}"
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+        list: "a list", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+SETTINGS_KEYS: dict[str, Check] = {
+    "socket": _is_str,
+    "state_dir": _is_str,
+    "tmux_config": _is_str,
+    "width": _is_int_between(20, 1000),
+    "height": _is_int_between(5, 500),
+    "history_limit": _is_int_between(0, 1_000_000),
+    "idle_after": _is_positive_number,
+    "stop_timeout": _is_positive_number,
+}
+
+AGENT_KEYS: dict[str, Check] = {
+    "name": _is_str,
+    "kind": _is_str,
+    "command": _is_str,
+    "cwd": _is_str,
+    "env": _is_table,
+    "secrets": _is_table,
+    "init": _is_str_list,
+    "cleanup": _is_str_list,
+    "autostart": _is_bool,
+    "idle_after": _is_positive_number,
+    "stop_timeout": _is_positive_number,
+}
+
+
+class _Locator:
+    """Finds the line of a key in the raw TOML text (tomllib reports no positions for valid documents)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _header_lines(self, pattern: str) -> list[int]:
+        regex = re.compile(pattern)
+        return [i for i, line in enumerate(self.lines) if regex.match(line)]
+
+    def _key_after(self, start: int, key: str | None) -> int:
+        if key is None:
+            return start + 1
+        key_re = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+        for i in range(start + 1, len(self.lines)):
+            if re.match(r"^\s*\[", self.lines[i]):
+                break
+            if key_re.match(self.lines[i]):
+                return i + 1
+        return start + 1
+
+    def settings(self, key: str | None) -> int | None:
+        headers = self._header_lines(r"^\s*\[\s*agentmux\s*\]")
+        return self._key_after(headers[0], key) if headers else None
+
+    def agent(self, index: int, key: str | None) -> int | None:
+        headers = self._header_lines(r"^\s*\[\[\s*agents\s*\]\]")
+        return self._key_after(headers[index], key) if index < len(headers) else None
+
+    def top(self, key: str) -> int | None:
+        key_re = re.compile(rf"^\s*\[*\s*{re.escape(key)}\b")
+        for i, line in enumerate(self.lines):
+            if key_re.match(line):
+                return i + 1
+        return None
+
+
+class _Validator:
+    """Turns a parsed TOML document into a Config, raising ConfigError at the first problem."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.file = str(path)
+        self.where = _Locator(text)
+
+    def fail(self, reason: str, key: str | None = None, line: int | None = None) -> ConfigError:
+        return ConfigError(self.file, reason, key=key, line=line)
+
+    def check_table(
+        self, table: dict[str, Any], keys: dict[str, Check], label: str, line_of: Callable[[str], int | None]
+    ) -> None:
+        for key, value in table.items():
+            check = keys.get(key)
+            if check is None:
+                known = ", ".join(keys)
+                raise self.fail(f"unknown key (known keys: {known})", f"{label}{key}", line_of(key))
+            problem = check(value)
+            if problem:
+                raise self.fail(problem, f"{label}{key}", line_of(key))
+
+    def settings(self, raw: Any) -> Settings:
+        if raw is None:
+            return Settings()
+        if not isinstance(raw, dict):
+            raise self.fail("must be a table", "agentmux", self.where.top("agentmux"))
+        self.check_table(raw, SETTINGS_KEYS, "agentmux.", self.where.settings)
+        values: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("state_dir", "tmux_config")}
+        socket = values.get("socket", "agentmux")
+        if not SOCKET_RE.match(socket):
+            raise self.fail(
+                "must be 1-64 letters, digits, '.', '_' or '-'", "agentmux.socket", self.where.settings("socket")
+            )
+        if "state_dir" in raw:
+            values["state_dir"] = self.resolve(raw["state_dir"])
+        if "tmux_config" in raw:
+            tmux_config = self.resolve(raw["tmux_config"])
+            if not tmux_config.is_file() and str(tmux_config) != os.devnull:
+                raise self.fail(
+                    f"file {tmux_config} does not exist", "agentmux.tmux_config", self.where.settings("tmux_config")
+                )
+            values["tmux_config"] = tmux_config
+        for key in ("idle_after", "stop_timeout"):
+            if key in values:
+                values[key] = float(values[key])
+        return Settings(**values)
+
+    def resolve(self, value: str) -> Path:
+        """A path from the file: `~` expanded, relative paths taken from the config file's folder."""
+        path = Path(os.path.expandvars(value)).expanduser()
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    def agents(self, raw: Any) -> tuple[AgentSpec, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise self.fail("must be an array of tables: write each agent as [[agents]]", "agents",
+                            self.where.top("agents"))
+        specs: list[AgentSpec] = []
+        seen: dict[str, int] = {}
+        for index, table in enumerate(raw):
+            spec = self.agent(index, table)
+            if spec.name in seen:
+                raise self.fail(
+                    f"duplicate agent name {spec.name!r} (first defined as agents[{seen[spec.name]}])",
+                    f"agents[{index}].name", self.where.agent(index, "name"),
+                )
+            seen[spec.name] = index
+            specs.append(spec)
+        return tuple(specs)
+
+    def agent(self, index: int, table: Any) -> AgentSpec:
+        from agentmux.agents.kinds import get_kind, kind_names
+
+        label = f"agents[{index}]."
+
+        def line_of(key: str | None) -> int | None:
+            return self.where.agent(index, key)
+
+        if not isinstance(table, dict):
+            raise self.fail("must be a table", f"agents[{index}]", line_of(None))
+        self.check_table(table, AGENT_KEYS, label, line_of)
+        name = table.get("name")
+        if name is None:
+            raise self.fail("is required", f"{label}name", line_of(None))
+        if not NAME_RE.match(name):
+            raise self.fail(
+                f"{name!r} is not a valid name: use 1-63 letters, digits, '_' or '-', starting with a letter or digit",
+                f"{label}name", line_of("name"),
+            )
+        label = f"agents[{index}] ({name})."
+        kind = table.get("kind", "command")
+        if kind not in kind_names():
+            raise self.fail(f"unknown kind {kind!r} (known kinds: {', '.join(kind_names())})",
+                            f"{label}kind", line_of("kind"))
+        env = table.get("env", {})
+        secrets = table.get("secrets", {})
+        for key, value in env.items():
+            self.check_env_entry(f"{label}env.{key}", key, value, line_of("env"))
+        for key, value in secrets.items():
+            self.check_env_entry(f"{label}secrets.{key}", key, value, line_of("secrets"))
+            if not SECRET_REF_RE.match(value):
+                raise self.fail(
+                    f"{value!r} is not a secret reference: write env:VARIABLE or file:PATH",
+                    f"{label}secrets.{key}", line_of("secrets"),
+                )
+            if key in env:
+                raise self.fail("is set both in env and in secrets", f"{label}secrets.{key}", line_of("secrets"))
+        cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
+        cwd = self.resolve(table["cwd"]) if "cwd" in table else cwd_default
+        if not cwd.is_dir():
+            reason = "is not a directory" if cwd.exists() else "does not exist"
+            raise self.fail(f"directory {cwd} {reason}", f"{label}cwd", line_of("cwd"))
+        spec = AgentSpec(
+            name=name,
+            kind=kind,
+            command=table.get("command", ""),
+            cwd=cwd,
+            env=dict(env),
+            secrets=dict(secrets),
+            init=tuple(table.get("init", ())),
+            cleanup=tuple(table.get("cleanup", ())),
+            autostart=table.get("autostart", True),
+            idle_after=float(table["idle_after"]) if "idle_after" in table else None,
+            stop_timeout=float(table["stop_timeout"]) if "stop_timeout" in table else None,
+        )
+        problem = get_kind(kind).validate(spec)
+        if problem is not None:
+            key, reason = problem
+            raise self.fail(reason, f"{label}{key}", line_of(key))
+        return spec
+
+    def check_env_entry(self, key_label: str, key: str, value: Any, line: int | None) -> None:
+        if not ENV_NAME_RE.match(key):
+            raise self.fail("is not a valid environment variable name", key_label, line)
+        if key in RESERVED_ENV:
+            raise self.fail("is set by agentmux itself and cannot be configured", key_label, line)
+        if not isinstance(value, str):
+            raise self.fail(f"must be a string, not {_type_name(value)}", key_label, line)
+
+
+def parse(path: Path, text: str) -> Config:
+    """Validate the text of a config file at `path`."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(str(path), f"invalid TOML: {reason}", line=int(match.group(1)) if match else None) from None
+    validator = _Validator(path, text)
+    for key in document:
+        if key not in ("agentmux", "agents"):
+            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]])", key,
+                                 validator.where.top(key))
+    return Config(path=path, settings=validator.settings(document.get("agentmux")),
+                  agents=validator.agents(document.get("agents")))
+
+
+def load(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Find and load the config; a missing default file is an empty fleet with default settings."""
+    path = find_config(explicit)
+    if not path.exists():
+        if explicit is not None:
+            raise ConfigError(str(path), "file does not exist (create it with `agentmux init`)")
+        return Config(path=path, settings=Settings())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from None
+    return parse(path, text)
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _agent_block_spans(text: str) -> list[tuple[int, int]]:
+    """Line spans [start, end) of each `[[agents]]` block, in file order."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if re.match(r"^\s*\[\[\s*agents\s*\]\]", line)]
+    spans = []
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
+        for i in range(start + 1, end):
+            if re.match(r"^\s*\[", lines[i]):
+                end = i
+                break
+        spans.append((start, end))
+    return spans
+
+
+def add_agent(config: Config, spec: AgentSpec) -> Config:
+    """Append an agent to the config file (created when missing) and return the reloaded config."""
+    if spec.name in config.names():
+        raise AgentmuxError(f"an agent named {spec.name!r} already exists in {config.path}")
+    text = config.path.read_text(encoding="utf-8") if config.exists else ""
+    block = tomli_w.dumps({"agents": [spec.to_toml()]})
+    separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    new_text = text + separator + block
+    new_config = parse(config.path, new_text)
+    _write_atomically(config.path, new_text)
+    return new_config
+
+
+def remove_agent(config: Config, name: str) -> Config:
+    """Delete an agent's block from the config file, keeping every other line as it was."""
+    index = config.names().index(config.agent(name).name)
+    text = config.path.read_text(encoding="utf-8")
+    spans = _agent_block_spans(text)
+    lines = text.splitlines(keepends=True)
+    new_text: str | None = None
+    if len(spans) == len(config.agents):
+        start, end = spans[index]
+        new_text = "".join(lines[:start] + lines[end:])
+        try:
+            reparsed = parse(config.path, new_text)
+        except ConfigError:
+            reparsed = None
+        if reparsed is None or reparsed.names() != [n for n in config.names() if n != name]:
+            new_text = None
+    if new_text is None:
+        document = tomllib.loads(text)
+        document["agents"] = [a for a in document.get("agents", []) if a.get("name") != name]
+        new_text = tomli_w.dumps(document)
+    new_config = parse(config.path, new_text)
+    _write_atomically(config.path, new_text)
+    return new_config
+
+
+STARTER = '''\
+# agentmux configuration. Reference: README.md, section "Configuration".
+# agentmux looks for ./agentmux.toml, then $XDG_CONFIG_HOME/agentmux/config.toml; --config FILE wins.
+
+[agentmux]
+# socket = "agentmux"          # tmux socket name (tmux -L); one private tmux server and one store per socket
+# state_dir = "~/.local/state/agentmux"   # where the store (SQLite) and run files live
+# tmux_config = "~/.tmux.conf" # config file for agentmux's tmux server (default: tmux's own default)
+# width = 200                  # size of each agent's terminal
+# height = 50
+# history_limit = 10000        # scrollback lines kept per agent
+# idle_after = 3.0             # seconds without output before a busy agent counts as idle
+# stop_timeout = 10.0          # seconds a graceful stop may take before the agent is killed
+
+# A simulated coding agent: shows what agentmux does without an API key.
+[[agents]]
+name = "demo"
+kind = "demo"
+
+# Any terminal program can be an agent:
+# [[agents]]
+# name = "api-tests"
+# kind = "command"                      # "command" runs `command` in a shell
+# command = "npm test -- --watch"
+# cwd = "~/src/api"                     # relative paths are taken from this file's folder
+# env = { NODE_ENV = "test" }           # set in this agent's tmux session only
+# secrets = { API_TOKEN = "env:MY_API_TOKEN" }   # env:VARIABLE or file:PATH, resolved at start, never stored
+# init = ["git pull --ff-only"]         # run in the agent's session before its command
+# cleanup = ["rm -f .lock"]             # run after the agent stops or is removed
+# autostart = true                      # started by a plain `agentmux up`
+# idle_after = 3.0
+# stop_timeout = 10.0
+'''
+
+
+def write_starter(path: Path, force: bool = False) -> None:
+    """Write the commented starter file; refuses to overwrite unless forced."""
+    if path.exists() and not force:
+        raise AgentmuxError(f"{path} already exists (use --force to overwrite it)")
+    _write_atomically(path, STARTER)

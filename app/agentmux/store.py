@@ -1,0 +1,245 @@
+"""The store: one SQLite database (WAL) per tmux socket, shared by every agentmux process.
+
+It is the single source of truth for runtime state: which agents run where, their states and the
+history of state changes, lifecycle events, and leases. The schema is created and migrated here.
+Secrets never enter it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentmux.agents.state import AgentState
+from agentmux.errors import AgentmuxError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        session TEXT,
+        pane_id TEXT,
+        pid INTEGER,
+        desired TEXT NOT NULL DEFAULT 'stopped' CHECK (desired IN ('running', 'stopped')),
+        state TEXT NOT NULL DEFAULT 'stopped',
+        reason TEXT NOT NULL DEFAULT '',
+        state_since REAL NOT NULL,
+        exit_status INTEGER,
+        started_at REAL,
+        stopped_at REAL,
+        last_output_at REAL,
+        screen_hash TEXT
+    );
+    CREATE TABLE state_changes (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX state_changes_agent_at ON state_changes (agent, at);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_agent_at ON events (agent, at);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """An agent's runtime row."""
+
+    name: str
+    kind: str
+    session: str | None
+    pane_id: str | None
+    pid: int | None
+    desired: str
+    state: AgentState
+    reason: str
+    state_since: float
+    exit_status: int | None
+    started_at: float | None
+    stopped_at: float | None
+    last_output_at: float | None
+    screen_hash: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AgentRecord:
+        values = dict(row)
+        values["state"] = AgentState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class StateChange:
+    agent: str
+    state: AgentState
+    reason: str
+    at: float
+
+
+class Store:
+    """A connection to the store of one socket. Cheap to open; safe to use from several processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
+        os.chmod(path, 0o600)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: atomic across processes, writers queue instead of failing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def migrate(self) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise AgentmuxError(
+                    f"the store {self.path} was written by a newer agentmux (schema {version}); upgrade agentmux"
+                )
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- agents ------------------------------------------------------------------------------------------
+
+    def agent(self, name: str) -> AgentRecord | None:
+        row = self.db.execute("SELECT * FROM agents WHERE name = ?", (name,)).fetchone()
+        return AgentRecord.from_row(row) if row else None
+
+    def agents(self) -> list[AgentRecord]:
+        return [AgentRecord.from_row(row) for row in self.db.execute("SELECT * FROM agents ORDER BY name")]
+
+    def ensure_agent(self, name: str, kind: str, now: float | None = None) -> AgentRecord:
+        """The agent's row, created as `stopped` when it has none yet."""
+        now = time.time() if now is None else now
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO agents (name, kind, state, reason, state_since) VALUES (?, ?, 'stopped', "
+                "'not started', ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind",
+                (name, kind, now),
+            )
+        record = self.agent(name)
+        assert record is not None
+        return record
+
+    def mark_started(self, name: str, kind: str, session: str, pane_id: str | None, pid: int | None,
+                     now: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO agents (name, kind, state, reason, state_since) VALUES (?, ?, 'starting', '', ?) "
+                "ON CONFLICT (name) DO NOTHING", (name, kind, now),
+            )
+            db.execute(
+                "UPDATE agents SET kind = ?, session = ?, pane_id = ?, pid = ?, desired = 'running', "
+                "started_at = ?, stopped_at = NULL, exit_status = NULL, last_output_at = NULL, "
+                "screen_hash = NULL WHERE name = ?",
+                (kind, session, pane_id, pid, now, name),
+            )
+            self._set_state(db, name, AgentState.STARTING, "started", now)
+
+    def set_desired(self, name: str, desired: str, now: float | None = None) -> None:
+        with self.transaction() as db:
+            stopped_at = (time.time() if now is None else now) if desired == "stopped" else None
+            db.execute("UPDATE agents SET desired = ?, stopped_at = ? WHERE name = ?", (desired, stopped_at, name))
+
+    def set_state(self, name: str, state: AgentState, reason: str, now: float | None = None,
+                  exit_status: int | None = None) -> bool:
+        """Record a state; a change (of state or reason) is kept in the history. True when it changed."""
+        with self.transaction() as db:
+            return self._set_state(db, name, state, reason, time.time() if now is None else now, exit_status)
+
+    def _set_state(self, db: sqlite3.Connection, name: str, state: AgentState, reason: str, now: float,
+                   exit_status: int | None = None) -> bool:
+        row = db.execute("SELECT state, reason FROM agents WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return False
+        if exit_status is not None:
+            db.execute("UPDATE agents SET exit_status = ? WHERE name = ?", (exit_status, name))
+        if row["state"] == state.value and row["reason"] == reason:
+            return False
+        if row["state"] != state.value:
+            db.execute("UPDATE agents SET state = ?, reason = ?, state_since = ? WHERE name = ?",
+                       (state.value, reason, now, name))
+            db.execute("INSERT INTO state_changes (agent, state, reason, at) VALUES (?, ?, ?, ?)",
+                       (name, state.value, reason, now))
+        else:
+            db.execute("UPDATE agents SET reason = ? WHERE name = ?", (reason, name))
+        return bool(row["state"] != state.value)
+
+    def record_output(self, name: str, screen_hash: str, last_output_at: float | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE agents SET screen_hash = ?, last_output_at = ? WHERE name = ?",
+                       (screen_hash, last_output_at, name))
+
+    def set_pane(self, name: str, session: str, pane_id: str, pid: int | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE agents SET session = ?, pane_id = ?, pid = ? WHERE name = ?",
+                       (session, pane_id, pid, name))
+
+    def delete_agent(self, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM agents WHERE name = ?", (name,))
+
+    def state_history(self, name: str) -> list[StateChange]:
+        rows = self.db.execute(
+            "SELECT agent, state, reason, at FROM state_changes WHERE agent = ? ORDER BY id", (name,)
+        )
+        return [StateChange(r["agent"], AgentState(r["state"]), r["reason"], r["at"]) for r in rows]
+
+    # --- events ------------------------------------------------------------------------------------------
+
+    def record_event(self, agent: str, kind: str, message: str, now: float | None = None) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO events (agent, at, kind, message) VALUES (?, ?, ?, ?)",
+                       (agent, time.time() if now is None else now, kind, message))
+
+    def events(self, agent: str | None = None) -> list[tuple[str, float, str, str]]:
+        if agent is None:
+            rows = self.db.execute("SELECT agent, at, kind, message FROM events ORDER BY id")
+        else:
+            rows = self.db.execute("SELECT agent, at, kind, message FROM events WHERE agent = ? ORDER BY id",
+                                   (agent,))
+        return [(r["agent"], r["at"], r["kind"], r["message"]) for r in rows]

@@ -1,0 +1,295 @@
+"""agentmux's private tmux server: lifecycle over libtmux, hot paths over one tmux call per batch.
+
+Every command goes to agentmux's own socket (`tmux -L SOCKET`), never the user's default server.
+Values that may be secret (session environment) travel in a private 0600 file that the server reads
+with `source-file`, never on a command line, since `ps` shows every process's argv to every user.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import libtmux
+
+from agentmux.errors import AgentmuxError
+
+AGENT_OPTION = "@agentmux_agent"
+HIDDEN_SESSION = "_agentmux"
+NO_SERVER_RE = re.compile(r"no server running|error connecting to|failed to connect to server", re.IGNORECASE)
+
+PANE_FIELDS = (
+    "session_name", "pane_id", "pane_pid", "pane_dead", "pane_dead_status", "pane_dead_signal",
+    "window_activity", "history_size", "cursor_x", "cursor_y", "pane_width", "pane_height",
+    AGENT_OPTION,
+)
+PANE_FORMAT = "\t".join(f"#{{{name}}}" for name in PANE_FIELDS)
+
+
+class TmuxError(AgentmuxError):
+    """A tmux command failed; the message carries tmux's own words."""
+
+
+def tmux_quote(value: str) -> str:
+    """Quote any string for tmux's command parser (source-file, control mode).
+
+    Double quotes allow newlines; backslash, double quote and `$` are escaped so nothing expands.
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def _int_or_none(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PaneInfo:
+    """One line of `list-panes -a`: the cheap facts about a pane, read for every pane in one call."""
+
+    session: str
+    pane_id: str
+    pid: int | None
+    dead: bool
+    dead_status: int | None
+    dead_signal: int | None
+    activity: int
+    history_size: int
+    cursor_x: int
+    cursor_y: int
+    width: int
+    height: int
+    agent: str
+
+    @classmethod
+    def parse(cls, line: str) -> PaneInfo:
+        parts = line.split("\t")
+        parts += [""] * (len(PANE_FIELDS) - len(parts))
+        return cls(
+            session=parts[0],
+            pane_id=parts[1],
+            pid=_int_or_none(parts[2]),
+            dead=parts[3] == "1",
+            dead_status=_int_or_none(parts[4]),
+            dead_signal=_int_or_none(parts[5]),
+            activity=_int_or_none(parts[6]) or 0,
+            history_size=_int_or_none(parts[7]) or 0,
+            cursor_x=_int_or_none(parts[8]) or 0,
+            cursor_y=_int_or_none(parts[9]) or 0,
+            width=_int_or_none(parts[10]) or 0,
+            height=_int_or_none(parts[11]) or 0,
+            agent=parts[12],
+        )
+
+    @property
+    def change_signal(self) -> tuple[int, int, int, int, bool]:
+        """Cheap facts that move when the pane's content may have changed."""
+        return (self.activity, self.history_size, self.cursor_x, self.cursor_y, self.dead)
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """Which rows of which pane to capture; rows count from the top of the visible screen (negative: history)."""
+
+    pane_id: str
+    start: int | str = 0
+    end: int | str = "-"
+    escapes: bool = True
+
+    def command(self) -> list[str]:
+        args = ["capture-pane", "-p", "-t", self.pane_id, "-S", str(self.start), "-E", str(self.end)]
+        if self.escapes:
+            args.insert(2, "-e")
+        return args
+
+
+class TmuxServer:
+    """agentmux's tmux server on its own socket."""
+
+    def __init__(self, socket: str, config_file: Path | None = None, run_dir: Path | None = None) -> None:
+        self.socket = socket
+        self.config_file = config_file
+        self.run_dir = run_dir
+        self.binary = shutil.which("tmux") or "tmux"
+        self.libtmux = libtmux.Server(
+            socket_name=socket, config_file=str(config_file) if config_file else None, tmux_bin=self.binary
+        )
+
+    @property
+    def base_args(self) -> list[str]:
+        args = [self.binary, "-L", self.socket]
+        if self.config_file is not None:
+            args += ["-f", str(self.config_file)]
+        return args
+
+    # --- plain calls -------------------------------------------------------------------------------------
+
+    def run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        """One tmux client call; `stdin` feeds commands such as `load-buffer -`."""
+        try:
+            result = subprocess.run(
+                [*self.base_args, *args], input=stdin, capture_output=True, timeout=30,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
+        except subprocess.TimeoutExpired:
+            raise TmuxError(f"tmux did not answer within 30s: tmux {' '.join(args[:2])}") from None
+        if check and result.returncode != 0:
+            raise TmuxError(f"tmux {args[0]}: {result.stderr.decode(errors='replace').strip() or 'failed'}")
+        return result
+
+    def cmd(self, *args: str) -> list[str]:
+        """A lifecycle command through libtmux; returns its stdout lines."""
+        result = self.libtmux.cmd(*args)
+        if result.returncode != 0:
+            raise TmuxError(f"tmux {args[0]}: {' '.join(result.stderr).strip() or 'failed'}")
+        return list(result.stdout)
+
+    def is_running(self) -> bool:
+        return self.libtmux.is_alive()
+
+    def source(self, commands: Sequence[str]) -> None:
+        """Run tmux commands that may carry secrets: written to a 0600 file, read by the server, deleted."""
+        directory = self.run_dir or Path(tempfile.gettempdir())
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, name = tempfile.mkstemp(prefix=".tmux-", suffix=".conf", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(commands) + "\n")
+            self.run("start-server", ";", "source-file", name)
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    # --- sessions ----------------------------------------------------------------------------------------
+
+    def new_session(
+        self, name: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], width: int, height: int,
+        history_limit: int, agent: str | None = None,
+    ) -> None:
+        """Create a detached session running `argv` (exec'd directly, no shell), with its own environment.
+
+        The pane remains after its program exits so its exit status and last screen can be read.
+        """
+        parts = ["new-session", "-d", "-s", tmux_quote(name), "-x", str(width), "-y", str(height),
+                 "-c", tmux_quote(str(cwd))]
+        for key, value in env.items():
+            parts += ["-e", tmux_quote(f"{key}={value}")]
+        parts += ["--", *(tmux_quote(arg) for arg in argv)]
+        target = tmux_quote(f"={name}:")
+        commands = [
+            f"set-option -g history-limit {history_limit}",
+            " ".join(parts),
+            f"set-option -w -t {target} remain-on-exit on",
+        ]
+        if agent is not None:
+            commands.append(f"set-option -t {target} {AGENT_OPTION} {tmux_quote(agent)}")
+        self.source(commands)
+
+    def has_session(self, name: str) -> bool:
+        if not self.is_running():
+            return False
+        return self.run("has-session", "-t", f"={name}", check=False).returncode == 0
+
+    def kill_session(self, name: str) -> None:
+        if self.has_session(name):
+            self.cmd("kill-session", "-t", f"={name}")
+
+    def ensure_hidden_session(self) -> None:
+        """The hidden session that control clients and `agentmux serve` attach to."""
+        if not self.has_session(HIDDEN_SESSION):
+            self.run("new-session", "-d", "-s", HIDDEN_SESSION, "-x", "80", "-y", "24", "--",
+                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False)
+
+    def list_panes(self) -> list[PaneInfo]:
+        """Every pane on the server in one call; empty when the server is not running."""
+        result = self.run("list-panes", "-a", "-F", PANE_FORMAT, check=False)
+        if result.returncode != 0:
+            message = result.stderr.decode(errors="replace")
+            if NO_SERVER_RE.search(message) or not message.strip():
+                return []
+            raise TmuxError(f"tmux list-panes: {message.strip()}")
+        return [PaneInfo.parse(line) for line in result.stdout.decode(errors="replace").splitlines() if line]
+
+    def pane_info(self, pane_id: str) -> PaneInfo | None:
+        result = self.run("display-message", "-p", "-t", pane_id, PANE_FORMAT, check=False)
+        if result.returncode != 0:
+            return None
+        return PaneInfo.parse(result.stdout.decode(errors="replace").rstrip("\n"))
+
+    # --- input -------------------------------------------------------------------------------------------
+
+    def send_text(self, target: str, text: str, enter: bool = True) -> None:
+        """Type text into a pane exactly as given: loaded into a buffer from stdin, pasted, then Enter.
+
+        Bracketed paste (`-p`) is used when the program asked for it, so multi-line prompts arrive
+        as one paste instead of one submission per line.
+        """
+        buffer = f"agentmux-{secrets.token_hex(6)}"
+        args = ["load-buffer", "-b", buffer, "-", ";", "paste-buffer", "-p", "-d", "-b", buffer, "-t", target]
+        if enter:
+            args += [";", "send-keys", "-t", target, "Enter"]
+        self.run(*args, stdin=text.encode("utf-8"))
+
+    def send_keys(self, target: str, *keys: str) -> None:
+        """Send tmux key names (`C-c`, `Enter`, `y`)."""
+        self.run("send-keys", "-t", target, *keys)
+
+    # --- capture -----------------------------------------------------------------------------------------
+
+    def capture(self, requests: Iterable[CaptureRequest]) -> dict[str, str]:
+        """Capture many panes with one tmux call (commands chained with `;`, split by marker lines).
+
+        A pane that vanished in between is left out of the result.
+        """
+        pending = list(requests)
+        found: dict[str, str] = {}
+        while pending:
+            marker = f"\x1eagentmux-{secrets.token_hex(8)}"
+            args: list[str] = []
+            for request in pending:
+                if args:
+                    args.append(";")
+                args += ["display-message", "-p", f"{marker} {request.pane_id}", ";", *request.command()]
+            result = self.run(*args, check=False)
+            got = split_marked(result.stdout.decode("utf-8", errors="replace"), marker)
+            found.update(got)
+            if result.returncode == 0:
+                break
+            done = len(got)
+            # The chain stopped at a pane that failed; skip it and go on with the rest.
+            pending = pending[done + 1 :] if done < len(pending) else []
+            if done and pending and pending[0].pane_id in got:
+                pending = pending[1:]
+        return found
+
+
+def split_marked(output: str, marker: str) -> dict[str, str]:
+    """Split chained capture output at marker lines `MARKER PANE_ID` into {pane_id: text}."""
+    found: dict[str, str] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in output.split("\n"):
+        if line.startswith(marker + " "):
+            if current is not None:
+                found[current] = "\n".join(lines)
+            current = line[len(marker) + 1 :]
+            lines = []
+        elif current is not None:
+            lines.append(line)
+    if current is not None:
+        # The text after the last marker ends with the newline of its last line.
+        if lines and lines[-1] == "":
+            lines.pop()
+        found[current] = "\n".join(lines)
+    return found

@@ -1,0 +1,105 @@
+"""Shared fixtures: every test gets a private agentmux (HOME, XDG dirs, TMUX_TMPDIR, socket) of its own.
+
+Nothing here touches the user's default tmux server or config: tmux is only ever called with the
+test's own socket under the test's own TMUX_TMPDIR, and only that server is killed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05,
+               message: str = "condition") -> object:
+    """Poll until predicate() is truthy (returning its value) or fail after the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@dataclass
+class Env:
+    """A private agentmux world for one test."""
+
+    root: Path
+    socket: str
+    environ: dict[str, str]
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "agentmux.toml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def write_config(self, agents: str = "", settings: str = "") -> Path:
+        """Write agentmux.toml with this test's socket and state dir plus the given TOML text."""
+        text = (f'[agentmux]\nsocket = "{self.socket}"\nstate_dir = "{self.state_dir}"\n'
+                f'tmux_config = "/dev/null"\nwidth = 100\nheight = 30\n{settings}\n{agents}')
+        self.config_path.write_text(text)
+        return self.config_path
+
+    def cli(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the real `agentmux` command in a subprocess with this test's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "agentmux", "--config", str(self.config_path), *args],
+            capture_output=True, text=True, env=self.environ, cwd=self.root, timeout=timeout, input=input,
+        )
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
+                              text=True, env=self.environ, timeout=30)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        from agentmux import config
+
+        return config.load(self.config_path)
+
+    def fleet(self):  # type: ignore[no-untyped-def]
+        from agentmux.agents.lifecycle import Fleet
+
+        return Fleet(self.load())
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    root = tmp_path / "world"
+    home = root / "home"
+    tmux_tmpdir = Path("/tmp") / f"am-{uuid.uuid4().hex[:10]}"  # short: socket paths are limited to ~100 bytes
+    for directory in (home, tmux_tmpdir):
+        directory.mkdir(parents=True)
+    values = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(root / "config"),
+        "XDG_STATE_HOME": str(root / "xdg-state"),
+        "TMUX_TMPDIR": str(tmux_tmpdir),
+        "SHELL": "/bin/sh",
+        "PYTHONPATH": str(ROOT / "app"),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    for key in ("TMUX", "TMUX_PANE", "AGENTMUX_DEBUG"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(root)
+    world = Env(root=root, socket=f"t{uuid.uuid4().hex[:8]}", environ=dict(os.environ))
+    yield world
+    subprocess.run(["tmux", "-L", world.socket, "-f", "/dev/null", "kill-server"], capture_output=True,
+                   env=world.environ, timeout=30)
+    subprocess.run(["rm", "-rf", str(tmux_tmpdir)], check=False)
