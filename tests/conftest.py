@@ -29,7 +29,7 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {value!r})")
         time.sleep(interval)
 
 
@@ -64,7 +64,7 @@ class Env:
         )
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
                               text=True, env=self.environ, timeout=30)
 
     def load(self):  # type: ignore[no-untyped-def]

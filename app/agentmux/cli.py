@@ -274,8 +274,7 @@ def tmux_version(binary: str) -> tuple[int, int] | None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from agentmux.store import Store
-    from agentmux.tmux.attach import socket_path
-    from agentmux.tmux.backend import TmuxServer
+    from agentmux.tmux.backend import TmuxServer, socket_path
 
     problems = 0
 
@@ -319,6 +318,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         path = socket_path(socket)
         if server.is_running():
             sessions = [p for p in server.list_panes() if p.agent]
+            server.close()
             check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
         elif path.exists():
             check(False, f"socket {path} exists but no tmux server answers (left over from a crash)",
@@ -352,7 +352,7 @@ def run(argv: Sequence[str] | None) -> int:
         from agentmux.agents import demo
 
         return demo.main(args.args)
-    fleet = Fleet(config_module.load(args.config))
+    fleet = Fleet(config_module.load(args.config, must_exist=args.subcommand != "add"))
     try:
         return FLEET_COMMANDS[args.subcommand](fleet, args)
     finally:

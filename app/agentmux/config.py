@@ -325,7 +325,7 @@ class _Validator:
             self.check_env_entry(f"{label}secrets.{key}", key, value, line_of("secrets"))
             if not SECRET_REF_RE.match(value):
                 raise self.fail(
-                    f"{value!r} is not a secret reference: write env:VARIABLE or file:PATH",
+                    "is not a secret reference: write env:VARIABLE or file:PATH (never the secret itself)",
                     f"{label}secrets.{key}", line_of("secrets"),
                 )
             if key in env:
@@ -380,11 +380,14 @@ def parse(path: Path, text: str) -> Config:
                   agents=validator.agents(document.get("agents")))
 
 
-def load(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Find and load the config; a missing default file is an empty fleet with default settings."""
+def load(explicit: str | os.PathLike[str] | None = None, must_exist: bool = True) -> Config:
+    """Find and load the config; a missing default file is an empty fleet with default settings.
+
+    A missing `--config` file is an error unless `must_exist` is False (`agentmux add` creates it).
+    """
     path = find_config(explicit)
     if not path.exists():
-        if explicit is not None:
+        if explicit is not None and must_exist:
             raise ConfigError(str(path), "file does not exist (create it with `agentmux init`)")
         return Config(path=path, settings=Settings())
     try:
@@ -403,17 +406,36 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + " }"
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def render_agent_block(table: dict[str, Any]) -> str:
+    """One `[[agents]]` block, always as a block with one `key = value` line each.
+
+    (tomli-w alone may write a short array of tables inline, which cannot be appended to a file.)
+    """
+    return "[[agents]]\n" + "".join(f"{key} = {_toml_value(value)}\n" for key, value in table.items())
+
+
 def _agent_block_spans(text: str) -> list[tuple[int, int]]:
-    """Line spans [start, end) of each `[[agents]]` block, in file order."""
+    """Line spans [start, end) of each `[[agents]]` block (with its `[agents.*]` sub-tables), in file order.
+
+    Comments and blank lines at the end of a block belong to what follows it.
+    """
     lines = text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if re.match(r"^\s*\[\[\s*agents\s*\]\]", line)]
     spans = []
     for n, start in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(lines)
         for i in range(start + 1, end):
-            if re.match(r"^\s*\[", lines[i]):
+            if re.match(r"^\s*\[", lines[i]) and not re.match(r"^\s*\[\s*agents\s*\.", lines[i]):
                 end = i
                 break
+        while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+            end -= 1
         spans.append((start, end))
     return spans
 
@@ -423,7 +445,7 @@ def add_agent(config: Config, spec: AgentSpec) -> Config:
     if spec.name in config.names():
         raise AgentmuxError(f"an agent named {spec.name!r} already exists in {config.path}")
     text = config.path.read_text(encoding="utf-8") if config.exists else ""
-    block = tomli_w.dumps({"agents": [spec.to_toml()]})
+    block = render_agent_block(spec.to_toml())
     separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
     new_text = text + separator + block
     new_config = parse(config.path, new_text)
@@ -445,7 +467,7 @@ def remove_agent(config: Config, name: str) -> Config:
             reparsed = parse(config.path, new_text)
         except ConfigError:
             reparsed = None
-        if reparsed is None or reparsed.names() != [n for n in config.names() if n != name]:
+        if reparsed is None or reparsed.agents != tuple(a for a in config.agents if a.name != name):
             new_text = None
     if new_text is None:
         document = tomllib.loads(text)

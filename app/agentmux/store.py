@@ -34,7 +34,8 @@ MIGRATIONS: tuple[str, ...] = (
         started_at REAL,
         stopped_at REAL,
         last_output_at REAL,
-        screen_hash TEXT
+        screen_hash TEXT,
+        cleanup_pending INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE state_changes (
         id INTEGER PRIMARY KEY,
@@ -79,11 +80,13 @@ class AgentRecord:
     stopped_at: float | None
     last_output_at: float | None
     screen_hash: str | None
+    cleanup_pending: bool
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AgentRecord:
         values = dict(row)
         values["state"] = AgentState(values["state"])
+        values["cleanup_pending"] = bool(values["cleanup_pending"])
         return cls(**values)
 
 
@@ -102,15 +105,23 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Created 0600 before SQLite opens it: its -wal and -shm files then get the same mode.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(path, 0o600)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
+        try:
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 30000")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.migrate()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, AgentmuxError) as exc:
+            self.db.close()
+            if isinstance(exc, AgentmuxError):
+                raise
             raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
-        os.chmod(path, 0o600)
 
     def close(self) -> None:
         self.db.close()
@@ -169,13 +180,13 @@ class Store:
                      now: float) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO agents (name, kind, state, reason, state_since) VALUES (?, ?, 'starting', '', ?) "
-                "ON CONFLICT (name) DO NOTHING", (name, kind, now),
+                "INSERT INTO agents (name, kind, state, reason, state_since) "
+                "VALUES (?, ?, 'stopped', 'not started', ?) ON CONFLICT (name) DO NOTHING", (name, kind, now),
             )
             db.execute(
                 "UPDATE agents SET kind = ?, session = ?, pane_id = ?, pid = ?, desired = 'running', "
                 "started_at = ?, stopped_at = NULL, exit_status = NULL, last_output_at = NULL, "
-                "screen_hash = NULL WHERE name = ?",
+                "screen_hash = NULL, cleanup_pending = 1 WHERE name = ?",
                 (kind, session, pane_id, pid, now, name),
             )
             self._set_state(db, name, AgentState.STARTING, "started", now)
@@ -187,7 +198,7 @@ class Store:
 
     def set_state(self, name: str, state: AgentState, reason: str, now: float | None = None,
                   exit_status: int | None = None) -> bool:
-        """Record a state; a change (of state or reason) is kept in the history. True when it changed."""
+        """Record a state and its reason; a change of state is kept in the history. True when it changed."""
         with self.transaction() as db:
             return self._set_state(db, name, state, reason, time.time() if now is None else now, exit_status)
 
@@ -208,6 +219,13 @@ class Store:
         else:
             db.execute("UPDATE agents SET reason = ? WHERE name = ?", (reason, name))
         return bool(row["state"] != state.value)
+
+    def take_cleanup(self, name: str) -> bool:
+        """Claim the agent's pending cleanup: True once per start, so cleanup commands run once."""
+        with self.transaction() as db:
+            cursor = db.execute("UPDATE agents SET cleanup_pending = 0 WHERE name = ? AND cleanup_pending = 1",
+                                (name,))
+            return cursor.rowcount == 1
 
     def record_output(self, name: str, screen_hash: str, last_output_at: float | None) -> None:
         with self.transaction() as db:

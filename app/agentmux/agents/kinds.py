@@ -15,7 +15,8 @@ from agentmux.agents.state import Detected
 if TYPE_CHECKING:
     from agentmux.config import AgentSpec
 
-SHELL_SYNTAX_RE = re.compile(r"[;&|()\n]|^\s*(if|for|while|until|case|\{)\b")
+
+COMPOUND_RE = re.compile(r"[;&|()\n`]|^\s*(if|for|while|until|case|exec|\{|!|[A-Za-z_][A-Za-z0-9_]*=)")
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,10 @@ class AgentKind:
     def start_script(self, spec: AgentSpec) -> str:
         """The /bin/sh script the agent's pane runs: init commands in order, then the program.
 
-        A simple program is exec'd so the pane's process is the program itself (signals and exit
-        status are its own); a compound shell command runs as the script's last command.
+        Init commands share one shell, so `cd`, `export` and `source` in them carry over to the
+        program. A simple program replaces that shell (`exec`), so its exit status and signals are its
+        own. A compound command (`a && b`) runs in the shell, which then must not die of the Ctrl-C
+        meant for the program: it catches SIGINT with a no-op handler, which programs do not inherit.
         """
         lines = []
         for command in spec.init:
@@ -53,7 +56,8 @@ class AgentKind:
                 f"printf '[agentmux] init command failed with status %s: %s\\n' $_s {quoted}; exit $_s; fi"
             )
         program = self.program(spec)
-        lines.append(program if SHELL_SYNTAX_RE.search(program) else f"exec {program}")
+        lines.append("trap : INT QUIT")
+        lines.append(program if COMPOUND_RE.search(program) else f"exec {program}")
         return "\n".join(lines) + "\n"
 
 

@@ -27,8 +27,12 @@ from agentmux.tmux.backend import HIDDEN_SESSION, PaneInfo, TmuxServer
 CLEANUP_TIMEOUT = 60.0
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll until `predicate()` is true or the deadline passes; True when it became true."""
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll until `predicate()` is true or the deadline passes; True when it became true.
+
+    Not faster than 5 Hz: tmux 3.3 delays reaping a pane's exited process while clients connect
+    back to back, so rapid polling would itself keep the exit status unknown.
+    """
     deadline = time.monotonic() + timeout
     while True:
         if predicate():
@@ -57,6 +61,7 @@ class Fleet:
         self.tmux = tmux or TmuxServer(settings.socket, settings.tmux_config, run_dir=settings.state_dir / "run")
 
     def close(self) -> None:
+        self.tmux.close()
         self.store.close()
 
     # --- reading -----------------------------------------------------------------------------------------
@@ -119,8 +124,10 @@ class Fleet:
         self.store.set_desired(name, "stopped")
         pane = self.pane(name)
         if pane is None or pane.dead:
-            self.store.set_state(name, AgentState.STOPPED, "stopped")
-            return Outcome(name, f"{name} was not running")
+            if record is not None and record.state.is_live:
+                self.store.set_state(name, AgentState.STOPPED, "stopped")
+            failures = self.run_cleanup(spec) if spec else []
+            return Outcome(name, f"{name} was not running" + "".join(f"; {f}" for f in failures), ok=not failures)
         how = "killed"
         if not force:
             kind = get_kind(spec.kind if spec else "command")
@@ -172,9 +179,12 @@ class Fleet:
         return Outcome(name, f"sent to {name}")
 
     def run_cleanup(self, spec: AgentSpec) -> list[str]:
-        """Run the agent's cleanup commands in order, in its cwd with its environment; failures listed."""
+        """Run the agent's cleanup commands in order, in its cwd with its environment; failures listed.
+
+        They run once per start: at the first stop or removal after the agent was started.
+        """
         failures: list[str] = []
-        if not spec.cleanup:
+        if not self.store.take_cleanup(spec.name) or not spec.cleanup:
             return failures
         env = {**os.environ, **self.agent_env(spec)}
         for command in spec.cleanup:

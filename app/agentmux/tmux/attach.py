@@ -8,12 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def socket_path(socket: str, environ: Mapping[str, str] | None = None) -> Path:
-    """Where tmux puts the socket for `-L SOCKET` (tmux honours TMUX_TMPDIR)."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("TMUX_TMPDIR") or "/tmp"
-    return Path(base) / f"tmux-{os.getuid()}" / socket
+from agentmux.tmux.backend import socket_path
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shutil
+import socket as socketlib
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 import libtmux
 
 from agentmux.errors import AgentmuxError
+from agentmux.tmux.control import ControlClient, ControlClosed
 
 AGENT_OPTION = "@agentmux_agent"
 HIDDEN_SESSION = "_agentmux"
@@ -46,11 +48,35 @@ def tmux_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def socket_path(socket: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Where tmux puts the socket for `-L SOCKET` (tmux honours TMUX_TMPDIR)."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("TMUX_TMPDIR") or "/tmp"
+    return Path(base) / f"tmux-{os.getuid()}" / socket
+
+
 def _int_or_none(value: str) -> int | None:
     try:
         return int(value)
     except ValueError:
         return None
+
+
+def zombie_exit(pid: int | None) -> tuple[int | None, int | None] | None:
+    """(status, signal) of a process that has exited but not been reaped (Linux /proc), else None."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if not fields or fields[0] != "Z":
+        return None
+    code = int(fields[-1])
+    if code & 0x7F:
+        return None, code & 0x7F
+    return (code >> 8) & 0xFF, None
 
 
 @dataclass(frozen=True)
@@ -75,13 +101,22 @@ class PaneInfo:
     def parse(cls, line: str) -> PaneInfo:
         parts = line.split("\t")
         parts += [""] * (len(PANE_FIELDS) - len(parts))
+        pid = _int_or_none(parts[2])
+        dead = parts[3] == "1"
+        status, signal = _int_or_none(parts[4]), _int_or_none(parts[5])
+        if dead and status is None and signal is None:
+            # tmux saw the pane's end of file but has not reaped the process yet: read its exit
+            # status from the zombie; without one the pane is still ending, not dead.
+            zombie = zombie_exit(pid)
+            dead = zombie is not None
+            status, signal = zombie if zombie is not None else (None, None)
         return cls(
             session=parts[0],
             pane_id=parts[1],
-            pid=_int_or_none(parts[2]),
-            dead=parts[3] == "1",
-            dead_status=_int_or_none(parts[4]),
-            dead_signal=_int_or_none(parts[5]),
+            pid=pid,
+            dead=dead,
+            dead_status=status,
+            dead_signal=signal,
             activity=_int_or_none(parts[6]) or 0,
             history_size=_int_or_none(parts[7]) or 0,
             cursor_x=_int_or_none(parts[8]) or 0,
@@ -121,24 +156,31 @@ class TmuxServer:
         self.config_file = config_file
         self.run_dir = run_dir
         self.binary = shutil.which("tmux") or "tmux"
-        self.libtmux = libtmux.Server(
-            socket_name=socket, config_file=str(config_file) if config_file else None, tmux_bin=self.binary
-        )
+        # The config file goes only to commands that may start the server: tmux 3.3 delays reaping
+        # exited pane processes while clients that pass -f keep connecting, so exit statuses go missing.
+        self.libtmux = libtmux.Server(socket_name=socket, tmux_bin=self.binary)
+        self._control: ControlClient | None = None
 
     @property
     def base_args(self) -> list[str]:
-        args = [self.binary, "-L", self.socket]
-        if self.config_file is not None:
-            args += ["-f", str(self.config_file)]
-        return args
+        return [self.binary, "-L", self.socket]
+
+    @property
+    def starting_args(self) -> list[str]:
+        """Arguments for a command that may start the server: they name its config file."""
+        if self.config_file is None:
+            return self.base_args
+        return [*self.base_args, "-f", str(self.config_file)]
 
     # --- plain calls -------------------------------------------------------------------------------------
 
-    def run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    def run(self, *args: str, stdin: bytes | None = None, check: bool = True,
+            starts_server: bool = False) -> subprocess.CompletedProcess[bytes]:
         """One tmux client call; `stdin` feeds commands such as `load-buffer -`."""
+        prefix = self.starting_args if starts_server else self.base_args
         try:
             result = subprocess.run(
-                [*self.base_args, *args], input=stdin, capture_output=True, timeout=30,
+                [*prefix, *args], input=stdin, capture_output=True, timeout=30,
                 stdin=None if stdin is not None else subprocess.DEVNULL,
             )
         except FileNotFoundError:
@@ -157,7 +199,56 @@ class TmuxServer:
         return list(result.stdout)
 
     def is_running(self) -> bool:
-        return self.libtmux.is_alive()
+        """Whether a server answers on the socket (a plain connect; no tmux client is started)."""
+        probe = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+        probe.settimeout(2)
+        try:
+            probe.connect(str(socket_path(self.socket)))
+        except OSError:
+            return False
+        finally:
+            probe.close()
+        return True
+
+    def control(self) -> ControlClient | None:
+        """The persistent control-mode connection, opened on first use; None when no server runs."""
+        if self._control is not None and self._control.alive:
+            return self._control
+        self._control = None
+        if not self.is_running():
+            return None
+        self.ensure_hidden_session()
+        try:
+            self._control = ControlClient(self.base_args, HIDDEN_SESSION)
+        except OSError:
+            return None
+        return self._control
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    def query(self, *args: str) -> tuple[bool, str]:
+        """A command answered over the control connection when there is one (else a tmux client):
+        (ok, output) where output is tmux's error message when not ok."""
+        return self.query_many([list(args)])[0]
+
+    def query_many(self, commands: Sequence[Sequence[str]]) -> list[tuple[bool, str]]:
+        """Several commands in one round trip over the control connection (else one client each)."""
+        control = self.control() if all("\n" not in arg for command in commands for arg in command) else None
+        if control is not None:
+            try:
+                replies = control.run_many([" ".join(tmux_quote(arg) for arg in command) for command in commands])
+                return [(reply.ok, reply.text) for reply in replies]
+            except ControlClosed:
+                self._control = None
+        answers = []
+        for command in commands:
+            result = self.run(*command, check=False)
+            ok = result.returncode == 0
+            answers.append((ok, (result.stdout if ok else result.stderr).decode("utf-8", errors="replace")))
+        return answers
 
     def source(self, commands: Sequence[str]) -> None:
         """Run tmux commands that may carry secrets: written to a 0600 file, read by the server, deleted."""
@@ -167,7 +258,7 @@ class TmuxServer:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(commands) + "\n")
-            self.run("start-server", ";", "source-file", name)
+            self.run("start-server", ";", "source-file", name, starts_server=True)
         finally:
             Path(name).unlink(missing_ok=True)
 
@@ -202,6 +293,8 @@ class TmuxServer:
         return self.run("has-session", "-t", f"={name}", check=False).returncode == 0
 
     def kill_session(self, name: str) -> None:
+        if name == HIDDEN_SESSION:
+            self.close()
         if self.has_session(name):
             self.cmd("kill-session", "-t", f"={name}")
 
@@ -209,23 +302,22 @@ class TmuxServer:
         """The hidden session that control clients and `agentmux serve` attach to."""
         if not self.has_session(HIDDEN_SESSION):
             self.run("new-session", "-d", "-s", HIDDEN_SESSION, "-x", "80", "-y", "24", "--",
-                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False)
+                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False, starts_server=True)
 
     def list_panes(self) -> list[PaneInfo]:
         """Every pane on the server in one call; empty when the server is not running."""
-        result = self.run("list-panes", "-a", "-F", PANE_FORMAT, check=False)
-        if result.returncode != 0:
-            message = result.stderr.decode(errors="replace")
-            if NO_SERVER_RE.search(message) or not message.strip():
+        if not self.is_running():
+            return []
+        ok, output = self.query("list-panes", "-a", "-F", PANE_FORMAT)
+        if not ok:
+            if NO_SERVER_RE.search(output) or not output.strip():
                 return []
-            raise TmuxError(f"tmux list-panes: {message.strip()}")
-        return [PaneInfo.parse(line) for line in result.stdout.decode(errors="replace").splitlines() if line]
+            raise TmuxError(f"tmux list-panes: {output.strip()}")
+        return [PaneInfo.parse(line) for line in output.splitlines() if line]
 
     def pane_info(self, pane_id: str) -> PaneInfo | None:
-        result = self.run("display-message", "-p", "-t", pane_id, PANE_FORMAT, check=False)
-        if result.returncode != 0:
-            return None
-        return PaneInfo.parse(result.stdout.decode(errors="replace").rstrip("\n"))
+        ok, output = self.query("display-message", "-p", "-t", pane_id, PANE_FORMAT)
+        return PaneInfo.parse(output.rstrip("\n")) if ok else None
 
     # --- input -------------------------------------------------------------------------------------------
 
@@ -243,16 +335,27 @@ class TmuxServer:
 
     def send_keys(self, target: str, *keys: str) -> None:
         """Send tmux key names (`C-c`, `Enter`, `y`)."""
-        self.run("send-keys", "-t", target, *keys)
+        ok, output = self.query("send-keys", "-t", target, *keys)
+        if not ok:
+            raise TmuxError(f"tmux send-keys: {output.strip()}")
 
     # --- capture -----------------------------------------------------------------------------------------
 
     def capture(self, requests: Iterable[CaptureRequest]) -> dict[str, str]:
-        """Capture many panes with one tmux call (commands chained with `;`, split by marker lines).
+        """Capture many panes in one round trip; a pane that vanished in between is left out.
 
-        A pane that vanished in between is left out of the result.
+        Over the control connection each capture gets its own reply. Without one, the captures are
+        chained with `;` in a single tmux call and split at marker lines.
         """
         pending = list(requests)
+        if not pending:
+            return {}
+        if self.control() is not None:
+            replies = self.query_many([request.command() for request in pending])
+            return {request.pane_id: text for request, (ok, text) in zip(pending, replies, strict=True) if ok}
+        return self.capture_chained(pending)
+
+    def capture_chained(self, pending: list[CaptureRequest]) -> dict[str, str]:
         found: dict[str, str] = {}
         while pending:
             marker = f"\x1eagentmux-{secrets.token_hex(8)}"

@@ -1,0 +1,124 @@
+"""A persistent tmux control-mode client (`tmux -C`): many commands, one connection.
+
+Commands are written to the client's stdin and their output comes back between `%begin` and
+`%end`/`%error` lines, in order. One connection costs tmux far less than a client process per
+command, and (unlike a stream of short-lived clients on tmux 3.3) never delays tmux's reaping of
+exited pane processes. The client attaches to a hidden session with `no-output`, so tmux does not
+stream every pane's output to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+
+class ControlClosed(Exception):
+    """The control client is gone (tmux server exited, or the client was closed)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One command's answer: its output lines and whether tmux reported an error."""
+
+    ok: bool
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class ControlClient:
+    """A `tmux -C attach` process with a reader thread that matches replies to commands."""
+
+    def __init__(self, args: list[str], session: str) -> None:
+        self.process = subprocess.Popen(
+            [*args, "-C", "attach-session", "-t", f"={session}", "-f", "ignore-size,no-output"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
+        )
+        self._pending: deque[Future[Reply]] = deque()
+        self._write_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="tmux-control-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed.is_set() and self.process.poll() is None
+
+    def run_many(self, commands: list[str], timeout: float = 10.0) -> list[Reply]:
+        """Send commands (tmux syntax, one per line) in one write; their replies in the same order."""
+        if not commands:
+            return []
+        futures: list[Future[Reply]] = [Future() for _ in commands]
+        payload = ("\n".join(commands) + "\n").encode("utf-8")
+        with self._write_lock:
+            if not self.alive:
+                raise ControlClosed("the tmux control client is not running")
+            self._pending.extend(futures)
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.write(payload)
+            except OSError as exc:
+                self._fail_pending()
+                raise ControlClosed(f"the tmux control client went away: {exc}") from None
+        try:
+            return [future.result(timeout) for future in futures]
+        except FutureTimeout:
+            raise ControlClosed(f"tmux did not answer within {timeout}s") from None
+
+    def run(self, command: str, timeout: float = 10.0) -> Reply:
+        return self.run_many([command], timeout)[0]
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        while self._pending:
+            future = self._pending.popleft()
+            if not future.done():
+                future.set_exception(ControlClosed("the tmux control client closed"))
+
+    def _read(self) -> None:
+        """Match `%begin TIME NUMBER FLAGS` ... `%end|%error TIME NUMBER FLAGS` blocks to commands.
+
+        Only blocks whose flags say they answer this client's commands (flags & 1) are ours; an end
+        line counts only with the same time and number as its begin, so pane text never ends a block.
+        """
+        assert self.process.stdout is not None
+        block: tuple[str, bool] | None = None
+        lines: list[str] = []
+        for raw in self.process.stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip("\n").removesuffix("\r")
+            if block is not None:
+                key, ours = block
+                kind, _, rest = line.partition(" ")
+                if kind in ("%end", "%error") and rest == key:
+                    if ours and self._pending:
+                        self._pending.popleft().set_result(Reply(kind == "%end", lines))
+                    block, lines = None, []
+                else:
+                    lines.append(line)
+            elif line.startswith("%begin "):
+                key = line[len("%begin "):]
+                flags = key.rsplit(" ", 1)[-1]
+                block = (key, flags.isdigit() and int(flags) & 1 == 1)
+            elif line.startswith("%exit"):
+                break
+        self._closed.set()
+        self._fail_pending()

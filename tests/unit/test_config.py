@@ -1,0 +1,459 @@
+"""The config file: found where DESIGN.md says, validated with file/line/key/reason, edited without losing comments.
+
+Every invalid config is checked twice: as a `ConfigError` from the library and through the real CLI
+(exit code 2, one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agentmux import config
+from agentmux.config import STARTER, AgentSpec, Settings
+from agentmux.errors import AgentmuxError, ConfigError
+from agentmux.paths import user_config_path
+from tests.conftest import Env
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def header(env: Env, socket: str | None = None) -> str:
+    """The same [agentmux] table `env.write_config` writes (private socket and state dir)."""
+    return (f'[agentmux]\nsocket = "{socket or env.socket}"\nstate_dir = "{env.state_dir}"\n'
+            f'tmux_config = "/dev/null"\nwidth = 100\nheight = 30\n')
+
+
+def lines_with(path: Path, needle: str) -> list[int]:
+    """1-based numbers of the lines of `path` that contain `needle`."""
+    return [number for number, line in enumerate(path.read_text().splitlines(), start=1) if needle in line]
+
+
+def assert_one_line(text: str) -> None:
+    assert text.strip(), "expected a message"
+    assert "\n" not in text.strip(), f"expected one line, got:\n{text}"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    reason: str  # a fragment of the reason a user reads
+    key: str | None = None  # a fragment of the key named, None when no key applies
+    line_needle: str | None = None  # the expected line is the one holding this text
+    nth: int = 0  # which of the lines holding line_needle (for repeated text)
+    settings: str = ""
+    agents: str = ""
+    before: str = ""  # text written before the [agentmux] table (top-level keys)
+    socket: str | None = None
+
+    def write(self, env: Env) -> Path:
+        text = self.before + header(env, self.socket) + self.settings + "\n" + self.agents
+        env.config_path.write_text(text)
+        return env.config_path
+
+    def expected_line(self, path: Path) -> int | None:
+        if self.line_needle is None:
+            return None
+        return lines_with(path, self.line_needle)[self.nth]
+
+
+CASES = [
+    Case("bad-toml-syntax", "invalid TOML", None, "command =",
+         agents='[[agents]]\nname = "a"\ncommand =\ncwd = "."\n'),
+    Case("unknown-top-level-key", "unknown top-level key", "colour", "colour =",
+         before='colour = "red"\n'),
+    Case("unknown-top-level-table", "unknown top-level key", "extras", "[extras]",
+         agents='[extras]\nx = 1\n'),
+    Case("unknown-key-in-agentmux", "unknown key", "agentmux.widht", "widht =", settings="widht = 120\n"),
+    Case("unknown-key-in-agent", "unknown key", "comand", "comand =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncomand = "true"\n'),
+    Case("autostart-not-bool", "must be true or false", "autostart", "autostart =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nautostart = "yes"\n'),
+    Case("env-value-not-string", "must be a string", "env.A", "env =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { A = 1 }\n'),
+    Case("init-not-list", "must be a list of strings", "init", "init =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ninit = "x"\n'),
+    Case("history-limit-not-int", "must be a whole number", "agentmux.history_limit", "history_limit =",
+         settings='history_limit = "lots"\n'),
+    Case("duplicate-agent-name", "duplicate agent name 'a'", "name", 'name = "a"', nth=1,
+         agents='[[agents]]\nname = "a"\ncommand = "true"\n\n[[agents]]\nname = "a"\ncommand = "false"\n'),
+    Case("cwd-missing", "does not exist", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "no-such-dir"\n'),
+    Case("cwd-is-a-file", "is not a directory", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "agentmux.toml"\n'),
+    Case("unknown-kind", "unknown kind 'robot'", "kind", "kind =",
+         agents='[[agents]]\nname = "a"\nkind = "robot"\ncommand = "true"\n'),
+    Case("command-missing", "is required for kind 'command'", "command", "[[agents]]",
+         agents='[[agents]]\nname = "a"\nkind = "command"\n'),
+    Case("invalid-name", "is not a valid name", "name", "name =",
+         agents='[[agents]]\nname = "bad name!"\ncommand = "true"\n'),
+    Case("bad-secret-reference", "is not a secret reference", "secrets.TOKEN", "secrets =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { TOKEN = "vault:x" }\n'),
+    Case("reserved-env-var", "set by agentmux itself", "env.AGENTMUX_AGENT", "env =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { AGENTMUX_AGENT = "me" }\n'),
+    Case("socket-name-invalid", "must be 1-64 letters", "agentmux.socket", "socket =", socket="bad/socket name"),
+]
+
+
+# --- invalid configs -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_invalid_config_is_one_clear_config_error(env: Env, case: Case) -> None:
+    path = case.write(env)
+    line = case.expected_line(path)
+
+    with pytest.raises(ConfigError) as loaded:
+        config.load(path)
+    error = loaded.value
+    assert error.file == str(path)
+    assert error.line == line
+    assert case.reason in error.reason
+    if case.key is None:
+        assert error.key is None
+    else:
+        assert error.key is not None and case.key in error.key
+    message = str(error)
+    assert_one_line(message)
+    assert message.startswith(f"{path}:{line}: " if line is not None else f"{path}: ")
+
+    with pytest.raises(ConfigError) as parsed:
+        config.parse(path, path.read_text())
+    assert str(parsed.value) == message
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_invalid_config_via_cli_exits_2_with_file_line_key_reason(env: Env, case: Case) -> None:
+    path = case.write(env)
+    line = case.expected_line(path)
+
+    result = env.cli("ls")
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert_one_line(result.stderr)
+    assert result.stdout == ""
+    assert (f"{path}:{line}:" if line is not None else f"{path}:") in result.stderr
+    if case.key is not None:
+        assert case.key in result.stderr
+    assert case.reason in result.stderr
+
+
+def test_cwd_errors_name_the_resolved_directory(env: Env) -> None:
+    path = Case("x", "", agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "sub/missing"\n').write(env)
+    with pytest.raises(ConfigError) as error:
+        config.load(path)
+    assert str(env.root / "sub" / "missing") in error.value.reason
+
+
+def test_explicit_config_that_does_not_exist(env: Env) -> None:
+    missing = env.root / "nope.toml"
+    with pytest.raises(ConfigError) as error:
+        config.load(missing)
+    assert error.value.file == str(missing)
+    assert "does not exist" in error.value.reason
+
+    result = env.cli("ls")  # env.config_path was never written
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert_one_line(result.stderr)
+    assert str(env.config_path) in result.stderr and "does not exist" in result.stderr
+
+
+# --- finding the config ----------------------------------------------------------------------------------
+
+
+def test_missing_default_config_is_an_empty_fleet_with_defaults(env: Env) -> None:
+    loaded = config.load()
+    assert loaded.path == user_config_path()
+    assert loaded.path == env.root / "config" / "agentmux" / "config.toml"
+    assert not loaded.exists
+    assert loaded.agents == ()
+    assert loaded.settings == Settings()
+    assert loaded.settings.socket == "agentmux"
+    assert loaded.settings.state_dir == env.root / "xdg-state" / "agentmux"
+
+
+def test_missing_default_config_via_cli_lists_nothing(env: Env) -> None:
+    result = subprocess.run([sys.executable, "-m", "agentmux", "ls", "--json"], capture_output=True, text=True,
+                            env=env.environ, cwd=env.root, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def agent_file(path: Path, name: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[[agents]]\nname = "{name}"\ncommand = "true"\n')
+    return path
+
+
+def test_local_file_wins_over_user_file_and_explicit_wins_over_both(env: Env) -> None:
+    user = agent_file(user_config_path(), "from-user")
+    assert config.load().names() == ["from-user"]
+    assert config.load().path == user
+
+    local = agent_file(env.root / "agentmux.toml", "from-local")
+    assert config.load().names() == ["from-local"]
+    assert config.load().path == local
+
+    explicit = agent_file(env.root / "elsewhere" / "mine.toml", "from-explicit")
+    assert config.load(explicit).names() == ["from-explicit"]
+    assert config.load(str(explicit)).path == explicit
+
+
+def test_relative_cwd_resolves_against_the_config_files_folder(env: Env, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    project = env.root / "project"
+    (project / "src").mkdir(parents=True)
+    (env.root / "shared").mkdir()
+    path = project / "agentmux.toml"
+    path.write_text(
+        '[[agents]]\nname = "rel"\ncommand = "true"\ncwd = "src"\n\n'
+        '[[agents]]\nname = "up"\ncommand = "true"\ncwd = "../shared"\n\n'
+        '[[agents]]\nname = "default"\ncommand = "true"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the process's cwd must not matter
+
+    loaded = config.load(path)
+    assert loaded.agent("rel").cwd == project / "src"
+    assert loaded.agent("up").cwd == env.root / "shared"
+    assert loaded.agent("default").cwd == project
+
+
+def test_agents_in_user_config_default_to_home(env: Env) -> None:
+    agent_file(user_config_path(), "homebody")
+    assert config.load().agent("homebody").cwd == Path.home() == env.root / "home"
+
+
+# --- the starter file ------------------------------------------------------------------------------------
+
+
+def test_starter_parses_and_validates(env: Env) -> None:
+    path = env.root / "agentmux.toml"
+    loaded = config.parse(path, STARTER)
+    assert loaded.names() == ["demo"]
+    assert loaded.agent("demo").kind == "demo"
+    assert loaded.settings == Settings()
+
+
+def test_cli_init_writes_a_starter_that_loads(env: Env) -> None:
+    result = env.cli("init")
+    assert result.returncode == 0, result.stderr
+    assert env.config_path.read_text() == STARTER
+    assert config.load(env.config_path).names() == ["demo"]
+
+
+# --- editing ---------------------------------------------------------------------------------------------
+
+
+def test_add_agent_appends_a_block_and_keeps_the_starters_comments(env: Env) -> None:
+    path = env.root / "agentmux.toml"
+    config.write_starter(path)
+    # A short cwd, as a user's usually is ("~/src/api" is /home/alice/src/api).
+    spec = AgentSpec(name="api", command="npm test", cwd=Path("/tmp"), env={"NODE_ENV": "test"})
+
+    updated = config.add_agent(config.load(path), spec)
+
+    assert updated.names() == ["demo", "api"]
+    text = path.read_text()
+    assert text.startswith(STARTER), "the starter's lines (and comments) must stay as they were"
+    reloaded = config.load(path)
+    assert reloaded.names() == ["demo", "api"]
+    assert reloaded.agent("api") == spec
+
+
+def test_add_agent_twice_to_a_file_with_settings(env: Env) -> None:
+    path = env.write_config()
+    loaded = config.load(path)
+    loaded = config.add_agent(loaded, AgentSpec(name="one", command="true", cwd=Path("/tmp")))
+    loaded = config.add_agent(loaded, AgentSpec(name="two", command="true", cwd=Path("/tmp"), autostart=False))
+    reloaded = config.load(path)
+    assert reloaded.names() == ["one", "two"]
+    assert reloaded.settings.socket == env.socket
+    assert reloaded.agent("two").autostart is False
+
+
+def test_add_agent_refuses_a_duplicate_name(env: Env) -> None:
+    path = env.write_config('[[agents]]\nname = "x"\ncommand = "true"\n')
+    before = path.read_text()
+    with pytest.raises(AgentmuxError, match="already exists"):
+        config.add_agent(config.load(path), AgentSpec(name="x", command="false", cwd=env.root))
+    assert path.read_text() == before
+
+
+COMMENTED = '''\
+# my fleet
+[agentmux]
+socket = "fleet"   # keep this socket
+
+# the first agent
+[[agents]]
+name = "a"
+command = "true"  # runs true
+
+# b is the builder
+[[agents]]
+name = "b"
+command = "make"
+init = [
+    "git pull",
+]
+
+# c is the checker
+[[agents]]
+name = "c"
+command = "check"
+
+# trailing notes about the fleet
+'''
+
+
+def test_remove_agent_removes_only_that_block_and_keeps_comments(env: Env) -> None:
+    path = env.root / "agentmux.toml"
+    path.write_text(COMMENTED)
+
+    updated = config.remove_agent(config.load(path), "b")
+
+    assert updated.names() == ["a", "c"]
+    text = path.read_text()
+    assert 'command = "make"' not in text and "git pull" not in text
+    for kept in ("# my fleet", 'socket = "fleet"   # keep this socket', "# the first agent",
+                 'command = "true"  # runs true', "# c is the checker", 'command = "check"',
+                 "# trailing notes about the fleet"):
+        assert kept in text, f"{kept!r} was lost:\n{text}"
+    assert config.load(path).names() == ["a", "c"]
+
+
+def test_remove_the_starters_demo_agent_keeps_the_commented_examples(env: Env) -> None:
+    path = env.root / "agentmux.toml"
+    config.write_starter(path)
+    path.write_text(path.read_text() + '\n[[agents]]\nname = "mine"\ncommand = "true"\n')
+
+    config.remove_agent(config.load(path), "demo")
+
+    text = path.read_text()
+    assert 'kind = "demo"' not in text
+    for kept in ("# Any terminal program can be an agent:", '# command = "npm test -- --watch"',
+                 '# stop_timeout = 10.0', '# socket = "agentmux"'):
+        assert kept in text, f"{kept!r} was lost:\n{text}"
+    assert config.load(path).names() == ["mine"]
+
+
+SUBTABLES = '''\
+[[agents]]
+name = "a"
+command = "true"
+
+[[agents]]
+name = "b"
+command = "deploy"
+
+[agents.env]
+STAGE = "prod"
+
+[agents.secrets]
+API_KEY = "env:B_API_KEY"
+
+[[agents]]
+name = "c"
+command = "check"
+'''
+
+
+def test_remove_agent_with_env_and_secrets_tables_leaves_the_others_unchanged(env: Env) -> None:
+    """b's env and secrets written as [agents.env]/[agents.secrets] tables must go with b, never to a."""
+    path = env.root / "agentmux.toml"
+    path.write_text(SUBTABLES)
+    before = config.load(path)
+    assert before.agent("b").secrets == {"API_KEY": "env:B_API_KEY"}
+
+    updated = config.remove_agent(before, "b")
+
+    reloaded = config.load(path)
+    assert reloaded.names() == updated.names() == ["a", "c"]
+    assert reloaded.agent("a") == before.agent("a")
+    assert reloaded.agent("a").secrets == {} and reloaded.agent("a").env == {}
+    assert reloaded.agent("c") == before.agent("c")
+    assert "B_API_KEY" not in path.read_text()
+
+
+def test_add_then_remove_an_agent_with_env_restores_the_file(env: Env) -> None:
+    path = env.root / "agentmux.toml"
+    config.write_starter(path)
+    spec = AgentSpec(name="api", command="npm test", cwd=env.root, env={"NODE_ENV": "test"},
+                     secrets={"TOKEN": "env:API_TOKEN"})
+
+    config.remove_agent(config.add_agent(config.load(path), spec), "api")
+
+    reloaded = config.load(path)
+    assert reloaded.names() == ["demo"]
+    assert reloaded.agent("demo").env == {} and reloaded.agent("demo").secrets == {}
+    assert path.read_text().rstrip("\n") == STARTER.rstrip("\n")
+
+
+def test_remove_an_unknown_agent_is_refused_and_changes_nothing(env: Env) -> None:
+    path = env.root / "agentmux.toml"
+    path.write_text(COMMENTED)
+    with pytest.raises(AgentmuxError, match="nosuch"):
+        config.remove_agent(config.load(path), "nosuch")
+    assert path.read_text() == COMMENTED
+
+
+# --- editing through the CLI -----------------------------------------------------------------------------
+
+
+def test_cli_add_duplicate_name_exits_1(env: Env) -> None:
+    env.write_config()
+    first = env.cli("add", "x", "--command", "true")
+    assert first.returncode == 0, first.stderr
+    after_first = env.config_path.read_text()
+
+    second = env.cli("add", "x", "--command", "true")
+
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    assert_one_line(second.stderr)
+    assert "'x'" in second.stderr and "already exists" in second.stderr
+    assert env.config_path.read_text() == after_first
+    assert config.load(env.config_path).names() == ["x"]
+
+
+def test_cli_add_with_a_short_cwd_then_ls_lists_it(env: Env) -> None:
+    env.write_config()
+    added = env.cli("add", "web", "--command", "true", "--cwd", "/tmp")
+    assert added.returncode == 0, added.stderr
+    assert "Traceback" not in added.stderr
+
+    listed = env.cli("ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["web"]
+    assert config.load(env.config_path).agent("web").cwd == Path("/tmp")
+
+
+def test_cli_add_with_env_missing_equals_exits_2(env: Env) -> None:
+    path = env.write_config()
+    before = path.read_text()
+    result = env.cli("add", "x", "--command", "true", "--env", "NOEQUALS")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert_one_line(result.stderr)
+    assert "--env" in result.stderr and "NOEQUALS" in result.stderr
+    assert path.read_text() == before
+
+
+def test_cli_add_with_reserved_env_exits_2_naming_the_key(env: Env) -> None:
+    path = env.write_config()
+    before = path.read_text()
+    result = env.cli("add", "x", "--command", "true", "--env", "AGENTMUX_AGENT=y")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert_one_line(result.stderr)
+    assert "AGENTMUX_AGENT" in result.stderr and "set by agentmux itself" in result.stderr
+    assert path.read_text() == before
