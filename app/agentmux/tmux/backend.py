@@ -342,57 +342,8 @@ class TmuxServer:
     # --- capture -----------------------------------------------------------------------------------------
 
     def capture(self, requests: Iterable[CaptureRequest]) -> dict[str, str]:
-        """Capture many panes in one round trip; a pane that vanished in between is left out.
-
-        Over the control connection each capture gets its own reply. Without one, the captures are
-        chained with `;` in a single tmux call and split at marker lines.
-        """
+        """Capture many panes in one round trip over the control connection; each capture gets its own
+        reply, so a pane that vanished in between is simply left out."""
         pending = list(requests)
-        if not pending:
-            return {}
-        if self.control() is not None:
-            replies = self.query_many([request.command() for request in pending])
-            return {request.pane_id: text for request, (ok, text) in zip(pending, replies, strict=True) if ok}
-        return self.capture_chained(pending)
-
-    def capture_chained(self, pending: list[CaptureRequest]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        while pending:
-            marker = f"\x1eagentmux-{secrets.token_hex(8)}"
-            args: list[str] = []
-            for request in pending:
-                if args:
-                    args.append(";")
-                args += ["display-message", "-p", f"{marker} {request.pane_id}", ";", *request.command()]
-            result = self.run(*args, check=False)
-            got = split_marked(result.stdout.decode("utf-8", errors="replace"), marker)
-            found.update(got)
-            if result.returncode == 0:
-                break
-            done = len(got)
-            # The chain stopped at a pane that failed; skip it and go on with the rest.
-            pending = pending[done + 1 :] if done < len(pending) else []
-            if done and pending and pending[0].pane_id in got:
-                pending = pending[1:]
-        return found
-
-
-def split_marked(output: str, marker: str) -> dict[str, str]:
-    """Split chained capture output at marker lines `MARKER PANE_ID` into {pane_id: text}."""
-    found: dict[str, str] = {}
-    current: str | None = None
-    lines: list[str] = []
-    for line in output.split("\n"):
-        if line.startswith(marker + " "):
-            if current is not None:
-                found[current] = "\n".join(lines)
-            current = line[len(marker) + 1 :]
-            lines = []
-        elif current is not None:
-            lines.append(line)
-    if current is not None:
-        # The text after the last marker ends with the newline of its last line.
-        if lines and lines[-1] == "":
-            lines.pop()
-        found[current] = "\n".join(lines)
-    return found
+        replies = self.query_many([request.command() for request in pending]) if pending else []
+        return {request.pane_id: text for request, (ok, text) in zip(pending, replies, strict=True) if ok}
