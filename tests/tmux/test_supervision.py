@@ -101,7 +101,7 @@ def test_command_agent_is_busy_while_output_changes_then_idle(env: Env, tmp_path
     env.write_config(f'''
 [[agents]]
 name = "printer"
-command = "while [ ! -e {go} ]; do sleep 0.1; done; for i in 1 2 3 4 5 6 7 8 9 10; do echo line $i; sleep 0.2; done; exec sleep 600"
+command = "while [ ! -e {go} ]; do sleep 0.1; done; for i in $(seq 10); do echo $i; sleep 0.2; done; exec sleep 600"
 idle_after = 1.0
 ''')
     fleet = env.fleet()
