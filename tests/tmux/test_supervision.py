@@ -151,6 +151,14 @@ def test_attach_runs_a_real_tmux_client_and_detaching_returns(env: Env) -> None:
                 break
             time.sleep(0.05)
         assert status is not None and os.waitstatus_to_exitcode(status) == 0
+        while True:  # what the client printed last, up to the terminal's end of file
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
     finally:
         subprocess.run(["kill", str(pid)], capture_output=True)
         os.close(fd)
