@@ -320,11 +320,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             sessions = [p for p in server.list_panes() if p.agent]
             server.close()
             check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
-        elif path.exists():
-            check(False, f"socket {path} exists but no tmux server answers (left over from a crash)",
-                  f"remove it: rm {path}")
         else:
-            check(True, f"socket {socket!r} ({path}): no server yet; `agentmux up` starts one")
+            check(True, f"socket {socket!r} ({path}): no tmux server running; `agentmux up` starts one")
+        if path.parent.exists() and path.parent.stat().st_mode & 0o077:
+            check(False, f"{path.parent} is readable by other users", f"chmod 700 {path.parent}")
     print("all checks passed" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
 

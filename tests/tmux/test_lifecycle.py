@@ -128,7 +128,7 @@ def test_crashed_agent_reaches_error_with_exit_status_and_clean_exit_is_exited(e
     env.write_config('''
 [[agents]]
 name = "crash"
-command = "echo about to fail; exit 3"
+command = "python3 -c 'import sys; print(\\"about to fail\\"); sys.exit(3)'"
 
 [[agents]]
 name = "done"

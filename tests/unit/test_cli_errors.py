@@ -149,7 +149,7 @@ def test_doctor_checks_and_starts_no_tmux_server(env: Env) -> None:
     if shutil.which("tmux"):
         assert result.returncode == 0, result.stdout
         assert any("tmux found" in line for line in ok_lines), result.stdout
-        assert any("no server yet" in line for line in ok_lines), result.stdout
+        assert any("no tmux server running" in line for line in ok_lines), result.stdout
         assert "all checks passed" in result.stdout
     else:
         assert result.returncode == 1

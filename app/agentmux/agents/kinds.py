@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from agentmux.config import AgentSpec
 
 
-COMPOUND_RE = re.compile(r"[;&|()\n`]|^\s*(if|for|while|until|case|exec|\{|!|[A-Za-z_][A-Za-z0-9_]*=)")
+TRAPPED = "INT QUIT HUP TERM"
+LINGER = 0.2
+"""Seconds the pane stays open after its program ends, so tmux reads the last output."""
 
 
 @dataclass(frozen=True)
@@ -42,22 +44,30 @@ class AgentKind:
     def start_script(self, spec: AgentSpec) -> str:
         """The /bin/sh script the agent's pane runs: init commands in order, then the program.
 
-        Init commands share one shell, so `cd`, `export` and `source` in them carry over to the
-        program. A simple program replaces that shell (`exec`), so its exit status and signals are its
-        own. A compound command (`a && b`) runs in the shell, which then must not die of the Ctrl-C
-        meant for the program: it catches SIGINT with a no-op handler, which programs do not inherit.
+        Init commands share one shell, so `cd`, `export` and `.` (source) carry over to the program.
+        The program runs in a subshell, and the script lingers a moment after it ends: tmux 3.3 drops
+        output still unread in the terminal when a pane's process exits, and the last lines of a crash
+        are what a user most needs. The script then ends the way the program did (its exit status, or
+        the signal that killed it). While the program runs the script only notes signals (a no-op
+        trap, which subshells do not inherit), so Ctrl-C reaches the program alone.
         """
-        lines = []
+        lines = [f"trap : {TRAPPED}"]
         for command in spec.init:
+            command = re.sub(r"^\s*source\s", ". ", command)
             quoted = shlex.quote(command)
             lines.append(f"printf '\\033[2m[agentmux] init: %s\\033[0m\\n' {quoted}")
             lines.append(
                 f"{command}\n_s=$?; if [ $_s -ne 0 ]; then "
-                f"printf '[agentmux] init command failed with status %s: %s\\n' $_s {quoted}; exit $_s; fi"
+                f"printf '[agentmux] init command failed with status %s: %s\\n' $_s {quoted}; "
+                f"sleep {LINGER}; exit $_s; fi"
             )
-        program = self.program(spec)
-        lines.append("trap : INT QUIT")
-        lines.append(program if COMPOUND_RE.search(program) else f"exec {program}")
+        lines += [
+            f"( eval {shlex.quote(self.program(spec))} )",
+            "_s=$?",
+            f"sleep {LINGER}",
+            f'if [ "$_s" -gt 128 ] && [ "$_s" -lt 160 ]; then trap - {TRAPPED}; kill -$((_s - 128)) $$; fi',
+            'exit "$_s"',
+        ]
         return "\n".join(lines) + "\n"
 
 

@@ -108,9 +108,12 @@ class Observer:
                 # A session started by an earlier agentmux whose store was lost: adopt it.
                 kind = fleet.config.agent(name).kind if name in config_names else "command"
                 store.mark_started(name, kind, pane.session, pane.pane_id, pane.pid, now)
-        for name in config_names:
-            store.ensure_agent(name, fleet.config.agent(name).kind, now)
         records = store.agents()
+        missing = config_names - {record.name for record in records}
+        for name in missing:
+            store.ensure_agent(name, fleet.config.agent(name).kind, now)
+        if missing:
+            records = store.agents()
 
         to_capture = []
         for record in records:

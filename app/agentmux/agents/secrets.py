@@ -24,6 +24,8 @@ def resolve_secret(agent: str, variable: str, reference: str, environ: Mapping[s
             return path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise AgentmuxError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise AgentmuxError(f"{where}: {path} is not UTF-8 text") from None
     raise AgentmuxError(f"{where}: unknown reference; write env:VARIABLE or file:PATH")
 
 
