@@ -1,11 +1,22 @@
-"""Benchmark: batched pane capture (one tmux call per tick) against one tmux client per pane per tick.
+"""Benchmark: batched pane capture (one control-mode round trip per tick, persistent `tmux -C` client) against
+one tmux client process per pane per tick.
 
 Usage: .venv/bin/python bench/capture.py [--panes 8,32,64] [--seconds 5] [--rate 10]
 
 Runs a private tmux server (own TMUX_TMPDIR, own -L socket, -f /dev/null) whose panes all print a numbered,
-timestamped line 20 times a second, and for each pane count measures, per mode:
-- CPU as % of one core: this process and its waited-for children (tmux clients), plus the tmux server's own
-  utime+stime (/proc/PID/stat fields 14, 15; the panes' printing programs are not included);
+timestamped line 20 times a second. Modes:
+- per-pane: libtmux Pane.capture_pane(), i.e. one short-lived `tmux capture-pane -p -e -t PANE` process per pane;
+- batched: TmuxServer.capture(), which writes every pane's capture-pane command in one write to the persistent
+  control-mode client (`tmux -C attach` to the hidden session `_agentmux`, opened by TmuxServer.control()) and
+  reads one reply per capture.
+For each pane count it measures, per mode:
+- CPU as % of one core: this process (including the control client's reader thread) and its waited-for
+  children (the short-lived tmux clients), plus the own utime+stime (/proc/PID/stat fields 14, 15) of the two
+  long-lived processes: the tmux server and the `tmux -C` control client. The control client is a child of this
+  process that is never waited for while measuring, so os.times() would not see its CPU (columns srv % and
+  ctl % show those two shares; ctl % stays near 0 because tmux hands the client's stdin and stdout to the server,
+  which reads the commands and writes the replies itself). The panes' printing programs and the hidden session's
+  `tail -f /dev/null` are not included, and the hidden pane is never captured;
 - achieved tick rate;
 - latency from a line being printed (timestamp inside it) to the return of the first capture containing it.
 Budget: batched must cost < 1/3 of per-pane at 32 panes; exits 1 when it fails.
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -29,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 
 from libtmux.pane import Pane  # noqa: E402
 
-from agentmux.tmux.backend import CaptureRequest, TmuxServer  # noqa: E402
+from agentmux.tmux.backend import HIDDEN_SESSION, CaptureRequest, TmuxServer  # noqa: E402
+from agentmux.tmux.control import ControlClient  # noqa: E402
 
 TAG = "amb"
 PRINT_HZ = 20
@@ -55,7 +68,9 @@ while True:
 @dataclass
 class Result:
     mode: str
-    cpu: float  # % of one core
+    cpu: float  # % of one core, total
+    server_cpu: float  # % of one core, the tmux server's share of `cpu`
+    control_cpu: float  # % of one core, the control client's share of `cpu`
     hz: float
     latencies: list[float] = field(default_factory=list)  # seconds
 
@@ -87,8 +102,8 @@ class Tracker:
         self.last[pane_id] = newest
 
 
-def server_cpu(pid: int) -> float:
-    """The tmux server's own user+system CPU seconds (not its children's)."""
+def proc_cpu(pid: int) -> float:
+    """A process's own user+system CPU seconds (not its children's)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -99,14 +114,19 @@ def own_cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def run_mode(mode: str, tick: Callable[[Tracker], None] | None, server_pid: int, seconds: float, rate: float) -> Result:
-    """Call `tick` at `rate` Hz for `seconds` (no catch-up bursts when late); None measures the idle cost."""
+def run_mode(
+    mode: str, tick: Callable[[Tracker], None] | None, server_pid: int, control_pid: int, seconds: float, rate: float
+) -> Result:
+    """Call `tick` at `rate` Hz for `seconds` (no catch-up bursts when late); None measures the idle cost.
+
+    CPU = this process and its waited-for children + the tmux server + the control client (not waited for)."""
     tracker = Tracker()
     if tick is not None:
         tick(tracker)  # warm-up: sets each pane's starting line, records nothing
         tracker.latencies.clear()
     period = 1 / rate
-    cpu0, wall0 = own_cpu() + server_cpu(server_pid), time.monotonic()
+    own0, server0, control0 = own_cpu(), proc_cpu(server_pid), proc_cpu(control_pid)
+    wall0 = time.monotonic()
     due, end, ticks = wall0, wall0 + seconds, 0
     while (now := time.monotonic()) < end:
         if tick is None or now < due:
@@ -116,8 +136,10 @@ def run_mode(mode: str, tick: Callable[[Tracker], None] | None, server_pid: int,
         ticks += 1
         due = max(due + period, time.monotonic() - period / 2)
     wall = time.monotonic() - wall0
-    cpu = own_cpu() + server_cpu(server_pid) - cpu0
-    return Result(mode, 100 * cpu / wall, ticks / wall, tracker.latencies)
+    server, control = proc_cpu(server_pid) - server0, proc_cpu(control_pid) - control0
+    cpu = own_cpu() - own0 + server + control
+    share = 100 / wall
+    return Result(mode, share * cpu, share * server, share * control, ticks / wall, tracker.latencies)
 
 
 def per_pane_tick(panes: list[Pane]) -> Callable[[Tracker], None]:
@@ -129,16 +151,23 @@ def per_pane_tick(panes: list[Pane]) -> Callable[[Tracker], None]:
     return tick
 
 
-def batched_tick(server: TmuxServer, pane_ids: list[str]) -> Callable[[Tracker], None]:
+def batched_tick(server: TmuxServer, control: ControlClient, pane_ids: list[str]) -> Callable[[Tracker], None]:
     requests = [CaptureRequest(pane_id) for pane_id in pane_ids]
 
     def tick(tracker: Tracker) -> None:
-        found = server.capture(requests)
+        found = server.capture(requests)  # all captures in one write to the control client, one reply each
         captured_at = time.time()
+        require_control(server, control)  # else capture() fell back to one tmux client per pane
         for pane_id, text in found.items():
             tracker.see(pane_id, text.split("\n"), captured_at)
 
     return tick
+
+
+def require_control(server: TmuxServer, control: ControlClient) -> None:
+    """The measured control client must serve every capture: a replacement's CPU would go uncounted."""
+    if server.control() is not control:
+        raise RuntimeError("the tmux control client went away during the benchmark; results would be wrong")
 
 
 def add_panes(server: TmuxServer, pane_ids: list[str], count: int) -> None:
@@ -150,12 +179,13 @@ def add_panes(server: TmuxServer, pane_ids: list[str], count: int) -> None:
 
 
 def print_table(count: int, rate: float, results: list[Result]) -> None:
-    print(f"\n{count} panes, 160x48, all printing {PRINT_HZ} lines/s, target {rate:g} Hz")
-    heads = ("CPU % (proc+server)", "CPU ms/tick", "Hz", "p50 ms", "p95 ms", "lines")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"\n{count} panes, 160x48, all printing {PRINT_HZ} lines/s, target {rate:g} Hz (load average {load})")
+    heads = ("CPU % (proc+srv+ctl)", "srv %", "ctl %", "CPU ms/tick", "Hz", "p50 ms", "p95 ms", "lines")
     print(f"  {'mode':<20}" + "".join(f"{head:>{max(len(head), 6) + 2}}" for head in heads))
     for r in results:
         ticked = bool(r.latencies)
-        cells = [f"{r.cpu:.1f}%"] + (
+        cells = [f"{r.cpu:.1f}%", f"{r.server_cpu:.1f}%", f"{r.control_cpu:.1f}%"] + (
             [f"{10 * r.cpu / r.hz:.1f}", f"{r.hz:.1f}", f"{r.percentile(0.5):.1f}", f"{r.percentile(0.95):.1f}"]
             + [str(len(r.latencies))]
             if ticked
@@ -192,25 +222,49 @@ def main() -> int:
         add_panes(server, pane_ids, 1)
         server_pid = int(server.run("display-message", "-p", "#{pid}").stdout.decode().strip())
         server.run("set-option", "-g", "default-shell", "/bin/sh")
+        # Opened before any measurement, so every mode (idle and per-pane too) runs with the same server state
+        # and counts the control client's CPU.
+        control = server.control()
+        if control is None:
+            raise RuntimeError("could not open the tmux control client")
+        control_pid = control.process.pid
+        hidden = [info.pane_id for info in server.list_panes() if info.session == HIDDEN_SESSION]
         print(f"private tmux server pid {server_pid}, TMUX_TMPDIR={run_dir}, -L {server.socket}, -f /dev/null")
+        print(
+            f"control client: `tmux -C attach` pid {control_pid}, on hidden session {HIDDEN_SESSION}"
+            f" (pane {', '.join(hidden)}: tail -f /dev/null, never captured)"
+        )
         print(
             "per-pane: libtmux Pane.capture_pane(escape_sequences=True), i.e. one `tmux capture-pane -p -e -t PANE`"
             " subprocess per pane per tick"
         )
-        print("batched:  TmuxServer.capture([CaptureRequest(pane) ...]), one tmux call per tick (full 48-row screens)")
-        print(f"{args.seconds:g} s per mode; CPU excludes the panes' printing programs; latency = print -> capture")
+        print(
+            "batched:  TmuxServer.capture([CaptureRequest(pane) ...]), one control-mode round trip per tick"
+            " (persistent `tmux -C` client): one write, one reply per pane (full 48-row screens)"
+        )
+        print(
+            f"{args.seconds:g} s per mode; CPU = this process + its waited-for tmux clients + tmux server +"
+            " control client (/proc utime+stime), excluding the panes' programs; latency = print -> capture"
+        )
         for count in counts:
             add_panes(server, pane_ids, count)
             ids = pane_ids[:count]
+            if set(ids) & set(hidden):
+                raise RuntimeError(f"the hidden session's pane {hidden} is among the captured panes")
             time.sleep(1.0)  # let every new pane start printing
             panes = [Pane.from_pane_id(server.libtmux, pane_id) for pane_id in ids]
-            idle = run_mode("idle (no capture)", None, server_pid, args.seconds, args.rate)
-            per_pane = run_mode("per-pane (libtmux)", per_pane_tick(panes), server_pid, args.seconds, args.rate)
-            batched = run_mode("batched (one call)", batched_tick(server, ids), server_pid, args.seconds, args.rate)
+            measure = functools.partial(
+                run_mode, server_pid=server_pid, control_pid=control_pid, seconds=args.seconds, rate=args.rate
+            )
+            idle = measure("idle (no capture)", None)
+            per_pane = measure("per-pane (libtmux)", per_pane_tick(panes))
+            batched = measure("batched (tmux -C)", batched_tick(server, control, ids))
+            require_control(server, control)
             print_table(count, args.rate, [idle, per_pane, batched])
             ratios[count] = batched.cpu / per_pane.cpu
             tick_ratios[count] = ratios[count] * per_pane.hz / batched.hz
     finally:
+        server.close()  # ends the control client (it detaches when its stdin closes)
         server.run("kill-server", check=False)
         if server_pid is not None:
             time.sleep(0.2)

@@ -114,14 +114,27 @@ class Store:
         try:
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 30000")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.migrate()
+            self._prepare()
         except (OSError, sqlite3.Error, AgentmuxError) as exc:
             self.db.close()
             if isinstance(exc, AgentmuxError):
                 raise
             raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
+
+    def _prepare(self, timeout: float = 30.0) -> None:
+        """Switch to WAL and migrate. Switching a new file to WAL can answer "locked" without waiting
+        for the busy timeout while other processes open it too, so that is retried until a deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         self.db.close()

@@ -22,11 +22,10 @@ def test_multiline_and_unicode_text_arrives_byte_exact(env: Env, tmp_path: Path)
     env.write_config(f'''
 [[agents]]
 name = "sink"
-command = "cat > {received}"
+command = "echo ready; exec cat > {received}"
 ''')
     assert env.cli("up").returncode == 0
-    wait_until(lambda: env.tmux("display", "-p", "-t", "=sink:", "#{pane_current_command}").stdout.strip() == "cat",
-               message="cat running")
+    wait_until(lambda: "ready" in env.tmux("capture-pane", "-p", "-t", "=sink:").stdout, message="cat running")
     result = env.cli("send", "sink", "-", input=TRICKY)
     assert result.returncode == 0, result.stderr
     expected = TRICKY + "\n"
@@ -37,13 +36,13 @@ def test_send_all_reaches_every_running_agent(env: Env, tmp_path: Path) -> None:
     agents = "".join(f'''
 [[agents]]
 name = "s{i}"
-command = "cat > {tmp_path}/s{i}.txt"
+command = "echo ready; exec cat > {tmp_path}/s{i}.txt"
 ''' for i in range(3))
     env.write_config(agents)
     assert env.cli("up").returncode == 0
     for i in range(3):
-        wait_until(lambda i=i: env.tmux("display", "-p", "-t", f"=s{i}:", "#{pane_current_command}").stdout.strip()
-                   == "cat", message=f"s{i} running")
+        wait_until(lambda i=i: "ready" in env.tmux("capture-pane", "-p", "-t", f"=s{i}:").stdout,
+                   message=f"s{i} running")
     result = env.cli("send", "--all", "hello", "fleet")
     assert result.returncode == 0, result.stderr
     for i in range(3):

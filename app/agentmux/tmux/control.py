@@ -40,8 +40,8 @@ class ControlClient:
     def __init__(self, args: list[str], session: str) -> None:
         self.process = subprocess.Popen(
             [*args, "-C", "attach-session", "-t", f"={session}", "-f", "ignore-size,no-output"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
-        )
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # buffered: an unbuffered pipe would cost the reader one read() system call per byte
         self._pending: deque[Future[Reply]] = deque()
         self._write_lock = threading.Lock()
         self._closed = threading.Event()
@@ -65,6 +65,7 @@ class ControlClient:
             try:
                 assert self.process.stdin is not None
                 self.process.stdin.write(payload)
+                self.process.stdin.flush()
             except OSError as exc:
                 self._fail_pending()
                 raise ControlClosed(f"the tmux control client went away: {exc}") from None
