@@ -227,7 +227,8 @@ def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
         if len(words) < 2:
             raise UsageError("send needs NAME and TEXT (or --all TEXT)")
         names = [words.pop(0)]
-        fleet.config.agent(names[0]) if names[0] not in {r.name for r in fleet.store.agents()} else None
+        if fleet.store.agent(names[0]) is None:
+            fleet.config.agent(names[0])  # an unknown name is an error that names the config file
     text = sys.stdin.read() if words == ["-"] else " ".join(words)
     if not names:
         raise AgentmuxError("no agents are running")

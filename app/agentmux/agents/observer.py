@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentmux.agents.detectors import Observation, strip_ansi
-from agentmux.agents.kinds import get_kind
+from agentmux.agents.kinds import KINDS
 from agentmux.agents.state import AgentState, Debouncer, Detected
 from agentmux.store import AgentRecord
 from agentmux.tmux.backend import CaptureRequest, PaneInfo
@@ -134,7 +134,7 @@ class Observer:
         store = self.fleet.store
         memory = self._memory(record)
         spec = self.fleet.config.agent(record.name) if in_config else None
-        kind = get_kind(record.kind) if record.kind in ("command", "demo") else get_kind("command")
+        kind = KINDS.get(record.kind, KINDS["command"])
         stop_requested = record.desired == "stopped"
         if pane is None:
             detected = self._vanished(record, server_running)
