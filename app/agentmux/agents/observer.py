@@ -11,7 +11,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from agentmux.agents.detectors import Observation, strip_ansi
@@ -57,6 +57,13 @@ class _Memory:
     signal: tuple[int, int, int, int, bool] | None = None
     screen: str = ""
     debouncer: Debouncer | None = None
+    captured_at: float = 0.0
+    saved_at: float = 0.0
+    record: AgentRecord | None = None
+
+
+RECORDS_TTL = 1.0
+"""Seconds a continuous observer trusts its copy of the agents' rows."""
 
 
 def process_alive(pid: int | None) -> bool:
@@ -85,6 +92,8 @@ class Observer:
         self.continuous = continuous
         self.clock = clock
         self.memory: dict[str, _Memory] = {}
+        self._cached_records: list[AgentRecord] = []
+        self._records_read_at = 0.0
         self.on_state_change: Callable[[str, Detected], None] | None = None
 
     def _memory(self, record: AgentRecord) -> _Memory:
@@ -96,12 +105,14 @@ class Observer:
             self.memory[record.name] = memory
         return memory
 
-    def observe(self) -> list[AgentStatus]:
-        fleet = self.fleet
-        store = fleet.store
-        now = self.clock()
-        panes = {p.agent: p for p in fleet.tmux.list_panes() if p.agent}
-        server_running = bool(panes) or fleet.tmux.is_running()
+    def _records(self, panes: dict[str, PaneInfo], now: float) -> list[AgentRecord]:
+        """The agents' rows: re-read from the store at most once a second by a continuous observer
+        (other processes change them rarely), at every call by a one-shot one."""
+        fleet, store = self.fleet, self.fleet.store
+        fresh_enough = self.continuous and now - self._records_read_at < RECORDS_TTL
+        known = {record.name for record in self._cached_records}
+        if fresh_enough and set(panes) <= known and set(fleet.config.names()) <= known:
+            return self._cached_records
         config_names = set(fleet.config.names())
         for name, pane in panes.items():
             if store.agent(name) is None:
@@ -114,19 +125,34 @@ class Observer:
             store.ensure_agent(name, fleet.config.agent(name).kind, now)
         if missing:
             records = store.agents()
+        self._cached_records, self._records_read_at = records, now
+        return records
 
+    def observe(self, should_capture: Callable[[str], bool] | None = None) -> list[AgentStatus]:
+        """One look at the whole fleet. `should_capture(name)` may hold back captures of agents nobody
+        is looking at (a continuous observer still reads their cheap signals every time)."""
+        now = self.clock()
+        panes = {p.agent: p for p in self.fleet.tmux.list_panes() if p.agent}
+        server_running = bool(panes) or self.fleet.tmux.is_running()
+        records = self._records(panes, now)
         to_capture = []
         for record in records:
-            found = panes.get(record.name)
+            pane = panes.get(record.name)
             memory = self._memory(record)
-            if found is not None and (found.change_signal != memory.signal or not self.continuous):
-                to_capture.append(CaptureRequest(found.pane_id))
-        screens = fleet.tmux.capture(to_capture) if to_capture else {}
-
-        statuses = []
-        for record in records:
-            statuses.append(self._observe_one(record, panes.get(record.name), screens, server_running, now,
-                                              record.name in config_names))
+            if pane is None or pane.dead:
+                continue
+            moved = pane.change_signal != memory.signal or pane.activity >= int(memory.captured_at)
+            if (not self.continuous or moved) and (should_capture is None or should_capture(record.name)):
+                to_capture.append(CaptureRequest(pane.pane_id))
+                memory.captured_at = now
+        screens = self.fleet.tmux.capture(to_capture)
+        config_names = set(self.fleet.config.names())
+        statuses = [
+            self._observe_one(record, panes.get(record.name), screens, server_running, now,
+                              record.name in config_names)
+            for record in records
+        ]
+        self._cached_records = [self.memory[s.name].record or r for s, r in zip(statuses, records, strict=True)]
         return statuses
 
     def _observe_one(self, record: AgentRecord, pane: PaneInfo | None, screens: dict[str, str],
@@ -135,24 +161,17 @@ class Observer:
         memory = self._memory(record)
         spec = self.fleet.config.agent(record.name) if in_config else None
         kind = KINDS.get(record.kind, KINDS["command"])
-        stop_requested = record.desired == "stopped"
         if pane is None:
             detected = self._vanished(record, server_running)
         else:
             if pane.pane_id != record.pane_id or pane.pid != record.pid:
                 store.set_pane(record.name, pane.session, pane.pane_id, pane.pid)
+                record = replace(record, session=pane.session, pane_id=pane.pane_id, pid=pane.pid)
             if pane.pane_id in screens:
-                memory.screen = screens[pane.pane_id]
-                digest = screen_hash(memory.screen)
-                if digest != memory.screen_hash:
-                    changed_at = now if self.continuous else float(max(pane.activity, record.started_at or 0))
-                    memory.last_output_at = changed_at if memory.screen_hash is not None or memory.screen.strip() \
-                        else memory.last_output_at
-                    memory.screen_hash = digest
-                    store.record_output(record.name, digest, memory.last_output_at)
+                self._take_screen(record, memory, screens[pane.pane_id], pane, now)
                 memory.signal = pane.change_signal
             idle_after = self.fleet.config.idle_after(spec) if spec else self.fleet.config.settings.idle_after
-            observation = Observation(
+            detected = kind.detect(Observation(
                 screen=strip_ansi(memory.screen),
                 now=now,
                 started_at=record.started_at or now,
@@ -161,23 +180,41 @@ class Observer:
                 pane_dead=pane.dead,
                 exit_status=pane.dead_status,
                 exit_signal=pane.dead_signal,
-                stop_requested=stop_requested,
-            )
-            detected = kind.detect(observation)
+                stop_requested=record.desired == "stopped",
+            ))
         if memory.debouncer is not None:
             detected = memory.debouncer.feed(detected, now)
-        exit_status = pane.dead_status if pane is not None and pane.dead else None
-        if store.set_state(record.name, detected.state, detected.reason, now, exit_status) and self.on_state_change:
-            self.on_state_change(record.name, detected)
-        fresh = store.agent(record.name) or record
+        exit_status = pane.dead_status if pane is not None and pane.dead else record.exit_status
+        if (detected.state, detected.reason, exit_status) != (record.state, record.reason, record.exit_status):
+            changed = store.set_state(record.name, detected.state, detected.reason, now, exit_status)
+            since = now if changed else record.state_since
+            record = replace(record, state=detected.state, reason=detected.reason, exit_status=exit_status,
+                             state_since=since)
+            if changed and self.on_state_change:
+                self.on_state_change(record.name, detected)
+        memory.record = record
         return AgentStatus(
-            name=record.name, kind=record.kind, state=fresh.state, reason=fresh.reason, since=fresh.state_since,
+            name=record.name, kind=record.kind, state=record.state, reason=record.reason, since=record.state_since,
             session=pane.session if pane else None, pane_id=pane.pane_id if pane else None,
             pid=pane.pid if pane else None,
             process_alive=bool(pane and not pane.dead and process_alive(pane.pid)),
-            exit_status=fresh.exit_status, started_at=fresh.started_at, last_output_at=memory.last_output_at,
+            exit_status=record.exit_status, started_at=record.started_at, last_output_at=memory.last_output_at,
             in_config=in_config, screen=memory.screen,
         )
+
+    def _take_screen(self, record: AgentRecord, memory: _Memory, screen: str, pane: PaneInfo, now: float) -> None:
+        """Remember a fresh capture; a changed screen is new output (kept in the store at most once a
+        second by a continuous observer, so a printing agent does not mean a write per tick)."""
+        memory.screen = screen
+        digest = screen_hash(screen)
+        if digest == memory.screen_hash:
+            return
+        if memory.screen_hash is not None or screen.strip():
+            memory.last_output_at = now if self.continuous else float(max(pane.activity, record.started_at or 0))
+        memory.screen_hash = digest
+        if not self.continuous or now - memory.saved_at >= 1.0:
+            self.fleet.store.record_output(record.name, digest, memory.last_output_at)
+            memory.saved_at = now
 
     @staticmethod
     def _vanished(record: AgentRecord, server_running: bool) -> Detected:
