@@ -191,14 +191,10 @@ def cmd_add(fleet: Fleet, args: argparse.Namespace) -> int:
 
 def validate_new_agent(config: Config, table_: dict[str, object]) -> AgentSpec:
     """Check a new agent exactly as the file will be checked, reporting errors against the command line."""
-    import tomli_w
-
-    text = tomli_w.dumps({"agents": [table_]})
     try:
-        return config_module.parse(config.path, text).agents[0]
+        return config_module.agent_from_table(config, table_)
     except ConfigError as exc:
-        key = (exc.key or "").split(".", 1)[-1]
-        raise UsageError(f"agent {table_['name']!r}: {key}: {exc.reason}" if key else str(exc.reason)) from None
+        raise UsageError(f"agent {table_['name']!r}: {exc.key}: {exc.reason}" if exc.key else exc.reason) from None
 
 
 def cmd_ls(fleet: Fleet, args: argparse.Namespace) -> int:

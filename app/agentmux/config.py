@@ -380,6 +380,18 @@ def parse(path: Path, text: str) -> Config:
                   agents=validator.agents(document.get("agents")))
 
 
+def agent_from_table(config: Config, table: dict[str, Any]) -> AgentSpec:
+    """Validate one new agent exactly as its block in the config file will be validated.
+
+    Errors carry the key without the `agents[N]` prefix, ready for a form or a command line.
+    """
+    try:
+        return parse(config.path, render_agent_block(table)).agents[0]
+    except ConfigError as exc:
+        key = (exc.key or "").split(".", 1)[-1] if exc.key and "." in exc.key else exc.key
+        raise ConfigError(exc.file, exc.reason, key=key) from None
+
+
 def load(explicit: str | os.PathLike[str] | None = None, must_exist: bool = True) -> Config:
     """Find and load the config; a missing default file is an empty fleet with default settings.
 

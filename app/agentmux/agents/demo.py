@@ -11,6 +11,7 @@ import argparse
 import io
 import math
 import random
+import select
 import signal
 import sys
 import time
@@ -51,13 +52,38 @@ def _line(text: str, colour: str) -> None:
     _write(f"{colour}{text}{RESET}\n")
 
 
-def _read_line(prompt: str) -> str:
+AUTOPILOT_TASKS = (
+    "refactor the config parser", "add tests for the io module", "fix the flaky login test",
+    "update the README", "bump dependencies", "review pull request 42", "profile the render loop",
+    "ask whether to delete the old migrations",
+)
+
+
+def _typed_by_autopilot(wait: float | None, rng: random.Random) -> str | None:
+    """A task the agent gives itself when nobody typed one within `wait` seconds (autopilot)."""
+    if wait is None:
+        return None
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], wait * rng.uniform(0.5, 1.5))
+    except (OSError, ValueError):
+        return None
+    if ready:
+        return None
+    task = rng.choice(AUTOPILOT_TASKS)
+    _write(task + "\n")
+    return task
+
+
+def _read_line(prompt: str, autopilot: float | None = None, rng: random.Random | None = None) -> str:
     """Show prompt and return one input line without its newline; raise EOFError at end of input.
 
     On EOF or Ctrl-C a newline is written first, so whatever is printed next starts on its own line.
     """
     _write(prompt)
     try:
+        own = _typed_by_autopilot(autopilot, rng or random.Random())
+        if own is not None:
+            return own
         line = sys.stdin.readline()
     except KeyboardInterrupt:
         _write("\n")
@@ -153,7 +179,7 @@ def _run_task(task: str, rng: random.Random, opts: argparse.Namespace) -> None:
 def _repl(opts: argparse.Namespace, rng: random.Random) -> None:
     """Read and run tasks until exit, EOF (EOFError) or Ctrl-C at the prompt (KeyboardInterrupt)."""
     while True:
-        line = _read_line(PROMPT)
+        line = _read_line(PROMPT, opts.autopilot, rng)
         task = line.strip()
         if not task:
             continue
@@ -198,6 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=_speed, default=1.0, help="work duration factor; 0 is instant")
     parser.add_argument("--ask-rate", type=_probability, default=0.3, help="chance a task asks y/n")
     parser.add_argument("--fail-rate", type=_probability, default=0.1, help="chance a task fails")
+    parser.add_argument("--autopilot", type=_speed, default=None, metavar="SECONDS",
+                        help="give itself a task when idle for about SECONDS (questions still wait for you)")
     return parser
 
 
@@ -217,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         _repl(opts, rng)
     except (EOFError, KeyboardInterrupt):
         pass
+    except BrokenPipeError:  # whoever read our output went away
+        return 0
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

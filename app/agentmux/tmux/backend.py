@@ -14,6 +14,7 @@ import shutil
 import socket as socketlib
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,7 @@ class TmuxServer:
         # exited pane processes while clients that pass -f keep connecting, so exit statuses go missing.
         self.libtmux = libtmux.Server(socket_name=socket, tmux_bin=self.binary)
         self._control: ControlClient | None = None
+        self._control_lock = threading.Lock()
 
     @property
     def base_args(self) -> list[str]:
@@ -212,17 +214,18 @@ class TmuxServer:
 
     def control(self) -> ControlClient | None:
         """The persistent control-mode connection, opened on first use; None when no server runs."""
-        if self._control is not None and self._control.alive:
+        with self._control_lock:
+            if self._control is not None and self._control.alive:
+                return self._control
+            self._control = None
+            if not self.is_running():
+                return None
+            self.ensure_hidden_session()
+            try:
+                self._control = ControlClient(self.base_args, HIDDEN_SESSION)
+            except OSError:
+                return None
             return self._control
-        self._control = None
-        if not self.is_running():
-            return None
-        self.ensure_hidden_session()
-        try:
-            self._control = ControlClient(self.base_args, HIDDEN_SESSION)
-        except OSError:
-            return None
-        return self._control
 
     def close(self) -> None:
         if self._control is not None:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
-def main() -> int:
-    """Entry point of `agentmux-tui`."""
-    print("agentmux-tui: the TUI is not built yet; use the `agentmux` CLI (`agentmux --help`).", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `agentmux-tui [--config FILE] [--demo]`."""
+    from agentmux import config as config_module
+    from agentmux.errors import AgentmuxError
+
+    parser = argparse.ArgumentParser(prog="agentmux-tui", description="Supervise a fleet of AI coding agents.")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: ./agentmux.toml, else "
+                        "$XDG_CONFIG_HOME/agentmux/config.toml)")
+    parser.add_argument("--demo", action="store_true", help="start the demo fleet of simulated agents")
+    args = parser.parse_args(argv)
+    try:
+        config = config_module.load(args.config)
+    except AgentmuxError as exc:
+        print(f"agentmux-tui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    from agentmux.tui.app import AgentmuxApp
+
+    AgentmuxApp(config, demo=args.demo).run()
     return 0

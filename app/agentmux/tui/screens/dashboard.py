@@ -1,0 +1,343 @@
+"""The dashboard: the live agent grid, the queue and log panels, and every action on agents."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from agentmux.agents.observer import AgentStatus
+from agentmux.agents.state import AgentState
+from agentmux.logs.lines import new_lines, visible_lines
+from agentmux.mirror import MirrorUpdate
+from agentmux.tui.widgets.grid import AgentGrid
+from agentmux.tui.widgets.panels import LogPanel, QueuePanel
+from agentmux.tui.widgets.tile import ATTENTION, AgentTile
+
+EMPTY_TEXT = """[b]No agents yet.[/b]
+
+Press [b reverse] D [/] to start the demo fleet: six simulated coding agents, no API key needed.
+Press [b reverse] + [/] to add your own agent (saved to the config file).
+Press [b reverse] ? [/] for every key.
+
+Config: {path}"""
+
+
+class DashboardScreen(Screen[None]):
+    """The screen people live in."""
+
+    BINDINGS = [
+        Binding("enter", "zoom", "Zoom"),
+        Binding("a", "attach", "Attach"),
+        Binding("s", "send", "Send"),
+        Binding("b", "broadcast", "Broadcast"),
+        Binding("y", "answer('y')", "Yes"),
+        Binding("n", "answer('n')", "No"),
+        Binding("w", "next_attention", "Next waiting"),
+        Binding("plus", "add_agent", "Add", key_display="+"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("space", "select", "Select for broadcast", show=False),
+        Binding("escape", "clear_selection", "Clear selection", show=False),
+        Binding("u", "start", "Start (up)", show=False),
+        Binding("x", "stop", "Stop (down)", show=False),
+        Binding("r", "restart", "Restart", show=False),
+        Binding("K", "kill", "Kill now", show=False),
+        Binding("delete", "remove", "Remove agent", show=False),
+        Binding("D", "demo", "Start the demo fleet", show=False),
+        Binding("up", "move(0, -1)", "Move up", show=False),
+        Binding("down", "move(0, 1)", "Move down", show=False),
+        Binding("left", "move(-1, 0)", "Move left", show=False),
+        Binding("right", "move(1, 0)", "Move right", show=False),
+        Binding("pageup", "page(-1)", "Previous page", show=False),
+        Binding("pagedown", "page(1)", "Next page", show=False),
+        Binding("l", "toggle_panel('log')", "Show/hide log", show=False),
+        Binding("t", "toggle_panel('queue')", "Show/hide queue", show=False),
+        Binding("o", "log_all", "Log: focused agent / all", show=False),
+        Binding("less_than_sign", "resize_side(4)", "Wider side panel", show=False, key_display="<"),
+        Binding("greater_than_sign", "resize_side(-4)", "Narrower side panel", show=False, key_display=">"),
+        Binding("exclamation_mark", "toggle_bell", "Bell on attention", show=False, key_display="!"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[str, AgentStatus] = {}
+        self.screens: dict[str, list[str]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topbar")
+        with Horizontal(id="main"):
+            yield AgentGrid(id="grid")
+            yield Static(EMPTY_TEXT.format(path=self.app.config.path), id="empty")  # type: ignore[attr-defined]
+            with Vertical(id="side"):
+                yield QueuePanel(id="queue")
+                yield LogPanel(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#empty").display = False
+        self.set_interval(1.0, self.tick_ages)
+        self.update_topbar()
+
+    # --- data from the mirror ----------------------------------------------------------------------------
+
+    @property
+    def grid(self) -> AgentGrid:
+        return self.query_one(AgentGrid)
+
+    def apply(self, update: MirrorUpdate) -> None:
+        if update.statuses is not None:
+            self.statuses = {s.name: s for s in update.statuses}
+            self.sync_tiles(update.statuses)
+        grid = self.grid
+        log = self.query_one(LogPanel)
+        for name, screen in update.screens.items():
+            tile = grid.tile(name)
+            if tile is not None and tile.display:
+                tile.show_screen(screen)
+            lines = visible_lines(screen)
+            if log.wants(name):
+                log.add_lines(name, new_lines(self.screens.get(name, []), lines))
+            self.screens[name] = lines
+        for name, detected in update.changes:
+            if detected.state in ATTENTION:
+                self.app.attention(name, detected)  # type: ignore[attr-defined]
+        self.update_topbar()
+
+    def sync_tiles(self, statuses: list[AgentStatus]) -> None:
+        """One tile per agent, in the order of the statuses; each shows its status."""
+        grid = self.grid
+        names = [s.name for s in statuses]
+        if [t.agent for t in grid.tiles] != names:
+            focused = self.focused_agent()
+            for tile in grid.tiles:
+                if tile.agent not in names:
+                    tile.remove()
+            existing = {t.agent for t in grid.tiles}
+            new = [AgentTile(name, clock=self.app.clock) for name in names if name not in existing]  # type: ignore[attr-defined]
+            if new:
+                grid.mount(*new)
+            grid.call_after_refresh(self._order_and_reflow, names, focused)
+        for status in statuses:
+            shown = grid.tile(status.name)
+            if shown is not None:
+                shown.show_status(status)
+                if status.name in self.screens and not shown.lines:
+                    shown.show_screen("\n".join(self.screens[status.name]))
+        self.query_one("#empty").display = not statuses
+        grid.display = bool(statuses)
+
+    def _order_and_reflow(self, names: list[str], focused: str | None) -> None:
+        grid = self.grid
+        tiles = {t.agent: t for t in grid.tiles}
+        ordered = [tiles[n] for n in names if n in tiles]
+        for index, tile in enumerate(ordered):
+            if index:
+                grid.move_child(tile, after=ordered[index - 1])
+        grid.reflow()
+        target = tiles.get(focused or "") or (ordered[0] if ordered else None)
+        if target is not None and (self.focused is None or not isinstance(self.focused, AgentTile)):
+            target.focus()
+
+    def tick_ages(self) -> None:
+        for tile in self.grid.tiles:
+            if tile.display:
+                tile.refresh_header()
+
+    def update_topbar(self) -> None:
+        counts: dict[AgentState, int] = {}
+        for status in self.statuses.values():
+            counts[status.state] = counts.get(status.state, 0) + 1
+        bar = Text()
+        bar.append("agentmux", style="bold")
+        bar.append(f"  socket {self.app.config.settings.socket}", style="dim")  # type: ignore[attr-defined]
+        bar.append(f" · {len(self.statuses)} agents")
+        for state in (AgentState.BUSY, AgentState.IDLE, AgentState.WAITING, AgentState.ERROR):
+            if counts.get(state):
+                style = "bold magenta" if state == AgentState.WAITING else "bold red" if state == AgentState.ERROR \
+                    else ""
+                bar.append(f" · {counts[state]} {state.value}", style=style)
+        grid = self.grid
+        if grid.pages > 1:
+            bar.append(f" · page {grid.page + 1}/{grid.pages} (PgUp/PgDn)")
+        selected = [t.agent for t in grid.tiles if t.selected]
+        if selected:
+            bar.append(f" · {len(selected)} selected", style="bold")
+        self.query_one("#topbar", Static).update(bar)
+
+    @on(AgentGrid.PageChanged)
+    def page_changed(self) -> None:
+        self.app.set_visible(self.grid.visible_names())  # type: ignore[attr-defined]
+        for tile in self.grid.tiles:
+            if tile.display and tile.agent in self.screens:
+                tile.show_screen("\n".join(self.screens[tile.agent]))
+        self.update_topbar()
+
+    def on_descendant_focus(self) -> None:
+        agent = self.focused_agent()
+        self.query_one(LogPanel).follow(agent)
+        self.app.set_focused(agent)  # type: ignore[attr-defined]
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def focused_agent(self) -> str | None:
+        return self.focused.agent if isinstance(self.focused, AgentTile) else None
+
+    def targets(self) -> list[str]:
+        """The selected agents, else the focused one."""
+        selected = [t.agent for t in self.grid.tiles if t.selected]
+        if selected:
+            return selected
+        agent = self.focused_agent()
+        return [agent] if agent else []
+
+    def _need_agent(self) -> str | None:
+        agent = self.focused_agent()
+        if agent is None:
+            self.notify("No agent is focused (add one with +, or press D for the demo fleet)", severity="warning")
+        return agent
+
+    # --- actions -----------------------------------------------------------------------------------------
+
+    def action_zoom(self) -> None:
+        agent = self._need_agent()
+        if agent:
+            self.app.zoom(agent)  # type: ignore[attr-defined]
+
+    @on(AgentTile.Chosen)
+    def tile_chosen(self, event: AgentTile.Chosen) -> None:
+        self.app.zoom(event.name)  # type: ignore[attr-defined]
+
+    def action_attach(self) -> None:
+        agent = self._need_agent()
+        if agent:
+            self.app.attach(agent)  # type: ignore[attr-defined]
+
+    def action_send(self) -> None:
+        agent = self._need_agent()
+        if agent:
+            self.app.ask_and_send([agent])  # type: ignore[attr-defined]
+
+    def action_broadcast(self) -> None:
+        selected = [t.agent for t in self.grid.tiles if t.selected]
+        targets = selected or [s.name for s in self.statuses.values() if s.state.is_live]
+        if not targets:
+            self.notify("No running agents to broadcast to", severity="warning")
+            return
+        self.app.ask_and_send(targets)  # type: ignore[attr-defined]
+
+    def action_answer(self, answer: str) -> None:
+        agent = self._need_agent()
+        if agent:
+            self.app.answer(agent, answer)  # type: ignore[attr-defined]
+
+    def action_select(self) -> None:
+        if isinstance(self.focused, AgentTile):
+            self.focused.set_selected(not self.focused.selected)
+            self.update_topbar()
+
+    def action_clear_selection(self) -> None:
+        for tile in self.grid.tiles:
+            if tile.selected:
+                tile.set_selected(False)
+        self.update_topbar()
+
+    def action_next_attention(self) -> None:
+        tiles = self.grid.tiles
+        if not tiles:
+            return
+        start = tiles.index(self.focused) + 1 if isinstance(self.focused, AgentTile) else 0
+        for offset in range(len(tiles)):
+            candidate = tiles[(start + offset) % len(tiles)]
+            status = self.statuses.get(candidate.agent)
+            if status is not None and status.state in ATTENTION:
+                self.grid.show_tile(candidate)
+                candidate.focus()
+                return
+        self.notify("No agent needs you right now")
+
+    def action_move(self, dx: int, dy: int) -> None:
+        if not isinstance(self.focused, AgentTile):
+            if self.grid.tiles:
+                self.grid.tiles[0].focus()
+            return
+        target = self.grid.neighbour(self.focused, dx, dy)
+        if target is not None:
+            if not target.display:
+                self.grid.show_tile(target)
+            target.focus()
+
+    def action_page(self, delta: int) -> None:
+        grid = self.grid
+        grid.page = max(0, min(grid.pages - 1, grid.page + delta))
+        first = next((t for t in grid.tiles if t.display), None)
+        if first is not None:
+            first.focus()
+
+    def action_add_agent(self) -> None:
+        self.app.add_agent()  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        self.app.action_help()  # type: ignore[attr-defined]
+
+    def action_demo(self) -> None:
+        self.app.start_demo()  # type: ignore[attr-defined]
+
+    def action_start(self) -> None:
+        targets = self.targets()
+        if targets:
+            self.app.lifecycle("start", targets)  # type: ignore[attr-defined]
+
+    def action_stop(self) -> None:
+        self._confirmed("stop", "Stop {}?", "Each gets its quit keys (Ctrl-C), then signals; cleanup commands run.")
+
+    def action_restart(self) -> None:
+        self._confirmed("restart", "Restart {}?", "Stopped gracefully, then started again with its init commands.")
+
+    def action_kill(self) -> None:
+        self._confirmed("kill", "Kill {} now?", "SIGKILL at once, no graceful stop; cleanup commands run.")
+
+    def action_remove(self) -> None:
+        self._confirmed("remove", "Remove {}?", "Stops it, runs cleanup, closes its tmux session and deletes its "
+                        "block from the config file.")
+
+    def _confirmed(self, action: str, question: str, detail: str) -> None:
+        from agentmux.tui.screens.dialogs import ConfirmScreen
+
+        targets = self.targets()
+        if not targets:
+            self._need_agent()
+            return
+        who = targets[0] if len(targets) == 1 else f"{len(targets)} agents ({', '.join(targets)})"
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.app.lifecycle(action, targets)  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(question.format(who), detail), done)
+
+    def action_toggle_panel(self, which: str) -> None:
+        panel = self.query_one(f"#{which}")
+        panel.display = not panel.display
+        side = self.query_one("#side")
+        side.set_class(not any(child.display for child in side.children), "-hidden")
+
+    def action_log_all(self) -> None:
+        self.query_one(LogPanel).toggle_all()
+
+    def action_resize_side(self, delta: int) -> None:
+        side = self.query_one("#side")
+        width = side.styles.width.value if side.styles.width is not None else 52
+        side.styles.width = int(max(24, min(120, width + delta)))
+
+    def action_toggle_bell(self) -> None:
+        self.app.bell_on_attention = not self.app.bell_on_attention  # type: ignore[attr-defined]
+        self.notify(f"Bell on attention: {'on' if self.app.bell_on_attention else 'off'}")  # type: ignore[attr-defined]
+
+    def now(self) -> float:
+        return time.time()

@@ -1,0 +1,1 @@
+"""Widgets of the agentmux TUI, one per module."""
