@@ -111,8 +111,13 @@ class ZoomScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show_status(self.status)
-        self.query_one(PaneView).focus()
-        self.follow_pane()
+        view = self.query_one(PaneView)
+        view.focus()
+        dashboard = self.app.dashboard  # type: ignore[attr-defined]
+        if dashboard is not None and self.agent in dashboard.screens:
+            view.set_lines(dashboard.screens[self.agent])  # what the grid saw last, until history arrives
+        if self.app.fleet is not None:  # type: ignore[attr-defined]
+            self.follow_pane()
 
     def show_status(self, status: AgentStatus | None) -> None:
         self.status = status

@@ -1,0 +1,233 @@
+"""A deterministic fleet for snapshot tests and README screenshots: fixed time, fixed paths, fixed screens.
+
+Nothing here touches tmux or the disk. The app runs with `observe_fleet=False`, and each scene feeds the
+dashboard the `MirrorUpdate`s the capture worker would have posted, then presses keys like a user.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from agentmux.agents.observer import AgentStatus
+from agentmux.agents.state import AgentState
+from agentmux.config import AgentSpec, Config, Settings
+from agentmux.mirror import MirrorUpdate
+from agentmux.tui.app import AgentmuxApp
+from agentmux.tui.widgets import panels
+
+FIXED_TIME = 1773481260.0
+"""2026-03-14 09:41:00 UTC: "now" for every age shown on screen."""
+CONFIG_PATH = Path("/home/user/.config/agentmux/config.toml")
+PROJECT = Path("/home/user/project")
+SIZE = (160, 48)
+"""Terminal size (columns, rows) of every scene."""
+
+RESET = "\x1b[0m"
+BOLD = "\x1b[1m"
+DIM = "\x1b[2m"
+RED = "\x1b[31m"
+GREEN = "\x1b[32m"
+YELLOW = "\x1b[33m"
+BLUE = "\x1b[34m"
+CYAN = "\x1b[36m"
+BULLET = f"{CYAN}●{RESET}"
+
+
+def _demo_task(task: str, *steps: str, outcome: str = "") -> list[str]:
+    lines = [f"{BOLD}demo>{RESET} {task}", *(f"{BULLET} {step}" for step in steps), f"{DIM}  running pytest…{RESET}"]
+    return [*lines, outcome] if outcome else lines
+
+
+SCREENS: dict[str, str] = {
+    "architect": "\n".join([
+        *_demo_task("refactor the config parser", "Reading src/models.py", 'Searching for "parser"',
+                    "Editing src/models.py (+31 −12)", outcome=f"{GREEN}✓ done: refactor the config parser{RESET}"),
+        *_demo_task("add tests for the io module", "Reading src/utils/io.py", "Editing src/utils/io.py (+8 −2)",
+                    "Editing tests/test_app.py (+24 −0)", outcome=f"{GREEN}✓ done: add tests for the io module{RESET}"),
+        *_demo_task("profile the render loop", "Reading src/app.py", 'Searching for "render"',
+                    "Editing src/app.py (+12 −7)", outcome=f"{GREEN}✓ done: profile the render loop{RESET}"),
+        *_demo_task("bump dependencies", "Reading src/cli.py", "Editing src/cli.py (+3 −3)"),
+        f"{YELLOW}⠹{RESET} working… 2.4s",
+    ]),
+    "backend": "\n".join([
+        *_demo_task("fix the flaky login test", "Reading src/app.py", 'Searching for "login"',
+                    "Editing src/app.py (+9 −4)", "Editing tests/test_cli.py (+14 −2)",
+                    outcome=f"{GREEN}✓ done: fix the flaky login test{RESET}"),
+        *_demo_task("ask whether to delete the old migrations", "Reading src/models.py",
+                    "Editing src/models.py (+0 −212)"),
+        f"{BOLD}? Apply these changes? [y/n]{RESET} ",
+    ]),
+    "frontend": "\n".join([
+        *_demo_task("update the README", "Reading src/cli.py", "Editing src/cli.py (+2 −1)",
+                    outcome=f"{GREEN}✓ done: update the README{RESET}"),
+        *_demo_task("review pull request 42", "Reading src/utils/io.py", 'Searching for "request"',
+                    "Editing src/utils/io.py (+17 −5)", outcome=f"{GREEN}✓ done: review pull request 42{RESET}"),
+        f"{BOLD}demo>{RESET} ",
+    ]),
+    "tests": "\n".join([
+        f"{DIM}$ pytest -x -q tests/{RESET}",
+        f"{GREEN}........................................{RESET}{RED}F{RESET}",
+        f"{RED}{BOLD}_____________________ test_login_expires ______________________{RESET}",
+        "",
+        "    def test_login_expires(client, clock):",
+        "        client.login('ada')",
+        "        clock.advance(hours=25)",
+        f"{RED}>       assert client.get('/me').status == 401{RESET}",
+        f"{RED}E       assert 200 == 401{RESET}",
+        "",
+        f"{BLUE}tests/test_app.py{RESET}:88: AssertionError",
+        f"{RED}{BOLD}FAILED{RESET} tests/test_app.py::test_login_expires - assert 200 == 401",
+        f"{RED}1 failed{RESET}, {GREEN}40 passed{RESET} in 3.21s",
+    ]),
+    "docs": "\n".join([
+        *_demo_task("update the README", "Reading docs/index.md", "Editing docs/index.md (+40 −6)",
+                    outcome=f"{GREEN}✓ done: update the README{RESET}"),
+        f"{BOLD}demo>{RESET} ^C",
+        f"{DIM}[agentmux] stopped{RESET}",
+    ]),
+    "reviewer": "\n".join([
+        f"{DIM}$ npm test -- --watch{RESET}",
+        "",
+        f"{GREEN} PASS {RESET} src/components/Header.test.tsx",
+        f"{GREEN} PASS {RESET} src/components/Tile.test.tsx",
+        f"{GREEN} PASS {RESET} src/state/fleet.test.ts",
+        f"{YELLOW} RUNS {RESET} src/state/queue.test.ts",
+        "",
+        f"{BOLD}Test Suites:{RESET} 3 passed, 1 running, 4 total",
+        f"{BOLD}Tests:{RESET}       {GREEN}57 passed{RESET}, 57 total",
+        f"{BOLD}Time:{RESET}        4.8 s",
+    ]),
+}
+
+
+def _status(name: str, kind: str, state: AgentState, reason: str, *, quiet: float, up: float,
+            live: bool = True, exit_status: int | None = None, index: int = 0) -> AgentStatus:
+    return AgentStatus(
+        name=name, kind=kind, state=state, reason=reason, since=FIXED_TIME - min(quiet, up),
+        session=f"agentmux-{name}" if live else None, pane_id=f"%{index}" if live else None,
+        pid=4100 + index if live else None, process_alive=live, exit_status=exit_status,
+        started_at=FIXED_TIME - up, last_output_at=FIXED_TIME - quiet, in_config=True, screen=SCREENS[name],
+    )
+
+
+STATUSES: list[AgentStatus] = [
+    _status("architect", "demo", AgentState.BUSY, "working", quiet=0, up=1520, index=1),
+    _status("backend", "demo", AgentState.WAITING, "asks: Apply these changes? [y/n]", quiet=42, up=1490, index=2),
+    _status("frontend", "demo", AgentState.IDLE, "at its prompt", quiet=310, up=1460, index=3),
+    _status("tests", "command", AgentState.ERROR, "exited with status 1", quiet=95, up=900, live=False,
+            exit_status=1, index=4),
+    _status("docs", "demo", AgentState.STOPPED, "stopped (killed by signal 2)", quiet=3700, up=7200, live=False,
+            index=5),
+    _status("reviewer", "command", AgentState.BUSY, "output changing", quiet=1, up=640, index=6),
+]
+
+
+def fleet_config() -> Config:
+    """The demo-like fleet's config, as if read from CONFIG_PATH."""
+    kinds = {s.name: s.kind for s in STATUSES}
+    commands = {"tests": "pytest -x -q tests/", "reviewer": "npm test -- --watch"}
+    agents = tuple(AgentSpec(name=name, kind=kind, command=commands.get(name, ""), cwd=PROJECT)
+                   for name, kind in kinds.items())
+    return Config(path=CONFIG_PATH, settings=_settings(), agents=agents)
+
+
+def empty_config() -> Config:
+    """A first run: no config file yet, no agents."""
+    return Config(path=CONFIG_PATH, settings=_settings())
+
+
+def _settings() -> Settings:
+    return Settings(socket="agentmux", state_dir=Path("/tmp/state"))
+
+
+def make_app(config: Config) -> AgentmuxApp:
+    """The real app, watching nothing, with the clock stopped at FIXED_TIME."""
+    return AgentmuxApp(config, observe_fleet=False, clock=lambda: FIXED_TIME)
+
+
+class _FrozenTime(SimpleNamespace):
+    """Stands in for the `time` module in the log panel: its stamps read FIXED_TIME in UTC."""
+
+
+FROZEN_TIME = _FrozenTime(time=lambda: FIXED_TIME, localtime=time.gmtime, strftime=time.strftime)
+
+
+def freeze_log_stamps(setattr_: Callable[[Any, str, Any], Any] = setattr) -> None:
+    """Make the log panel stamp lines with FIXED_TIME (it reads the wall clock, not the app's clock).
+
+    Pass `monkeypatch.setattr` from a test so it is undone afterwards.
+    """
+    setattr_(panels, "time", FROZEN_TIME)
+
+
+# --- scenes: what a user does before the picture is taken ------------------------------------------------
+
+Scene = Callable[[Pilot[None]], Awaitable[None]]
+
+
+async def show_fleet(pilot: Pilot[None]) -> None:
+    """The busy fleet: architect selected for broadcast, the waiting backend focused with its log."""
+    dashboard = pilot.app.dashboard  # type: ignore[attr-defined]
+    later = "backend"  # its output arrives once it is focused, so the log panel shows it
+    dashboard.apply(MirrorUpdate(statuses=STATUSES,
+                                 screens={s.name: s.screen for s in STATUSES if s.name != later}))
+    await pilot.pause()
+    await pilot.press("space", "right")
+    await pilot.pause()
+    dashboard.apply(MirrorUpdate(screens={later: SCREENS[later]}))
+    await pilot.pause()
+
+
+async def show_zoom(pilot: Pilot[None]) -> None:
+    """architect zoomed, searching for "Editing"."""
+    await show_fleet(pilot)
+    await pilot.press("left", "enter")
+    await pilot.pause()
+    await pilot.press("slash", *"Editing", "enter")
+    await pilot.pause()
+    _still_cursors(pilot)
+
+
+async def show_add_form(pilot: Pilot[None]) -> None:
+    """The add-agent form, opened with + over the fleet (its working directory pinned to PROJECT)."""
+    await show_fleet(pilot)
+    await pilot.press("plus")
+    await pilot.pause()
+    pilot.app.screen.query_one("#cwd", Input).value = str(PROJECT)
+    _still_cursors(pilot)
+    await pilot.pause()
+
+
+async def show_add_form_error(pilot: Pilot[None]) -> None:
+    """The add-agent form after saving a name the config file would refuse."""
+    await show_add_form(pilot)
+    pilot.app.screen.query_one("#name", Input).focus()
+    await pilot.press(*"bad name!", "ctrl+s")
+    await pilot.pause()
+    _still_cursors(pilot)
+
+
+async def show_help(pilot: Pilot[None]) -> None:
+    """Every key, opened with ? over the fleet."""
+    await show_fleet(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()
+
+
+async def show_empty(pilot: Pilot[None]) -> None:
+    """First run: the mirror reports no agents at all."""
+    pilot.app.dashboard.apply(MirrorUpdate(statuses=[]))  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
+def _still_cursors(pilot: Pilot[None]) -> None:
+    """Stop text cursors blinking, so a picture never catches one half way."""
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
