@@ -105,7 +105,7 @@ class AgentmuxApp(App[None]):
                 continue
             if fresh and not self._update_posted:
                 self._update_posted = True
-                self.post_message(FleetObserved([]))
+                self.post_message(FleetObserved())
             worker.cancelled_event.wait(max(0.0, CAPTURE_INTERVAL - (time.monotonic() - started)))
 
     @on(FleetObserved)

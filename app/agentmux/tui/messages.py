@@ -1,4 +1,10 @@
-"""Messages from the capture worker to the screens; high-rate ones replace older queued ones."""
+"""Messages from workers to the app.
+
+The mirror worker does not send one message per captured pane: it keeps the newest screen of each agent
+and posts a single FleetObserved when there is news (never a second one before the first is handled);
+the app then takes every newest screen at once. A newer capture thus always replaces an older one, and
+a busy UI never works through a backlog of stale screens.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,10 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from agentmux.agents.observer import AgentStatus
-
-
-@dataclass
-class PaneCaptured(Message):
-    """A fresh capture of one agent's screen (posted to that agent's tile)."""
-
-    name: str
-    screen: str
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, PaneCaptured) and message.name == self.name
-
 
 @dataclass
 class FleetObserved(Message):
-    """Every agent's status after one observation of the fleet."""
-
-    statuses: list[AgentStatus]
+    """The mirror has news (statuses, screens, state changes): take it with Mirror.take()."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, FleetObserved)
