@@ -160,7 +160,7 @@ FROZEN_TIME = _FrozenTime(time=lambda: FIXED_TIME, localtime=time.gmtime, strfti
 
 
 def freeze_log_stamps(setattr_: Callable[[Any, str, Any], Any] = setattr) -> None:
-    """Make the log panel stamp lines with FIXED_TIME (it reads the wall clock, not the app's clock).
+    """Make the log panel's stamps independent of the machine's time zone (they read FIXED_TIME in UTC).
 
     Pass `monkeypatch.setattr` from a test so it is undone afterwards.
     """
@@ -182,6 +182,7 @@ async def show_fleet(pilot: Pilot[None]) -> None:
     await pilot.press("space", "right")
     await pilot.pause()
     dashboard.apply(MirrorUpdate(screens={later: SCREENS[later]}))
+    await pilot.pause()
     await pilot.pause()
 
 
@@ -208,7 +209,7 @@ async def show_add_form(pilot: Pilot[None]) -> None:
 async def show_add_form_error(pilot: Pilot[None]) -> None:
     """The add-agent form after saving a name the config file would refuse."""
     await show_add_form(pilot)
-    pilot.app.screen.query_one("#name", Input).focus()
+    await pilot.click("#name")  # the form opens with its scrolling body focused, not the Name field
     await pilot.press(*"bad name!", "ctrl+s")
     await pilot.pause()
     _still_cursors(pilot)
@@ -231,3 +232,14 @@ def _still_cursors(pilot: Pilot[None]) -> None:
     """Stop text cursors blinking, so a picture never catches one half way."""
     for widget in pilot.app.screen.query(Input):
         widget.cursor_blink = False
+
+
+SCENES: dict[str, tuple[Callable[[], Config], Scene]] = {
+    "dashboard": (fleet_config, show_fleet),
+    "zoom": (fleet_config, show_zoom),
+    "add-agent": (fleet_config, show_add_form),
+    "add-agent-error": (fleet_config, show_add_form_error),
+    "help": (fleet_config, show_help),
+    "first-run": (empty_config, show_empty),
+}
+"""Every picture by name: the config the app starts with and what the user does before it is taken."""

@@ -102,7 +102,7 @@ class DashboardScreen(Screen[None]):
                 tile.show_screen(screen)
             lines = visible_lines(screen)
             if log.wants(name):
-                log.add_lines(name, new_lines(self.screens.get(name, []), lines))
+                log.add_lines(name, new_lines(self.screens.get(name, []), lines), now=self.app.clock())  # type: ignore[attr-defined]
             self.screens[name] = lines
         for name, detected in update.changes:
             if detected.state in ATTENTION:

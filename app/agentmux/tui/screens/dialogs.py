@@ -79,6 +79,7 @@ class AddAgentScreen(ModalScreen[AgentSpec | None]):
     """A form for a new agent; validated exactly as the config file is."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    AUTO_FOCUS = "#name"
 
     def __init__(self, config: Config) -> None:
         super().__init__()
@@ -169,10 +170,12 @@ class HelpScreen(ModalScreen[None]):
                 for title, bindings in self.sections:
                     table = Table(title=title, title_justify="left", show_header=False, box=None, expand=True)
                     table.add_column("key", style="bold cyan", width=16)
-                    table.add_column("action")
+                    table.add_column("action", ratio=1)
                     for binding in bindings:
                         if binding.description:
-                            table.add_row(binding.key_display or binding.key.replace(",", " / "), binding.description)
+                            keys = binding.key_display or " / ".join(
+                                self.app.get_key_display(Binding(key, "")) for key in binding.key.split(","))
+                            table.add_row(keys, binding.description)
                     yield Static(table)
 
     def action_close(self) -> None:

@@ -63,7 +63,8 @@ class LogPanel(Vertical):
         stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
         log = self.query_one(RichLog)
         for line in lines:
-            text = Text(f"{stamp} ", style="dim")
+            text = Text()
+            text.append(f"{stamp} ", style="dim")
             if self.follow_all:
                 text.append(f"{agent:<10.10} ", style="bold")
             text.append_text(Text.from_ansi(line))

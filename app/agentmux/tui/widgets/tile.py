@@ -69,6 +69,7 @@ class AgentTile(Widget, can_focus=True):
         self.queue_depth: int | None = None
         self.clock = clock
         self.lines: list[str] = []
+        self._screen = ""
         self._header_text = ""
         self._header: Strip | None = None
         self._strips: OrderedDict[str, Strip] = OrderedDict()
@@ -78,6 +79,7 @@ class AgentTile(Widget, can_focus=True):
 
     def show_screen(self, screen: str) -> None:
         """Take a capture; repaint only the body rows whose text changed."""
+        self._screen = screen
         height = max(0, self.content_size.height - 1)
         lines = visible_lines(screen)[-height:] if height else []
         if lines == self.lines:
@@ -166,8 +168,12 @@ class AgentTile(Widget, can_focus=True):
         return Strip.blank(width, base)
 
     def on_resize(self) -> None:
+        """Refit the last screen to the new size (a bigger tile shows more of it)."""
         self._header = None
         self._header_text = ""
+        self.lines = []
+        if self._screen:
+            self.show_screen(self._screen)
 
     def on_click(self) -> None:
         self.focus()

@@ -1,0 +1,54 @@
+"""What each screen looks like, compared with the accepted SVGs in __snapshots__/.
+
+After an intended visual change, look at the new pictures and accept them with
+`pytest tests/snapshots --snapshot-update`. The scenes live in fixtures.py, shared with
+scripts/screenshots.py, so the README's pictures show exactly what these tests check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.snapshots.fixtures import SCENES, SIZE, freeze_log_stamps, make_app
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def _log_stamps_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    freeze_log_stamps(monkeypatch.setattr)
+
+
+def snap_scene(snap_compare: SnapCompare, name: str) -> bool:
+    make_config, scene = SCENES[name]
+    return snap_compare(make_app(make_config()), terminal_size=SIZE, run_before=scene)
+
+
+def test_dashboard_busy_fleet(snap_compare: SnapCompare) -> None:
+    """Six agents in every state: one selected for broadcast, the waiting one focused with its log."""
+    assert snap_scene(snap_compare, "dashboard")
+
+
+def test_zoom_with_search(snap_compare: SnapCompare) -> None:
+    """One agent full-screen, its search matches highlighted."""
+    assert snap_scene(snap_compare, "zoom")
+
+
+def test_add_agent_form(snap_compare: SnapCompare) -> None:
+    assert snap_scene(snap_compare, "add-agent")
+
+
+def test_add_agent_form_refuses_bad_name(snap_compare: SnapCompare) -> None:
+    """Saving a name the config file would refuse keeps the form open and says why."""
+    assert snap_scene(snap_compare, "add-agent-error")
+
+
+def test_help(snap_compare: SnapCompare) -> None:
+    assert snap_scene(snap_compare, "help")
+
+
+def test_first_run_without_agents(snap_compare: SnapCompare) -> None:
+    """No agents yet: how to start the demo fleet or add one, and where the config file is."""
+    assert snap_scene(snap_compare, "first-run")
