@@ -21,6 +21,7 @@ from agentmux.config import AgentSpec, Config, Settings
 from agentmux.mirror import MirrorUpdate
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.widgets import panels
+from agentmux.tui.widgets.panels import LogPanel
 
 FIXED_TIME = 1773481260.0
 """2026-03-14 09:41:00 UTC: "now" for every age shown on screen."""
@@ -182,6 +183,7 @@ async def show_fleet(pilot: Pilot[None]) -> None:
     await pilot.press("space", "right")
     await pilot.pause()
     dashboard.apply(MirrorUpdate(screens={later: SCREENS[later]}))
+    dashboard.query_one(LogPanel).flush()  # the log writes in batches; take the picture after one
     await pilot.pause()
     await pilot.pause()
 

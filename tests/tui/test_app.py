@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from agentmux.agents.state import AgentState
 from agentmux.tui.app import AgentmuxApp
@@ -20,12 +21,13 @@ from tests.conftest import Env
 SIZE = (160, 48)
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 15.0, what: str = "it") -> None:
-    """Let the app run until predicate() holds, or fail after the deadline."""
+async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 15.0,
+                what: str | Callable[[], str] = "it") -> None:
+    """Let the app run until predicate() holds, or fail after the deadline (saying what was awaited)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
         await pilot.pause(0.05)
 
 
@@ -112,10 +114,13 @@ async def test_sending_a_prompt_reaches_the_focused_agent(env: Env, tmp_path: Pa
         await start_all(env, pilot, ["one", "two"])
         tile(app, "two").focus()
         await pilot.press("s")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "SendScreen", what="the send dialog")
+        await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "prompt",
+                    what="the send dialog, ready for typing")
         await pilot.press(*"hello from the tui")
         await pilot.press("enter")
-        await until(pilot, lambda: (tmp_path / "two.txt").read_text() == "hello from the tui\n", what="text in two")
+        await until(pilot, lambda: (tmp_path / "two.txt").read_text() == "hello from the tui\n",
+                    what=lambda: f"text in two (two: {(tmp_path / 'two.txt').read_text()!r}, "
+                                 f"one: {(tmp_path / 'one.txt').read_text()!r}, focused: {app.focused!r})")
         assert (tmp_path / "one.txt").read_text() == ""
 
 
@@ -129,7 +134,8 @@ async def test_broadcast_reaches_every_selected_agent(env: Env, tmp_path: Path) 
         await pilot.press("space", "right", "right", "space")
         assert [t.agent for t in app.screen.query(AgentTile) if t.selected] == ["a1", "a3"]
         await pilot.press("b")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "SendScreen", what="the send dialog")
+        await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "prompt",
+                    what="the send dialog, ready for typing")
         await pilot.press(*"all hands")
         await pilot.press("enter")
         for name in ("a1", "a3"):

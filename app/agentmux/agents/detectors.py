@@ -80,7 +80,7 @@ def detect_command(obs: Observation) -> Detected:
         return Detected(AgentState.BUSY, "output changing")
     if QUESTION_RE.search(last_line(obs.screen)):
         return Detected(AgentState.WAITING, f"asks: {last_line(obs.screen).strip()[:80]}")
-    return Detected(AgentState.IDLE, f"quiet for {quiet:.0f}s")
+    return Detected(AgentState.IDLE, f"quiet for {obs.idle_after:g}s or more")
 
 
 DEMO_PROMPT = "demo> "

@@ -16,17 +16,20 @@ def visible_lines(screen: str) -> list[str]:
 def new_lines(before: list[str], after: list[str]) -> list[str]:
     """Lines of `after` that were not on the screen `before`, assuming the screen scrolls up.
 
-    The smallest scroll that makes the old screen's tail the new screen's head wins; lines rewritten
-    in place (a spinner) count as new only when the last line changed, and then only that line.
+    Lines are compared by their text without escapes: tmux writes each line's colours relative to the
+    line above, so a line that scrolled to the top can come back with other escapes. The smallest scroll
+    that makes the old screen's tail the new screen's head wins; a last line rewritten in place (a
+    prompt being typed, a spinner) counts as new only when it changed.
     """
     if not before:
         return after
-    for shift in range(len(before) + 1):
-        kept = before[shift:]
-        if after[: len(kept)] == kept:
+    old = [strip_ansi(line) for line in before]
+    new = [strip_ansi(line) for line in after]
+    for shift in range(len(old) + 1):
+        kept = old[shift:]
+        if new[: len(kept)] == kept:
             return after[len(kept):]
-        # The last old line may still be growing or redrawn in place (a prompt, a spinner).
-        if kept and after[: len(kept) - 1] == kept[:-1] and len(after) >= len(kept):
-            changed = after[len(kept) - 1:]
-            return changed if changed[0] != kept[-1] else changed[1:]
+        if kept and new[: len(kept) - 1] == kept[:-1] and len(new) >= len(kept):
+            start = len(kept) - 1
+            return after[start:] if new[start] != kept[-1] else after[start + 1:]
     return after

@@ -115,7 +115,7 @@ class AgentmuxApp(App[None]):
             return
         update = self.mirror.take()
         dashboard = self.dashboard
-        if dashboard is not None:
+        if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
         from agentmux.tui.screens.zoom import ZoomScreen
 

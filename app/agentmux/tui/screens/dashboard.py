@@ -68,6 +68,7 @@ class DashboardScreen(Screen[None]):
         super().__init__()
         self.statuses: dict[str, AgentStatus] = {}
         self.screens: dict[str, list[str]] = {}
+        self._topbar = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -168,7 +169,9 @@ class DashboardScreen(Screen[None]):
         selected = [t.agent for t in grid.tiles if t.selected]
         if selected:
             bar.append(f" · {len(selected)} selected", style="bold")
-        self.query_one("#topbar", Static).update(bar)
+        if bar.plain != self._topbar:
+            self._topbar = bar.plain
+            self.query_one("#topbar", Static).update(bar, layout=False)
 
     @on(AgentGrid.PageChanged)
     def page_changed(self) -> None:
@@ -286,6 +289,10 @@ class DashboardScreen(Screen[None]):
         self.app.action_help()  # type: ignore[attr-defined]
 
     def action_demo(self) -> None:
+        if self.statuses:
+            self.notify("The demo fleet is offered when no agents are configured; "
+                        "run `agentmux-tui --demo` to see it next to your fleet", severity="warning")
+            return
         self.app.start_demo()  # type: ignore[attr-defined]
 
     def action_start(self) -> None:

@@ -55,6 +55,7 @@ class SendScreen(ModalScreen[str | None]):
     """Type a prompt for one agent or several."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#prompt"
 
     def __init__(self, targets: list[str]) -> None:
         super().__init__()

@@ -27,10 +27,11 @@ class AgentGrid(Container, can_focus=False):
         super().__init__(id=id)
         self.columns = 1
         self.rows = 1
+        self._by_name: dict[str, AgentTile] = {}
 
     @property
     def tiles(self) -> list[AgentTile]:
-        return list(self.query(AgentTile))
+        return [child for child in self.children if isinstance(child, AgentTile)]
 
     @property
     def per_page(self) -> int:
@@ -44,10 +45,11 @@ class AgentGrid(Container, can_focus=False):
         return {tile.agent for tile in self.tiles if tile.display}
 
     def tile(self, name: str) -> AgentTile | None:
-        for tile in self.tiles:
-            if tile.agent == name:
-                return tile
-        return None
+        tile = self._by_name.get(name)
+        if tile is None or tile.parent is not self:
+            self._by_name = {t.agent: t for t in self.tiles}
+            tile = self._by_name.get(name)
+        return tile
 
     def reflow(self) -> None:
         """Fit as many tiles as the size allows (at least MIN_TILE_WIDTH x MIN_TILE_HEIGHT each)."""

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import RichLog, Static
 
 LOG_LINES = 1000
+FLUSH_EVERY = 0.25
 
 
 class QueuePanel(Vertical):
@@ -31,6 +32,17 @@ class LogPanel(Vertical):
         super().__init__(id=id)
         self.follow_all = False
         self.agent: str | None = None
+        self._pending: list[Text] = []
+
+    def on_mount(self) -> None:
+        # Lines are written in batches a few times a second: each write to the log costs a layout.
+        self.set_interval(FLUSH_EVERY, self.flush)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending[-LOG_LINES:], []
+        self.query_one(RichLog).write(Text("\n").join(batch))
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="panel-title", id="log-title")
@@ -46,11 +58,13 @@ class LogPanel(Vertical):
             return
         self.agent = agent
         if not self.follow_all:
+            self._pending.clear()
             self.query_one(RichLog).clear()
         self.query_one("#log-title", Static).update(self._title())
 
     def toggle_all(self) -> None:
         self.follow_all = not self.follow_all
+        self._pending.clear()
         self.query_one(RichLog).clear()
         self.query_one("#log-title", Static).update(self._title())
 
@@ -61,11 +75,10 @@ class LogPanel(Vertical):
         if not lines:
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
-        log = self.query_one(RichLog)
         for line in lines:
             text = Text()
             text.append(f"{stamp} ", style="dim")
             if self.follow_all:
                 text.append(f"{agent:<10.10} ", style="bold")
             text.append_text(Text.from_ansi(line))
-            log.write(text)
+            self._pending.append(text)

@@ -70,6 +70,7 @@ class AgentTile(Widget, can_focus=True):
         self.clock = clock
         self.lines: list[str] = []
         self._screen = ""
+        self._base_cache: tuple[int, Style] | None = None
         self._header_text = ""
         self._header: Strip | None = None
         self._strips: OrderedDict[str, Strip] = OrderedDict()
@@ -89,13 +90,12 @@ class AgentTile(Widget, can_focus=True):
         if not self.is_mounted or len(old) != len(lines) or self.content_size.width == 0:
             self.refresh()
             return
-        offset = self.content_region.offset - self.region.offset
         width = self.content_size.width
         rows = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
         if len(rows) > len(lines) // 2:
             self.refresh()
-        else:
-            self.refresh(*(Region(offset.x, offset.y + 1 + y, width, 1) for y in rows))
+        else:  # regions are relative to the content area (row 0 is the header)
+            self.refresh(*(Region(0, 1 + y, width, 1) for y in rows))
 
     def show_status(self, status: AgentStatus) -> None:
         previous = self.status.state if self.status else None
@@ -120,8 +120,7 @@ class AgentTile(Widget, can_focus=True):
         self._header_text = text.plain
         self._header = None
         if self.is_mounted and self.content_size.width:
-            offset = self.content_region.offset - self.region.offset
-            self.refresh(Region(offset.x, offset.y, self.content_size.width, 1))
+            self.refresh(Region(0, 0, self.content_size.width, 1))
 
     # --- rendering ---------------------------------------------------------------------------------------
 
@@ -155,9 +154,19 @@ class AgentTile(Widget, can_focus=True):
             self._strips.move_to_end(line)
         return strip
 
+    def _base(self) -> tuple[int, Style]:
+        """Width and base style for rendering rows; looked up once per size or style change, since
+        both walk the DOM and a tile renders many rows per second."""
+        if self._base_cache is None:
+            self._base_cache = (self.content_size.width, self.rich_style)
+        return self._base_cache
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base_cache = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.content_size.width
-        base = self.rich_style
+        width, base = self._base()
         if y == 0:
             if self._header is None:
                 self._header = Strip(self.header_text().render(self.app.console, end=""))
@@ -169,6 +178,7 @@ class AgentTile(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         """Refit the last screen to the new size (a bigger tile shows more of it)."""
+        self._base_cache = None
         self._header = None
         self._header_text = ""
         self.lines = []
