@@ -41,6 +41,8 @@ class Mirror:
         self.focused: str | None = None
         self._hidden_at: dict[str, float] = {}
         self._screens: dict[str, str] = {}
+        self.last_change = 0.0
+        """When a screen last changed: a quiet fleet is observed less often."""
         self._lock = threading.Lock()
         self._pending = MirrorUpdate()
         self._last_statuses: list[AgentStatus] | None = None
@@ -66,6 +68,7 @@ class Mirror:
                 if status.screen and self._screens.get(status.name) != status.screen:
                     self._screens[status.name] = status.screen
                     self._pending.screens[status.name] = status.screen
+                    self.last_change = self.clock()
                     fresh = True
             if statuses != self._last_statuses:
                 self._pending.statuses = self._last_statuses = statuses

@@ -25,6 +25,9 @@ from agentmux.tui.messages import ActionFinished, FleetObserved
 
 CAPTURE_INTERVAL = 0.1
 """Seconds between observations: visible tiles refresh at up to 10 Hz."""
+QUIET_INTERVAL = 0.25
+"""Seconds between observations once no screen has changed for QUIET_AFTER seconds."""
+QUIET_AFTER = 2.0
 
 
 def styles_path() -> Path:
@@ -106,7 +109,9 @@ class AgentmuxApp(App[None]):
             if fresh and not self._update_posted:
                 self._update_posted = True
                 self.post_message(FleetObserved())
-            worker.cancelled_event.wait(max(0.0, CAPTURE_INTERVAL - (time.monotonic() - started)))
+            quiet = self.clock() - mirror.last_change > QUIET_AFTER
+            interval = QUIET_INTERVAL if quiet else CAPTURE_INTERVAL
+            worker.cancelled_event.wait(max(0.0, interval - (time.monotonic() - started)))
 
     @on(FleetObserved)
     def fleet_observed(self) -> None:
