@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from agentmux.agents.observer import AgentStatus
+from agentmux.errors import AgentmuxError
 from agentmux.logs.lines import visible_lines
 from agentmux.tmux.backend import CaptureRequest
 from agentmux.tui.widgets.tile import state_badge
@@ -138,14 +139,21 @@ class ZoomScreen(Screen[None]):
         last_signal: tuple[int, int, int, int, bool] | None = None
         last_text = None
         while not worker.is_cancelled:
-            pane = next((p for p in tmux.list_panes() if p.agent == self.agent), None)
-            if pane is not None and pane.change_signal != last_signal:
-                last_signal = pane.change_signal
-                text = tmux.capture([CaptureRequest(pane.pane_id, start=-HISTORY_LINES)]).get(pane.pane_id)
-                if text is not None and text != last_text:
-                    last_text = text
-                    self.app.call_from_thread(self.query_one(PaneView).set_lines, visible_lines(text))
+            try:
+                pane = next((p for p in tmux.list_panes() if p.agent == self.agent), None)
+                if pane is not None and (pane.change_signal != last_signal or last_text is None):
+                    text = tmux.capture([CaptureRequest(pane.pane_id, start=-HISTORY_LINES)]).get(pane.pane_id)
+                    if text is not None:
+                        last_signal = pane.change_signal
+                        if text != last_text:
+                            last_text = text
+                            self.app.call_from_thread(self.show_history, visible_lines(text))
+            except AgentmuxError:
+                pass  # tmux went away for a moment: try again at the next tick
             worker.cancelled_event.wait(ZOOM_INTERVAL)
+
+    def show_history(self, lines: list[str]) -> None:
+        self.query_one(PaneView).set_lines(lines)
 
     def action_back(self) -> None:
         search = self.query_one("#search", Input)
