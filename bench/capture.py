@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from libtmux.pane import Pane  # noqa: E402
 
+from _measure import own_cpu, proc_cpu  # noqa: E402
 from agentmux.tmux.backend import HIDDEN_SESSION, CaptureRequest, TmuxServer  # noqa: E402
 from agentmux.tmux.control import ControlClient  # noqa: E402
 
@@ -48,7 +50,6 @@ TAG = "amb"
 PRINT_HZ = 20
 BUDGET_PANES = 32
 BUDGET_RATIO = 1 / 3
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Each pane runs this: a numbered line with a wall-clock timestamp, PRINT_HZ times a second, on a fixed schedule.
 PRINTER = f"""
 import sys, time
@@ -102,16 +103,6 @@ class Tracker:
         self.last[pane_id] = newest
 
 
-def proc_cpu(pid: int) -> float:
-    """A process's own user+system CPU seconds (not its children's)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def own_cpu() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def run_mode(

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rich.text import Text  # noqa: E402
 from textual import work  # noqa: E402
@@ -58,6 +59,7 @@ from textual.strip import Strip  # noqa: E402
 from textual.widgets import Static  # noqa: E402
 from textual.worker import get_current_worker  # noqa: E402
 
+from _measure import own_cpu, proc_cpu  # noqa: E402
 from agentmux.agents.lifecycle import Fleet  # noqa: E402
 from agentmux.config import AgentSpec, Config, Settings  # noqa: E402
 from agentmux.logs.lines import visible_lines  # noqa: E402
@@ -74,7 +76,6 @@ GRID_ROWS = 4  # with 4 columns (240 wide, 52-column side panel, 38-column tiles
 MIN_TILE_HEIGHT = (SIZE[1] - 2) // GRID_ROWS  # 70 rows - top bar - footer
 VISIBLE = 16
 NAIVE_HZ = 10.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ANSI_RE = re.compile(r"\x1b\[[0-9;:?]*[ -/]*[@-~]")
 LINE_RE = re.compile(rf"\b{TAG} (\d+) (\d+\.\d+)")
 
@@ -190,17 +191,6 @@ def percentile(values: list[float], q: float) -> float:
 # --- CPU ----------------------------------------------------------------------------------------------------
 
 
-def proc_cpu(pid: int) -> float:
-    """A process's own user+system CPU seconds (not its children's)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def own_cpu() -> float:
-    """This process, every thread, plus its waited-for children."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 @dataclass
