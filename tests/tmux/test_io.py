@@ -119,3 +119,21 @@ def test_batched_capture_reads_many_panes_in_one_call_and_skips_vanished_ones(en
     for i in range(6):
         assert screens[panes[f"p{i}"]].splitlines()[0] == f"pane {i}"
     server.close()
+
+
+def test_indented_multiline_commands_and_values_arrive_intact(env: Env, tmp_path: Path) -> None:
+    """tmux drops leading white space of continuation lines in quoted strings; agentmux must not."""
+    out = tmp_path / "out.txt"
+    value = "first\n    indented by four\n\ttabbed\n"
+    env.write_config(f'''
+[[agents]]
+name = "indent"
+command = """
+if true; then
+    printf '%s' "$BLOCK" > {out}
+fi
+exec sleep 600"""
+env = {{ BLOCK = "first\\n    indented by four\\n\\ttabbed\\n" }}
+''')
+    assert env.cli("up").returncode == 0
+    wait_until(lambda: out.exists() and out.read_text() == value, message="the value with its indentation")

@@ -43,9 +43,12 @@ class TmuxError(AgentmuxError):
 def tmux_quote(value: str) -> str:
     """Quote any string for tmux's command parser (source-file, control mode).
 
-    Double quotes allow newlines; backslash, double quote and `$` are escaped so nothing expands.
+    Backslash, double quote and `$` are escaped so nothing expands. Line breaks are written as `\\n`
+    and `\\r`: tmux drops the leading white space of a continuation line inside quotes, and a control
+    client reads one command per line.
     """
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'
 
 
@@ -239,7 +242,7 @@ class TmuxServer:
 
     def query_many(self, commands: Sequence[Sequence[str]]) -> list[tuple[bool, str]]:
         """Several commands in one round trip over the control connection (else one client each)."""
-        control = self.control() if all("\n" not in arg for command in commands for arg in command) else None
+        control = self.control()
         if control is not None:
             try:
                 replies = control.run_many([" ".join(tmux_quote(arg) for arg in command) for command in commands])
