@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agentmux.agents.detectors import Observation, strip_ansi
 from agentmux.agents.kinds import KINDS
 from agentmux.agents.state import AgentState, Debouncer, Detected
+from agentmux.logs.lines import visible_lines
 from agentmux.store import AgentRecord
 from agentmux.tmux.backend import CaptureRequest, PaneInfo
 
@@ -62,6 +63,8 @@ class _Memory:
     record: AgentRecord | None = None
 
 
+DETECT_LINES = 12
+"""Detectors read the last lines of a screen (prompts and questions are there), not all of it."""
 RECORDS_TTL = 1.0
 """Seconds a continuous observer trusts its copy of the agents' rows."""
 
@@ -172,7 +175,7 @@ class Observer:
                 memory.signal = pane.change_signal
             idle_after = self.fleet.config.idle_after(spec) if spec else self.fleet.config.settings.idle_after
             detected = kind.detect(Observation(
-                screen=strip_ansi(memory.screen),
+                screen=strip_ansi("\n".join(visible_lines(memory.screen)[-DETECT_LINES:])),
                 now=now,
                 started_at=record.started_at or now,
                 last_output_at=memory.last_output_at,

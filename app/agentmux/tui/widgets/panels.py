@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import RichLog, Static
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
 
-LOG_LINES = 1000
+LOG_LINES = 500
 FLUSH_EVERY = 0.25
 
 
@@ -25,6 +28,41 @@ class QueuePanel(Vertical):
         )
 
 
+class LogTail(Widget):
+    """The newest log lines that fit, bottom-aligned; a fixed-size Line API view.
+
+    Appending never changes its size, so new lines cost one repaint of this widget, not a layout of
+    the screen (the full, scrollable log viewer is the log feature's).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: deque[Text] = deque(maxlen=LOG_LINES)
+        self._strips: dict[int, Strip] = {}
+
+    def add(self, texts: list[Text]) -> None:
+        self.lines.extend(texts)
+        self._strips.clear()
+        self.refresh()
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self._strips.clear()
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        index = len(self.lines) - height + y
+        style = self.rich_style
+        if index < 0:
+            return Strip.blank(width, style)
+        strip = self._strips.get(index)
+        if strip is None:
+            strip = Strip(self.lines[index].render(self.app.console, end="")).crop_extend(0, width, style)
+            self._strips[index] = strip.apply_style(style)
+        return self._strips[index]
+
+
 class LogPanel(Vertical):
     """Recent output lines of the focused agent (or of every agent), with time and agent."""
 
@@ -35,18 +73,18 @@ class LogPanel(Vertical):
         self._pending: list[Text] = []
 
     def on_mount(self) -> None:
-        # Lines are written in batches a few times a second: each write to the log costs a layout.
+        # New lines are shown in batches a few times a second.
         self.set_interval(FLUSH_EVERY, self.flush)
 
     def flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending[-LOG_LINES:], []
-        self.query_one(RichLog).write(Text("\n").join(batch))
+        self.query_one(LogTail).add(batch)
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="panel-title", id="log-title")
-        yield RichLog(max_lines=LOG_LINES, wrap=False, markup=False, highlight=False, auto_scroll=True)
+        yield LogTail()
 
     def _title(self) -> str:
         whose = "all agents" if self.follow_all else (self.agent or "focused agent")
@@ -59,17 +97,17 @@ class LogPanel(Vertical):
         self.agent = agent
         if not self.follow_all:
             self._pending.clear()
-            self.query_one(RichLog).clear()
+            self.query_one(LogTail).clear()
         self.query_one("#log-title", Static).update(self._title())
 
     def toggle_all(self) -> None:
         self.follow_all = not self.follow_all
         self._pending.clear()
-        self.query_one(RichLog).clear()
+        self.query_one(LogTail).clear()
         self.query_one("#log-title", Static).update(self._title())
 
     def wants(self, agent: str) -> bool:
-        return self.follow_all or agent == self.agent
+        return self.display and (self.follow_all or agent == self.agent)
 
     def add_lines(self, agent: str, lines: list[str], now: float | None = None) -> None:
         if not lines:
