@@ -61,8 +61,12 @@ class _Memory:
     captured_at: float = 0.0
     saved_at: float = 0.0
     record: AgentRecord | None = None
+    status: AgentStatus | None = None
 
 
+SETTLED = frozenset({AgentState.IDLE, AgentState.WAITING, AgentState.EXITED, AgentState.ERROR,
+                     AgentState.STOPPED})
+"""States that only a change on screen (or in tmux) can end; busy and starting also end with time."""
 DETECT_LINES = 12
 """Detectors read the last lines of a screen (prompts and questions are there), not all of it."""
 RECORDS_TTL = 1.0
@@ -162,6 +166,11 @@ class Observer:
                      server_running: bool, now: float, in_config: bool) -> AgentStatus:
         store = self.fleet.store
         memory = self._memory(record)
+        settled = memory.status is not None and memory.status.state in SETTLED and memory.record == record
+        if settled and pane is not None and pane.pane_id not in screens and pane.change_signal == memory.signal \
+                and memory.debouncer is not None and memory.debouncer.settled:
+            assert memory.status is not None
+            return memory.status  # nothing moved and the state cannot change by time alone
         spec = self.fleet.config.agent(record.name) if in_config else None
         kind = KINDS.get(record.kind, KINDS["command"])
         if pane is None:
@@ -196,7 +205,7 @@ class Observer:
             if changed and self.on_state_change:
                 self.on_state_change(record.name, detected)
         memory.record = record
-        return AgentStatus(
+        memory.status = AgentStatus(
             name=record.name, kind=record.kind, state=record.state, reason=record.reason, since=record.state_since,
             session=pane.session if pane else None, pane_id=pane.pane_id if pane else None,
             pid=pane.pid if pane else None,
@@ -204,6 +213,7 @@ class Observer:
             exit_status=record.exit_status, started_at=record.started_at, last_output_at=memory.last_output_at,
             in_config=in_config, screen=memory.screen,
         )
+        return memory.status
 
     def _take_screen(self, record: AgentRecord, memory: _Memory, screen: str, pane: PaneInfo, now: float) -> None:
         """Remember a fresh capture; a changed screen is new output (kept in the store at most once a

@@ -46,6 +46,11 @@ class Debouncer:
         self._candidate: Detected | None = None
         self._candidate_since = 0.0
 
+    @property
+    def settled(self) -> bool:
+        """No other state is waiting to be confirmed."""
+        return self._candidate is None
+
     def feed(self, detected: Detected, now: float) -> Detected:
         """Offer a fresh detection; returns the state to show now."""
         if detected.state == self.current.state:
