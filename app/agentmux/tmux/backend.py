@@ -165,6 +165,7 @@ class TmuxServer:
         self.libtmux = libtmux.Server(socket_name=socket, tmux_bin=self.binary)
         self._control: ControlClient | None = None
         self._control_lock = threading.Lock()
+        self._closed = False
 
     @property
     def base_args(self) -> list[str]:
@@ -221,7 +222,7 @@ class TmuxServer:
             if self._control is not None and self._control.alive:
                 return self._control
             self._control = None
-            if not self.is_running():
+            if self._closed or not self.is_running():
                 return None
             self.ensure_hidden_session()
             try:
@@ -231,9 +232,16 @@ class TmuxServer:
             return self._control
 
     def close(self) -> None:
-        if self._control is not None:
-            self._control.close()
-            self._control = None
+        """Close the control connection for good (a worker still finishing a tick cannot reopen it)."""
+        self._closed = True
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Close the control connection; the next query opens a new one."""
+        with self._control_lock:
+            if self._control is not None:
+                self._control.close()
+                self._control = None
 
     def query(self, *args: str) -> tuple[bool, str]:
         """A command answered over the control connection when there is one (else a tmux client):
@@ -300,15 +308,16 @@ class TmuxServer:
 
     def kill_session(self, name: str) -> None:
         if name == HIDDEN_SESSION:
-            self.close()
+            self.disconnect()
         if self.has_session(name):
             self.cmd("kill-session", "-t", f"={name}")
 
     def ensure_hidden_session(self) -> None:
         """The hidden session that control clients and `agentmux serve` attach to."""
         if not self.has_session(HIDDEN_SESSION):
-            self.run("new-session", "-d", "-s", HIDDEN_SESSION, "-x", "80", "-y", "24", "--",
-                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False, starts_server=True)
+            # -N: never start a server here; one that just went away must stay gone.
+            self.run("-N", "new-session", "-d", "-s", HIDDEN_SESSION, "-x", "80", "-y", "24", "--",
+                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False)
 
     def list_panes(self) -> list[PaneInfo]:
         """Every pane on the server in one call; empty when the server is not running."""
