@@ -23,7 +23,7 @@ Measured over `--seconds` after `--warmup`:
   from /proc of the tmux server and of the app's `tmux -C` control client (a child that is never waited for);
 - latency from a line being printed (the timestamp inside it) to the end of the first frame that drew it: the tiles'
   render_line is wrapped to note when a row showing a new line is rendered, and App.post_display_hook stamps those
-  rows when the frame is done. `data` p95 is the latency to the tile's data (show_screen / update) instead.
+  rows when the frame is done. `data` p95 is the latency to the tile's data (show_lines / update) instead.
 Budgets (agentmux rows only; the naive rows are for comparison): A < 3 %; B < 25 % and p95 < 150 ms; C < 50 %.
 Exits 1 when a budget fails.
 """
@@ -254,12 +254,12 @@ def patched(target: Any, name: str, value: Any) -> Iterator[None]:
 @contextlib.contextmanager
 def instrumented() -> Iterator[None]:
     """Wrap the tile, the mirror and the dashboard to count and to follow lines; full display encoding."""
-    show_screen, render_line = AgentTile.show_screen, AgentTile.render_line
+    show_lines, render_line = AgentTile.show_lines, AgentTile.render_line
     tick, apply = Mirror.tick, DashboardScreen.apply
 
-    def probed_show_screen(self: AgentTile, screen: str) -> None:
+    def probed_show_lines(self: AgentTile, screen_lines: list[str]) -> None:
         before = self.lines
-        show_screen(self, screen)
+        show_lines(self, screen_lines)
         if self.lines is not before:
             PROBE.saw(self.agent, self.lines)
 
@@ -278,7 +278,7 @@ def instrumented() -> Iterator[None]:
         apply(self, update)
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(patched(AgentTile, "show_screen", probed_show_screen))
+        stack.enter_context(patched(AgentTile, "show_lines", probed_show_lines))
         stack.enter_context(patched(AgentTile, "render_line", probed_render_line))
         stack.enter_context(patched(Mirror, "tick", counted_tick))
         stack.enter_context(patched(DashboardScreen, "apply", counted_apply))

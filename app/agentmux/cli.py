@@ -17,6 +17,7 @@ from pathlib import Path
 from agentmux import __version__
 from agentmux import config as config_module
 from agentmux.agents.lifecycle import Fleet, Outcome
+from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError, ConfigError, UsageError
 from agentmux.paths import user_config_path
@@ -92,14 +93,8 @@ def build_parser() -> Parser:
 
 # --- output helpers --------------------------------------------------------------------------------------
 
-def ago(timestamp: float | None, now: float | None = None) -> str:
-    if timestamp is None:
-        return "-"
-    seconds = max(0.0, (time.time() if now is None else now) - timestamp)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+def ago(timestamp: float | None, now: float) -> str:
+    return format_age(None if timestamp is None else now - timestamp)
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:

@@ -73,6 +73,16 @@ RECORDS_TTL = 1.0
 """Seconds a continuous observer trusts its copy of the agents' rows."""
 
 
+def format_age(seconds: float | None) -> str:
+    """A duration the way a person reads it at a glance: 42s, 5m, 3h, 2d; `-` when unknown."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{max(0.0, seconds):.0f}s"
+
+
 def process_alive(pid: int | None) -> bool:
     if pid is None:
         return False

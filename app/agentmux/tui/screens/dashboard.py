@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -98,10 +96,10 @@ class DashboardScreen(Screen[None]):
         grid = self.grid
         log = self.query_one(LogPanel)
         for name, screen in update.screens.items():
+            lines = visible_lines(screen)
             tile = grid.tile(name)
             if tile is not None and tile.display:
-                tile.show_screen(screen)
-            lines = visible_lines(screen)
+                tile.show_lines(lines)
             if log.wants(name):
                 log.add_lines(name, new_lines(self.screens.get(name, []), lines), now=self.app.clock())  # type: ignore[attr-defined]
             self.screens[name] = lines
@@ -129,7 +127,7 @@ class DashboardScreen(Screen[None]):
             if shown is not None:
                 shown.show_status(status)
                 if status.name in self.screens and not shown.lines:
-                    shown.show_screen("\n".join(self.screens[status.name]))
+                    shown.show_lines(self.screens[status.name])
         self.query_one("#empty").display = not statuses
         grid.display = bool(statuses)
 
@@ -178,7 +176,7 @@ class DashboardScreen(Screen[None]):
         self.app.set_visible(self.grid.visible_names())  # type: ignore[attr-defined]
         for tile in self.grid.tiles:
             if tile.display and tile.agent in self.screens:
-                tile.show_screen("\n".join(self.screens[tile.agent]))
+                tile.show_lines(self.screens[tile.agent])
         self.update_topbar()
 
     def on_descendant_focus(self) -> None:
@@ -211,10 +209,6 @@ class DashboardScreen(Screen[None]):
         agent = self._need_agent()
         if agent:
             self.app.zoom(agent)  # type: ignore[attr-defined]
-
-    @on(AgentTile.Chosen)
-    def tile_chosen(self, event: AgentTile.Chosen) -> None:
-        self.app.zoom(event.name)  # type: ignore[attr-defined]
 
     def action_attach(self) -> None:
         agent = self._need_agent()
@@ -345,6 +339,3 @@ class DashboardScreen(Screen[None]):
     def action_toggle_bell(self) -> None:
         self.app.bell_on_attention = not self.app.bell_on_attention  # type: ignore[attr-defined]
         self.notify(f"Bell on attention: {'on' if self.app.bell_on_attention else 'off'}")  # type: ignore[attr-defined]
-
-    def now(self) -> float:
-        return time.time()

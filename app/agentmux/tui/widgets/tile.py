@@ -13,13 +13,11 @@ from collections.abc import Callable
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
-from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from agentmux.agents.observer import AgentStatus
+from agentmux.agents.observer import AgentStatus, format_age
 from agentmux.agents.state import AgentState
-from agentmux.logs.lines import visible_lines
 
 STATE_STYLE: dict[AgentState, str] = {
     AgentState.STARTING: "bold cyan",
@@ -38,15 +36,6 @@ ATTENTION = (AgentState.WAITING, AgentState.ERROR)
 STRIP_CACHE_SIZE = 512
 
 
-def ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{max(0.0, seconds):.0f}s"
-
-
 def state_badge(state: AgentState) -> Text:
     """The state as symbol and word (never colour alone)."""
     return Text(f" {STATE_SYMBOL[state]} {state.value} ", style=STATE_STYLE[state])
@@ -55,13 +44,6 @@ def state_badge(state: AgentState) -> Text:
 class AgentTile(Widget, can_focus=True):
     """A live mirror of one agent's pane."""
 
-    class Chosen(Message):
-        """The user asked to open (zoom) this tile."""
-
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.name = name
-
     def __init__(self, agent: str, clock: Callable[[], float] = time.time) -> None:
         super().__init__(id=f"tile-{agent}", classes="tile")
         self.agent = agent
@@ -69,7 +51,7 @@ class AgentTile(Widget, can_focus=True):
         self.queue_depth: int | None = None
         self.clock = clock
         self.lines: list[str] = []
-        self._screen = ""
+        self._screen_lines: list[str] = []
         self._base_cache: tuple[int, Style] | None = None
         self._header_text = ""
         self._header: Strip | None = None
@@ -78,11 +60,11 @@ class AgentTile(Widget, can_focus=True):
 
     # --- data in -----------------------------------------------------------------------------------------
 
-    def show_screen(self, screen: str) -> None:
-        """Take a capture; repaint only the body rows whose text changed."""
-        self._screen = screen
+    def show_lines(self, screen_lines: list[str]) -> None:
+        """Take a capture's visible lines; repaint only the body rows whose text changed."""
+        self._screen_lines = screen_lines
         height = max(0, self.content_size.height - 1)
-        lines = visible_lines(screen)[-height:] if height else []
+        lines = screen_lines[-height:] if height else []
         if lines == self.lines:
             return
         old = self.lines
@@ -136,7 +118,7 @@ class AgentTile(Widget, can_focus=True):
             right.append(f" q{self.queue_depth}", style="dim")
         if status is not None:
             since = None if status.last_output_at is None else self.clock() - status.last_output_at
-            right.append(f" {ago(since)} ", style="dim")
+            right.append(f" {format_age(since)} ", style="dim")
             right.append_text(state_badge(status.state))
         width = max(1, self.content_size.width)
         left.truncate(max(1, width - right.cell_len), overflow="ellipsis")
@@ -182,11 +164,8 @@ class AgentTile(Widget, can_focus=True):
         self._header = None
         self._header_text = ""
         self.lines = []
-        if self._screen:
-            self.show_screen(self._screen)
+        if self._screen_lines:
+            self.show_lines(self._screen_lines)
 
     def on_click(self) -> None:
         self.focus()
-
-    def action_choose(self) -> None:
-        self.post_message(self.Chosen(self.agent))
