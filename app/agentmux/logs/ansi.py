@@ -1,0 +1,127 @@
+"""A fast reader of the ANSI lines tmux captures (`capture-pane -e`): text and SGR styles as rich Segments.
+
+`rich.text.Text.from_ansi` handles every escape a terminal may see, and costs accordingly; a captured pane line
+holds only printable text and SGR (colour and attribute) sequences, which tmux writes itself. This reader handles
+those (16, 256 and RGB colours, bold, dim, italic, underline, blink, reverse, strike and their resets), drops
+any other escape, and cuts the line to a width as it goes, so a 200-column line shown in a 40-column tile costs
+only its first 40 columns. Styles are built once per distinct SGR state.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from rich.cells import cell_len, set_cell_size
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+
+ESCAPE_RE = re.compile(
+    r"\x1b\[([0-9;:]*)m"  # SGR: the only escape kept
+    r"|\x1b\[[0-9;:?<=>]*[ -/]*[@-~]"  # any other CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (hyperlinks, titles)
+    r"|\x1b[@-_]"  # other two-byte escapes
+)
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+# SGR state: (foreground, background, bold, dim, italic, underline, blink, reverse, strike)
+_PLAIN: tuple = (None, None, False, False, False, False, False, False, False)
+_SET = {1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 6, 7: 7, 9: 8}
+_RESET = {22: (2, 3), 23: (4,), 24: (5,), 25: (6,), 27: (7,), 29: (8,)}
+
+
+def _extended_colour(params: list[int], index: int) -> tuple[Color | None, int]:
+    """38;5;N or 38;2;R;G;B starting at params[index] (the 5 or 2); returns the colour and the next index."""
+    if index < len(params) and params[index] == 5 and index + 1 < len(params):
+        return Color.from_ansi(params[index + 1] & 255), index + 2
+    if index < len(params) and params[index] == 2 and index + 3 < len(params):
+        red, green, blue = (value & 255 for value in params[index + 1:index + 4])
+        return Color.from_rgb(red, green, blue), index + 4
+    return None, len(params)
+
+
+@lru_cache(maxsize=4096)
+def _apply_sgr(state: tuple, codes: str) -> tuple:
+    """The SGR state after one escape's parameters."""
+    values = list(state)
+    params = [int(part) if part.isdigit() else 0 for part in codes.replace(":", ";").split(";")] if codes else [0]
+    index = 0
+    while index < len(params):
+        code = params[index]
+        index += 1
+        if code == 0:
+            values = list(_PLAIN)
+        elif code in _SET:
+            values[_SET[code]] = True
+        elif code in _RESET:
+            for slot in _RESET[code]:
+                values[slot] = False
+        elif 30 <= code <= 37:
+            values[0] = Color.from_ansi(code - 30)
+        elif 90 <= code <= 97:
+            values[0] = Color.from_ansi(code - 90 + 8)
+        elif code == 39:
+            values[0] = None
+        elif 40 <= code <= 47:
+            values[1] = Color.from_ansi(code - 40)
+        elif 100 <= code <= 107:
+            values[1] = Color.from_ansi(code - 100 + 8)
+        elif code == 49:
+            values[1] = None
+        elif code in (38, 48):
+            colour, index = _extended_colour(params, index)
+            if colour is not None:
+                values[0 if code == 38 else 1] = colour
+    return tuple(values)
+
+
+@lru_cache(maxsize=4096)
+def _style(state: tuple, base: Style | None) -> Style:
+    fg, bg, bold, dim, italic, underline, blink, reverse, strike = state
+    style = Style(color=fg, bgcolor=bg, bold=bold or None, dim=dim or None, italic=italic or None,
+                  underline=underline or None, blink=blink or None, reverse=reverse or None, strike=strike or None)
+    return style if base is None else base + style
+
+
+def ansi_segments(line: str, width: int | None = None, base: Style | None = None) -> list[Segment]:
+    """The segments of one captured line, cut to `width` cells and padded to it with `base` when given.
+
+    `base` is the style under the line's own (a tile's background); it is also the style of the padding.
+    """
+    segments: list[Segment] = []
+    append = segments.append
+    state = _PLAIN
+    used = 0
+    position = 0
+    pieces: list[tuple[str, tuple]] = []
+    for match in ESCAPE_RE.finditer(line):
+        if match.start() > position:
+            pieces.append((line[position:match.start()], state))
+        position = match.end()
+        codes = match.group(1)
+        if codes is not None:
+            state = _apply_sgr(state, codes)
+    if position < len(line):
+        pieces.append((line[position:], state))
+    for text, piece_state in pieces:
+        if width is not None and used >= width:
+            break
+        if not text.isprintable():
+            text = CONTROL_RE.sub("", text.replace("\t", "    "))
+            if not text:
+                continue
+        cells = len(text) if text.isascii() else cell_len(text)
+        if width is not None and used + cells > width:
+            text = text[:width - used] if text.isascii() else set_cell_size(text, width - used)
+            cells = width - used
+        used += cells
+        append(Segment(text, _style(piece_state, base)))
+    if width is not None and used < width:
+        append(Segment(" " * (width - used), base))
+    return segments
+
+
+def ansi_plain(line: str) -> str:
+    """The text of a captured line without its escapes."""
+    return ESCAPE_RE.sub("", line)
