@@ -265,8 +265,9 @@ def instrumented() -> Iterator[None]:
 
     def probed_render_line(self: AgentTile, y: int) -> Strip:
         strip = render_line(self, y)
-        if 0 < y <= len(self.lines):
-            PROBE.drawn(self.agent, self.lines[y - 1])
+        index = y - self.BODY_TOP
+        if 0 <= index < len(self.lines):
+            PROBE.drawn(self.agent, self.lines[index])
         return strip
 
     def counted_tick(self: Mirror) -> bool:

@@ -68,7 +68,7 @@ command = '''printf '\033[31mred alert\033[0m and \033[1;32mgreen bold\033[0m\n'
         await until(pilot, lambda: "red alert" in tile_text(app, "painter"), what="the line on the tile")
         painter = tile(app, "painter")
         row = next(i for i, line in enumerate(painter.lines) if "red alert" in line)
-        segments = list(painter.render_line(row + 1))
+        segments = list(painter.render_line(painter.BODY_TOP + row))
         red = next(s for s in segments if "red alert" in s.text)
         green = next(s for s in segments if "green bold" in s.text)
         assert red.style is not None and red.style.color is not None and red.style.color.number == 1  # ANSI red

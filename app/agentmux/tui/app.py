@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -11,6 +12,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agentmux import config as config_module
@@ -28,6 +30,8 @@ CAPTURE_INTERVAL = 0.1
 QUIET_INTERVAL = 0.25
 """Seconds between observations once no screen has changed for QUIET_AFTER seconds."""
 QUIET_AFTER = 2.0
+SETTLE_AFTER = 2.0
+"""Seconds after the set of tiles last changed before the long-lived objects are frozen out of the GC."""
 
 
 def styles_path() -> Path:
@@ -68,6 +72,7 @@ class AgentmuxApp(App[None]):
         self.fleet: Fleet | None = None
         self.mirror: Mirror | None = None
         self._update_posted = False
+        self._settle_timer: Timer | None = None
 
     # --- start and the mirror worker ---------------------------------------------------------------------
 
@@ -112,6 +117,22 @@ class AgentmuxApp(App[None]):
             quiet = self.clock() - mirror.last_change > QUIET_AFTER
             interval = QUIET_INTERVAL if quiet else CAPTURE_INTERVAL
             worker.cancelled_event.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    # --- memory --------------------------------------------------------------------------------------------
+
+    def settle_memory_soon(self) -> None:
+        """Freeze the long-lived objects (DOM, styles, tiles) out of the garbage collector once the screen
+        has settled. Mirroring makes thousands of short-lived strips a second; without this, each of
+        Python's full collections walks the whole app (measured: 5-12% of a core while agents print)."""
+        if self._settle_timer is not None:
+            self._settle_timer.stop()
+        self._settle_timer = self.set_timer(SETTLE_AFTER, self._settle_memory)
+
+    def _settle_memory(self) -> None:
+        self._settle_timer = None
+        gc.unfreeze()  # what was frozen before and is garbage now (a removed tile) is collected too
+        gc.collect()
+        gc.freeze()
 
     @on(FleetObserved)
     def fleet_observed(self) -> None:
@@ -329,6 +350,7 @@ class AgentmuxApp(App[None]):
                                         target.run_action, action))
 
     def on_unmount(self) -> None:
+        gc.unfreeze()
         self.workers.cancel_all()
         if self.fleet is not None:
             self.fleet.close()

@@ -122,6 +122,7 @@ class DashboardScreen(Screen[None]):
             if new:
                 grid.mount(*new)
             grid.call_after_refresh(self._order_and_reflow, names, focused)
+            self.app.settle_memory_soon()  # type: ignore[attr-defined]
         for status in statuses:
             shown = grid.tile(status.name)
             if shown is not None:

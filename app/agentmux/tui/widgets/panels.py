@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Static
+
+from agentmux.logs.ansi import ansi_segments
+from agentmux.tui.widgets.direct import DirectLines
 
 LOG_LINES = 500
 FLUSH_EVERY = 0.25
+DIM = Style(dim=True)
+BOLD = Style(bold=True)
 
 
 class QueuePanel(Vertical):
@@ -28,21 +34,34 @@ class QueuePanel(Vertical):
         )
 
 
-class LogTail(Widget):
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log line as the capture workers saw it: when, whose, and the raw ANSI text."""
+
+    stamp: str
+    agent: str | None
+    line: str
+
+
+class LogTail(DirectLines):
     """The newest log lines that fit, bottom-aligned; a fixed-size Line API view.
 
     Appending never changes its size, so new lines cost one repaint of this widget, not a layout of
-    the screen (the full, scrollable log viewer is the log feature's).
+    the screen (the full, scrollable log viewer is the log feature's). Lines are parsed only when shown,
+    and each shown line's strip is kept while it stays on screen.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.lines: deque[Text] = deque(maxlen=LOG_LINES)
+        self.lines: deque[LogEntry] = deque(maxlen=LOG_LINES)
+        self._added = 0  # lines ever added: entry i of `lines` is line number _added - len(lines) + i
         self._strips: dict[int, Strip] = {}
 
-    def add(self, texts: list[Text]) -> None:
-        self.lines.extend(texts)
-        self._strips.clear()
+    def add(self, entries: list[LogEntry]) -> None:
+        self.lines.extend(entries)
+        self._added += len(entries)
+        first_shown = self._added - self.size.height
+        self._strips = {number: strip for number, strip in self._strips.items() if number >= first_shown}
         self.refresh()
 
     def clear(self) -> None:
@@ -50,17 +69,34 @@ class LogTail(Widget):
         self._strips.clear()
         self.refresh()
 
+    def on_resize(self) -> None:
+        self._strips.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = {}
+
     def render_line(self, y: int) -> Strip:
         width, height = self.size
         index = len(self.lines) - height + y
         style = self.rich_style
         if index < 0:
             return Strip.blank(width, style)
-        strip = self._strips.get(index)
+        number = self._added - len(self.lines) + index
+        strip = self._strips.get(number)
         if strip is None:
-            strip = Strip(self.lines[index].render(self.app.console, end="")).crop_extend(0, width, style)
-            self._strips[index] = strip.apply_style(style)
-        return self._strips[index]
+            strip = self._strips[number] = self._render_entry(self.lines[index], width, style)
+        return strip
+
+    @staticmethod
+    def _render_entry(entry: LogEntry, width: int, base: Style) -> Strip:
+        prefix = [Segment(f"{entry.stamp} ", base + DIM)]
+        if entry.agent is not None:
+            prefix.append(Segment(f"{entry.agent:<10.10} ", base + BOLD))
+        used = sum(segment.cell_length for segment in prefix)
+        if used >= width:
+            return Strip(prefix).crop_extend(0, width, base)
+        return Strip([*prefix, *ansi_segments(entry.line, width - used, base)], width)
 
 
 class LogPanel(Vertical):
@@ -70,7 +106,7 @@ class LogPanel(Vertical):
         super().__init__(id=id)
         self.follow_all = False
         self.agent: str | None = None
-        self._pending: list[Text] = []
+        self._pending: list[LogEntry] = []
 
     def on_mount(self) -> None:
         # New lines are shown in batches a few times a second.
@@ -113,10 +149,5 @@ class LogPanel(Vertical):
         if not lines:
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(time.time() if now is None else now))
-        for line in lines:
-            text = Text()
-            text.append(f"{stamp} ", style="dim")
-            if self.follow_all:
-                text.append(f"{agent:<10.10} ", style="bold")
-            text.append_text(Text.from_ansi(line))
-            self._pending.append(text)
+        whose = agent if self.follow_all else None
+        self._pending.extend(LogEntry(stamp, whose, line) for line in lines)

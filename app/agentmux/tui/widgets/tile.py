@@ -1,23 +1,26 @@
 """One agent's live tile: a header (name, kind, state, queue, last output) over the pane's recent lines.
 
-Built on the Line API: every raw ANSI line becomes a `Strip` once (cached by its text, so a scrolling
-pane reuses strips), and a capture repaints only the rows whose text changed.
+Built on the Line API: every raw ANSI line becomes a finished `Strip` (cut to the tile's width, on the tile's
+background) once, cached by its text while it is on the tile, so a scrolling pane reuses the rows that moved
+up; a capture repaints only the rows whose text changed.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 
 from agentmux.agents.observer import AgentStatus, format_age
 from agentmux.agents.state import AgentState
+from agentmux.logs.ansi import ansi_segments
+from agentmux.tui.widgets.direct import DirectLines
 
 STATE_STYLE: dict[AgentState, str] = {
     AgentState.STARTING: "bold cyan",
@@ -33,7 +36,6 @@ STATE_SYMBOL: dict[AgentState, str] = {
     AgentState.ERROR: "✗", AgentState.EXITED: "■", AgentState.STOPPED: "○",
 }
 ATTENTION = (AgentState.WAITING, AgentState.ERROR)
-STRIP_CACHE_SIZE = 512
 
 
 def state_badge(state: AgentState) -> Text:
@@ -41,8 +43,25 @@ def state_badge(state: AgentState) -> Text:
     return Text(f" {STATE_SYMBOL[state]} {state.value} ", style=STATE_STYLE[state])
 
 
-class AgentTile(Widget, can_focus=True):
-    """A live mirror of one agent's pane."""
+BOXES = {  # corners, horizontal, vertical
+    "round": ("╭", "╮", "╰", "╯", "─", "│"),
+    "double": ("╔", "╗", "╚", "╝", "═", "║"),
+    "heavy": ("┏", "┓", "┗", "┛", "━", "┃"),
+}
+
+
+class AgentTile(DirectLines, can_focus=True):
+    """A live mirror of one agent's pane, in a frame whose top edge carries the header.
+
+    The tile draws its own frame (a CSS border would cost Textual a second pass over every row: measured
+    about 3 points of a core with 8 agents printing). Its colour is the `tile--frame` component style, so
+    focus, selection and attention are still styled in app.tcss; the line kind says the same without
+    colour: heavy when the agent needs the user, double when selected, round otherwise.
+    """
+
+    COMPONENT_CLASSES = {"tile--frame"}
+    BODY_TOP = 1
+    """The screen row of the tile that shows the first body line (row 0 is the top edge)."""
 
     def __init__(self, agent: str, clock: Callable[[], float] = time.time) -> None:
         super().__init__(id=f"tile-{agent}", classes="tile")
@@ -52,32 +71,39 @@ class AgentTile(Widget, can_focus=True):
         self.clock = clock
         self.lines: list[str] = []
         self._screen_lines: list[str] = []
-        self._base_cache: tuple[int, Style] | None = None
-        self._header_text = ""
+        self._look: _Look | None = None
+        self._header_shown: tuple = ()
         self._header: Strip | None = None
-        self._strips: OrderedDict[str, Strip] = OrderedDict()
+        self._strips: dict[str, Strip] = {}
         self.selected = False
+
+    @property
+    def body_height(self) -> int:
+        return max(0, self.size.height - 2)
 
     # --- data in -----------------------------------------------------------------------------------------
 
     def show_lines(self, screen_lines: list[str]) -> None:
         """Take a capture's visible lines; repaint only the body rows whose text changed."""
         self._screen_lines = screen_lines
-        height = max(0, self.content_size.height - 1)
+        height = self.body_height
         lines = screen_lines[-height:] if height else []
         if lines == self.lines:
             return
         old = self.lines
         self.lines = lines
-        if not self.is_mounted or len(old) != len(lines) or self.content_size.width == 0:
+        # Keep the strips of the lines still shown, nothing else (few long-lived objects: cheap GC).
+        strips = self._strips
+        self._strips = {line: strips[line] for line in lines if line in strips}
+        if not self.is_mounted or len(old) != len(lines) or self.size.width == 0:
             self.refresh()
             return
-        width = self.content_size.width
+        width = self.size.width
         rows = [y for y, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
         if len(rows) > len(lines) // 2:
             self.refresh()
-        else:  # regions are relative to the content area (row 0 is the header)
-            self.refresh(*(Region(0, 1 + y, width, 1) for y in rows))
+        else:
+            self.refresh(*(Region(0, self.BODY_TOP + y, width, 1) for y in rows))
 
     def show_status(self, status: AgentStatus) -> None:
         previous = self.status.state if self.status else None
@@ -95,18 +121,27 @@ class AgentTile(Widget, can_focus=True):
         self.refresh_header()
 
     def refresh_header(self) -> None:
-        """Repaint the header row only when its text changed (the age ticks once a second)."""
-        text = self.header_text()
-        if text.plain == self._header_text:
+        """Repaint the top edge only when what it says changed (the age ticks once a second)."""
+        key = self._header_key()
+        if key == self._header_shown:
             return
-        self._header_text = text.plain
+        self._header_shown = key
         self._header = None
-        if self.is_mounted and self.content_size.width:
-            self.refresh(Region(0, 0, self.content_size.width, 1))
+        if self.is_mounted and self.size.width:
+            self.refresh(Region(0, 0, self.size.width, 1))
+
+    def _header_key(self) -> tuple:
+        """Everything the header shows, cheap to compare (the header itself is built only when it changes)."""
+        status = self.status
+        if status is None:
+            return (self.selected, self.queue_depth, self.size.width)
+        since = None if status.last_output_at is None else self.clock() - status.last_output_at
+        return (self.selected, self.queue_depth, self.size.width, status.kind, status.state, format_age(since))
 
     # --- rendering ---------------------------------------------------------------------------------------
 
-    def header_text(self) -> Text:
+    def header_parts(self) -> tuple[Text, Text]:
+        """Name and kind (left); queue depth, time since output and the state badge (right)."""
         status = self.status
         left = Text()
         left.append("☑ " if self.selected else "", style="bold")
@@ -115,57 +150,117 @@ class AgentTile(Widget, can_focus=True):
             left.append(f" {status.kind}", style="dim")
         right = Text()
         if self.queue_depth is not None:
-            right.append(f" q{self.queue_depth}", style="dim")
+            right.append(f"q{self.queue_depth} ", style="dim")
         if status is not None:
             since = None if status.last_output_at is None else self.clock() - status.last_output_at
-            right.append(f" {format_age(since)} ", style="dim")
+            right.append(f"{format_age(since)} ", style="dim")
             right.append_text(state_badge(status.state))
-        width = max(1, self.content_size.width)
-        left.truncate(max(1, width - right.cell_len), overflow="ellipsis")
-        left.pad_right(max(0, width - left.cell_len - right.cell_len))
-        return left + right
+        return left, right
 
-    def _strip_for(self, line: str) -> Strip:
+    def header_text(self) -> Text:
+        left, right = self.header_parts()
+        return left + Text(" ") + right
+
+    def box(self) -> str:
+        status = self.status
+        if status is not None and status.state in ATTENTION:
+            return "heavy"
+        return "double" if self.selected else "round"
+
+    def _get_look(self) -> _Look:
+        """Size and styles for rendering rows; looked up once per size or style change, since they walk the
+        DOM and a tile renders many rows per second."""
+        if self._look is None:
+            base = self.rich_style
+            frame = base + self.get_component_rich_style("tile--frame", partial=True)
+            top_left, top_right, bottom_left, bottom_right, horizontal, vertical = BOXES[self.box()]
+            width = self.size.width
+            inner = max(0, width - 2)
+            self._look = _Look(
+                width=width, inner=inner, base=base,
+                left=Segment(vertical, frame), right=Segment(vertical, frame),
+                corners=(Segment(top_left, frame), Segment(top_right, frame)),
+                horizontal=Segment(horizontal, frame),
+                bottom=Strip([Segment(bottom_left + horizontal * inner + bottom_right, frame)], width)
+                if width >= 2 else Strip.blank(width, base),
+                blank=Strip([Segment(vertical, frame), Segment(" " * inner, base), Segment(vertical, frame)], width)
+                if width >= 2 else Strip.blank(width, base),
+            )
+        return self._look
+
+    def _top_edge(self, look: _Look) -> Strip:
+        """╭ name kind ───────── 3s  ● idle ╮: the header inside the top edge (the name gives way first)."""
+        left, right = self.header_parts()
+        fill = look.inner - 4 - left.cell_len - right.cell_len  # a space either side of both halves
+        if fill < 1:
+            left.truncate(max(1, left.cell_len + fill - 1), overflow="ellipsis")
+            fill = look.inner - 4 - left.cell_len - right.cell_len
+        frame = look.horizontal.style
+        line = Text()
+        line.append(look.corners[0].text, frame)
+        line.append(" ")
+        line.append_text(left)
+        line.append(" ")
+        line.append(look.horizontal.text * max(0, fill), frame)
+        line.append(" ")
+        line.append_text(right)
+        line.append(" ")
+        line.append(look.corners[1].text, frame)
+        base = look.base
+        segments = [Segment(s.text, base + s.style if s.style else base) for s in line.render(self.app.console, end="")]
+        return Strip(segments).crop_extend(0, look.width, base)
+
+    def _strip_for(self, line: str, look: _Look) -> Strip:
         strip = self._strips.get(line)
         if strip is None:
-            strip = Strip(Text.from_ansi(line).render(self.app.console, end=""))
-            self._strips[line] = strip
-            if len(self._strips) > STRIP_CACHE_SIZE:
-                self._strips.popitem(last=False)
-        else:
-            self._strips.move_to_end(line)
+            segments = [look.left, *ansi_segments(line, look.inner, look.base), look.right]
+            strip = self._strips[line] = Strip(segments, look.width)
         return strip
-
-    def _base(self) -> tuple[int, Style]:
-        """Width and base style for rendering rows; looked up once per size or style change, since
-        both walk the DOM and a tile renders many rows per second."""
-        if self._base_cache is None:
-            self._base_cache = (self.content_size.width, self.rich_style)
-        return self._base_cache
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._base_cache = None
+        self._look = None
+        self._header = None
+        self._strips = {}
 
     def render_line(self, y: int) -> Strip:
-        width, base = self._base()
+        look = self._get_look()
+        height = self.size.height
         if y == 0:
             if self._header is None:
-                self._header = Strip(self.header_text().render(self.app.console, end=""))
-            return self._header.crop_extend(0, width, Style.null()).apply_style(base)
-        index = y - 1
-        if index < len(self.lines):
-            return self._strip_for(self.lines[index]).crop_extend(0, width, base).apply_style(base)
-        return Strip.blank(width, base)
+                self._header = self._top_edge(look)
+            return self._header
+        if y == height - 1:
+            return look.bottom
+        index = y - self.BODY_TOP
+        if 0 <= index < len(self.lines):
+            return self._strip_for(self.lines[index], look)
+        return look.blank
 
     def on_resize(self) -> None:
         """Refit the last screen to the new size (a bigger tile shows more of it)."""
-        self._base_cache = None
+        self._look = None
+        self._strips = {}
         self._header = None
-        self._header_text = ""
+        self._header_shown = ()
         self.lines = []
         if self._screen_lines:
             self.show_lines(self._screen_lines)
 
     def on_click(self) -> None:
         self.focus()
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What every row of a tile is drawn with, for its current size and styles."""
+
+    width: int
+    inner: int
+    base: Style
+    left: Segment
+    right: Segment
+    corners: tuple[Segment, Segment]
+    horizontal: Segment
+    bottom: Strip
+    blank: Strip
