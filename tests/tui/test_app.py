@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -131,7 +132,13 @@ async def test_broadcast_reaches_every_selected_agent(env: Env, tmp_path: Path) 
     async with app.run_test(size=SIZE) as pilot:
         await start_all(env, pilot, names)
         tile(app, "a1").focus()
-        await pilot.press("space", "right", "right", "space")
+        await pilot.pause()
+        # typed in one burst, as a fast typist or a paste does: each key acts where the keys before it left focus
+        for key, character in (("space", " "), ("right", None), ("right", None), ("space", " ")):
+            app.post_message(events.Key(key, character))
+        await until(pilot, lambda: isinstance(app.focused, AgentTile) and app.focused.agent == "a3",
+                    what="focus on a3")
+        await pilot.pause()
         assert [t.agent for t in app.screen.query(AgentTile) if t.selected] == ["a1", "a3"]
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "prompt",

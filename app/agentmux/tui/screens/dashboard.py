@@ -255,27 +255,32 @@ class DashboardScreen(Screen[None]):
             status = self.statuses.get(candidate.agent)
             if status is not None and status.state in ATTENTION:
                 self.grid.show_tile(candidate)
-                candidate.focus()
+                self.focus_tile(candidate)
                 return
         self.notify("No agent needs you right now")
+
+    def focus_tile(self, tile: AgentTile) -> None:
+        """Focus now, not after the next refresh (Widget.focus waits): the next key of a burst, typed or
+        pasted, must act on this tile."""
+        self.set_focus(tile)
 
     def action_move(self, dx: int, dy: int) -> None:
         if not isinstance(self.focused, AgentTile):
             if self.grid.tiles:
-                self.grid.tiles[0].focus()
+                self.focus_tile(self.grid.tiles[0])
             return
         target = self.grid.neighbour(self.focused, dx, dy)
         if target is not None:
             if not target.display:
                 self.grid.show_tile(target)
-            target.focus()
+            self.focus_tile(target)
 
     def action_page(self, delta: int) -> None:
         grid = self.grid
         grid.page = max(0, min(grid.pages - 1, grid.page + delta))
         first = next((t for t in grid.tiles if t.display), None)
         if first is not None:
-            first.focus()
+            self.focus_tile(first)
 
     def action_add_agent(self) -> None:
         self.app.add_agent()  # type: ignore[attr-defined]
