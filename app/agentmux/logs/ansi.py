@@ -118,7 +118,11 @@ def ansi_segments(line: str, width: int | None = None, base: Style | None = None
         used += cells
         append(Segment(text, _style(piece_state, base)))
     if width is not None and used < width:
-        append(Segment(" " * (width - used), base))
+        padding = " " * (width - used)
+        if segments and segments[-1].style == base:  # one segment, however the line was reached
+            segments[-1] = Segment(segments[-1].text + padding, base)
+        else:
+            append(Segment(padding, base))
     return segments
 
 
