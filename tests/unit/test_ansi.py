@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rich.color import Color
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -74,3 +75,21 @@ def test_other_escapes_and_controls_are_dropped() -> None:
     text = "".join(s.text for s in ansi_segments(line))
     assert text == "link cleared done    tab"
     assert ansi_plain("\x1b[31mred\x1b[0m plain") == "red plain"
+
+
+@pytest.mark.parametrize(("codes", "expected"), [
+    ("4:3", Style(underline=True)),  # curly underline, as tmux writes it
+    ("4:2", Style(underline=True)),
+    ("4;4:0", Style()),  # underline off
+    ("58;5;196", Style()),  # underline colour: read past, not blink
+    ("58;2;0;1;31", Style()),  # not a reset, bold and red
+    ("58:2::255:0:0;1", Style(bold=True)),
+    ("38:2::10:20:30", Style(color=Color.from_rgb(10, 20, 30))),
+    ("38:2:10:20:30", Style(color=Color.from_rgb(10, 20, 30))),
+    ("48:5:17", Style(bgcolor="color(17)")),
+    ("5:3", Style()),  # tmux's overline: ignored, not blink and italic
+    ("38;5;300", Style(color="color(255)")),
+])
+def test_colon_forms_and_underline_colour(codes: str, expected: Style) -> None:
+    [segment] = ansi_segments(f"\x1b[{codes}mx")
+    assert effective(segment.style or Style.null()) == effective(expected)

@@ -2,9 +2,10 @@
 
 `rich.text.Text.from_ansi` handles every escape a terminal may see, and costs accordingly; a captured pane line
 holds only printable text and SGR (colour and attribute) sequences, which tmux writes itself. This reader handles
-those (16, 256 and RGB colours, bold, dim, italic, underline, blink, reverse, strike and their resets), drops
-any other escape, and cuts the line to a width as it goes, so a 200-column line shown in a 40-column tile costs
-only its first 40 columns. Styles are built once per distinct SGR state.
+those (16, 256 and RGB colours, bold, dim, italic, underline, blink, reverse, strike and their resets, the
+colon forms tmux writes for underline styles and colours), ignores what a tile cannot show (underline colour,
+overline), drops any other escape, and cuts the line to a width as it goes, so a 200-column line shown in
+a 40-column tile costs only its first 40 columns. Styles are built once per distinct SGR state.
 """
 
 from __future__ import annotations
@@ -27,30 +28,56 @@ CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # SGR state: (foreground, background, bold, dim, italic, underline, blink, reverse, strike)
 _PLAIN: tuple = (None, None, False, False, False, False, False, False, False)
-_SET = {1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 6, 7: 7, 9: 8}
+_SET = {1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 6, 7: 7, 9: 8, 21: 5}  # 21 (double underline) shows as underline
 _RESET = {22: (2, 3), 23: (4,), 24: (5,), 25: (6,), 27: (7,), 29: (8,)}
+
+
+def _number(text: str) -> int:
+    return min(int(text), 255) if text.isdigit() else 0
 
 
 def _extended_colour(params: list[int], index: int) -> tuple[Color | None, int]:
     """38;5;N or 38;2;R;G;B starting at params[index] (the 5 or 2); returns the colour and the next index."""
     if index < len(params) and params[index] == 5 and index + 1 < len(params):
-        return Color.from_ansi(params[index + 1] & 255), index + 2
+        return Color.from_ansi(params[index + 1]), index + 2
     if index < len(params) and params[index] == 2 and index + 3 < len(params):
-        red, green, blue = (value & 255 for value in params[index + 1:index + 4])
+        red, green, blue = params[index + 1:index + 4]
         return Color.from_rgb(red, green, blue), index + 4
     return None, len(params)
+
+
+def _colon_group(values: list, group: str) -> None:
+    """One colon-separated parameter (ITU T.416 style), as tmux writes some: 4:3 (curly underline),
+    38:2::R:G:B, 48:5:N, 58:... (underline colour, ignored). Anything else with colons is ignored."""
+    parts = group.split(":")
+    code = _number(parts[0])
+    if code == 4:
+        values[5] = _number(parts[1]) > 0 if len(parts) > 1 else True
+    elif code in (38, 48) and len(parts) > 2:
+        mode = _number(parts[1])
+        colour = None
+        if mode == 5:
+            colour = Color.from_ansi(_number(parts[2]))
+        elif mode == 2 and len(parts) >= 5:
+            red, green, blue = (_number(part) for part in parts[-3:])  # 38:2:R:G:B or 38:2:CS:R:G:B
+            colour = Color.from_rgb(red, green, blue)
+        if colour is not None:
+            values[0 if code == 38 else 1] = colour
 
 
 @lru_cache(maxsize=4096)
 def _apply_sgr(state: tuple, codes: str) -> tuple:
     """The SGR state after one escape's parameters."""
     values = list(state)
-    params = [int(part) if part.isdigit() else 0 for part in codes.replace(":", ";").split(";")] if codes else [0]
+    groups = codes.split(";") if codes else ["0"]
+    params = [_number(group) if ":" not in group else -1 for group in groups]
     index = 0
     while index < len(params):
         code = params[index]
         index += 1
-        if code == 0:
+        if code == -1:
+            _colon_group(values, groups[index - 1])
+        elif code == 0:
             values = list(_PLAIN)
         elif code in _SET:
             values[_SET[code]] = True
@@ -69,9 +96,9 @@ def _apply_sgr(state: tuple, codes: str) -> tuple:
             values[1] = Color.from_ansi(code - 100 + 8)
         elif code == 49:
             values[1] = None
-        elif code in (38, 48):
+        elif code in (38, 48, 58):  # 58: underline colour, read past and ignored
             colour, index = _extended_colour(params, index)
-            if colour is not None:
+            if colour is not None and code != 58:
                 values[0 if code == 38 else 1] = colour
     return tuple(values)
 

@@ -10,6 +10,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Static
 
@@ -56,6 +57,7 @@ class LogTail(DirectLines):
         self.lines: deque[LogEntry] = deque(maxlen=LOG_LINES)
         self._added = 0  # lines ever added: entry i of `lines` is line number _added - len(lines) + i
         self._strips: dict[int, Strip] = {}
+        self._strips_width = 0
 
     def add(self, entries: list[LogEntry]) -> None:
         self.lines.extend(entries)
@@ -75,6 +77,12 @@ class LogTail(DirectLines):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips = {}
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self._strips_width != self.size.width:  # a resize is drawn before the widget hears of it
+            self._strips = {}
+            self._strips_width = self.size.width
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size

@@ -107,18 +107,33 @@ class AgentTile(DirectLines, can_focus=True):
 
     def show_status(self, status: AgentStatus) -> None:
         previous = self.status.state if self.status else None
+        box = self.box()
         self.status = status
         if previous != status.state:
             self.set_class(status.state in ATTENTION, "-attention")
             self.set_class(status.state == AgentState.WAITING, "-waiting")
             self.set_class(status.state == AgentState.ERROR, "-error")
             self.set_class(not status.state.is_live, "-ended")
+        self._redraw_frame_if(box)
         self.refresh_header()
 
     def set_selected(self, selected: bool) -> None:
+        box = self.box()
         self.selected = selected
         self.set_class(selected, "-selected")
+        self._redraw_frame_if(box)
         self.refresh_header()
+
+    def _redraw_frame_if(self, box: str) -> None:
+        """The line kind changed: every row has the frame (its colour may not have changed with it)."""
+        if self.box() != box:
+            self._forget_rows()
+            self.refresh()
+
+    def _forget_rows(self) -> None:
+        self._look = None
+        self._header = None
+        self._strips = {}
 
     def refresh_header(self) -> None:
         """Repaint the top edge only when what it says changed (the age ticks once a second)."""
@@ -167,17 +182,29 @@ class AgentTile(DirectLines, can_focus=True):
             return "heavy"
         return "double" if self.selected else "round"
 
+    def _look_key(self) -> tuple:
+        """What the frame's look depends on: size, line kind, and what app.tcss styles it by."""
+        return (self.size.width, self.box(), self.has_focus, self.has_class("-selected"),
+                self.has_class("-waiting"), self.has_class("-error"))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Checked once per frame, not per row: a resize is drawn before the tile hears of it, and a focus
+        # change may restyle only the frame component.
+        if self._look is not None and self._look.key != self._look_key():
+            self._forget_rows()
+        return super().render_lines(crop)
+
     def _get_look(self) -> _Look:
         """Size and styles for rendering rows; looked up once per size or style change, since they walk the
         DOM and a tile renders many rows per second."""
         if self._look is None:
             base = self.rich_style
-            frame = base + self.get_component_rich_style("tile--frame", partial=True)
+            frame = base + self.get_component_styles("tile--frame").partial_rich_style
             top_left, top_right, bottom_left, bottom_right, horizontal, vertical = BOXES[self.box()]
             width = self.size.width
             inner = max(0, width - 2)
             self._look = _Look(
-                width=width, inner=inner, base=base,
+                key=self._look_key(), width=width, inner=inner, base=base,
                 left=Segment(vertical, frame), right=Segment(vertical, frame),
                 corners=(Segment(top_left, frame), Segment(top_right, frame)),
                 horizontal=Segment(horizontal, frame),
@@ -194,6 +221,9 @@ class AgentTile(DirectLines, can_focus=True):
         fill = look.inner - 4 - left.cell_len - right.cell_len  # a space either side of both halves
         if fill < 1:
             left.truncate(max(1, left.cell_len + fill - 1), overflow="ellipsis")
+            fill = look.inner - 4 - left.cell_len - right.cell_len
+        if fill < 1 and self.status is not None:  # very narrow: the state badge alone
+            right = state_badge(self.status.state)
             fill = look.inner - 4 - left.cell_len - right.cell_len
         frame = look.horizontal.style
         line = Text()
@@ -219,9 +249,7 @@ class AgentTile(DirectLines, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._look = None
-        self._header = None
-        self._strips = {}
+        self._forget_rows()
 
     def render_line(self, y: int) -> Strip:
         look = self._get_look()
@@ -239,13 +267,17 @@ class AgentTile(DirectLines, can_focus=True):
 
     def on_resize(self) -> None:
         """Refit the last screen to the new size (a bigger tile shows more of it)."""
-        self._look = None
-        self._strips = {}
-        self._header = None
+        self._forget_rows()
         self._header_shown = ()
         self.lines = []
         if self._screen_lines:
             self.show_lines(self._screen_lines)
+
+    def on_focus(self) -> None:
+        self.refresh()  # the frame's colour follows focus (app.tcss)
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     def on_click(self) -> None:
         self.focus()
@@ -255,6 +287,7 @@ class AgentTile(DirectLines, can_focus=True):
 class _Look:
     """What every row of a tile is drawn with, for its current size and styles."""
 
+    key: tuple
     width: int
     inner: int
     base: Style
