@@ -59,6 +59,43 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at REAL NOT NULL
     );
     """,
+    # 2: the command queue (agentmux/queue.py)
+    """
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL,
+        text TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        run_when TEXT NOT NULL DEFAULT 'success',
+        if_output TEXT,
+        timeout REAL,
+        retries INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL DEFAULT '',
+        result TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        not_before REAL,
+        dispatched_at REAL,
+        sent_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        output_mark INTEGER
+    );
+    CREATE INDEX tasks_agent_state ON tasks (agent, state);
+    CREATE INDEX tasks_state ON tasks (state);
+    CREATE TABLE task_deps (
+        task INTEGER NOT NULL,
+        after INTEGER NOT NULL,
+        PRIMARY KEY (task, after)
+    );
+    CREATE INDEX task_deps_after ON task_deps (after);
+    CREATE TABLE queue_paused (
+        agent TEXT PRIMARY KEY,
+        at REAL NOT NULL
+    );
+    """,
 )
 
 

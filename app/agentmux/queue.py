@@ -1,0 +1,392 @@
+"""The command queue: persistent per-agent tasks with priority, dependencies and conditions.
+
+Plain Python over the store (SQLite, WAL): every change is one IMMEDIATE transaction, so adding a task is
+durable when `add` returns and any number of processes can use the queue at once. Dispatching (sending a
+ready task to an idle agent and following it) belongs to the process holding the supervisor lease; this
+module holds the rules every process shares:
+
+- a task with dependencies is `queued` until every task it waits for has ended; then its condition decides:
+  `ready`, or `skipped` with the reason (which may skip the tasks waiting for it in turn);
+- conditions (`run_when`) apply to every dependency: `success` (all succeeded), `failure` (all failed),
+  `always` (all ended, whatever the outcome); `if_output` additionally needs the regular expression to
+  match the output of every dependency;
+- a dependency that would close a cycle is refused;
+- ready tasks of an agent go out highest priority first, then oldest first, one at a time per agent.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agentmux.errors import AgentmuxError
+from agentmux.store import Store
+
+RESULT_LIMIT = 16_000
+"""Characters of an agent's output kept as a task's result (the newest)."""
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 60.0
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    READY = "ready"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def ended(self) -> bool:
+        return self in ENDED
+
+    @property
+    def active(self) -> bool:
+        return self in (TaskState.DISPATCHED, TaskState.RUNNING)
+
+
+ENDED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED})
+WHEN = ("success", "failure", "always")
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    agent: str
+    text: str
+    priority: int
+    state: TaskState
+    run_when: str
+    if_output: str | None
+    timeout: float | None
+    retries: int
+    attempts: int
+    reason: str
+    result: str
+    created_at: float
+    updated_at: float
+    not_before: float | None
+    dispatched_at: float | None
+    sent_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    output_mark: int | None
+    after: tuple[int, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, after: tuple[int, ...] = ()) -> Task:
+        values = dict(row)
+        values["state"] = TaskState(values["state"])
+        return cls(**values, after=after)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id, "agent": self.agent, "text": self.text, "priority": self.priority,
+            "state": self.state.value, "after": list(self.after), "when": self.run_when,
+            "if_output": self.if_output, "timeout": self.timeout, "retries": self.retries,
+            "attempts": self.attempts, "reason": self.reason, "result": self.result,
+            "created_at": self.created_at, "updated_at": self.updated_at, "dispatched_at": self.dispatched_at,
+            "started_at": self.started_at, "finished_at": self.finished_at,
+        }
+
+
+class Queue:
+    """The queue of every agent on one socket, in that socket's store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def get(self, task_id: int) -> Task:
+        row = self.store.db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise AgentmuxError(f"no task {task_id}")
+        return Task.from_row(row, self._after(self.store.db, task_id))
+
+    def tasks(self, agent: str | None = None, states: tuple[TaskState, ...] | None = None) -> list[Task]:
+        """Tasks in the order they would go out: by agent, active first, then priority, then age."""
+        query = "SELECT * FROM tasks"
+        clauses, params = [], []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
+        if states:
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            params += [s.value for s in states]
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY agent, priority DESC, created_at, id"
+        rows = self.store.db.execute(query, params).fetchall()
+        deps: dict[int, list[int]] = {}
+        for task, after in self.store.db.execute("SELECT task, after FROM task_deps ORDER BY after"):
+            deps.setdefault(task, []).append(after)
+        return [Task.from_row(row, tuple(deps.get(row["id"], ()))) for row in rows]
+
+    def depth(self) -> dict[str, int]:
+        """Tasks not yet ended, per agent (the tiles' queue depth)."""
+        rows = self.store.db.execute(
+            "SELECT agent, COUNT(*) FROM tasks WHERE state IN ('queued', 'ready', 'dispatched', 'running') "
+            "GROUP BY agent")
+        return {agent: count for agent, count in rows}
+
+    def paused(self, agent: str) -> bool:
+        return self.store.db.execute("SELECT 1 FROM queue_paused WHERE agent = ?", (agent,)).fetchone() is not None
+
+    def paused_agents(self) -> set[str]:
+        return {row[0] for row in self.store.db.execute("SELECT agent FROM queue_paused")}
+
+    @staticmethod
+    def _after(db: sqlite3.Connection, task_id: int) -> tuple[int, ...]:
+        return tuple(r[0] for r in db.execute("SELECT after FROM task_deps WHERE task = ? ORDER BY after",
+                                              (task_id,)))
+
+    # --- adding ------------------------------------------------------------------------------------------
+
+    def add(self, agent: str, text: str, *, priority: int = 0, after: tuple[int, ...] | list[int] = (),
+            when: str = "success", if_output: str | None = None, timeout: float | None = None,
+            retries: int = 0, now: float | None = None) -> Task:
+        """Add a task; durable when this returns. Dependencies must exist already."""
+        if not text.strip():
+            raise AgentmuxError("the task's text is empty")
+        if when not in WHEN:
+            raise AgentmuxError(f"--when must be one of {', '.join(WHEN)}, not {when!r}")
+        if if_output is not None:
+            try:
+                re.compile(if_output)
+            except re.error as exc:
+                raise AgentmuxError(f"--if-output is not a valid regular expression: {exc}") from None
+        if timeout is not None and not timeout > 0:
+            raise AgentmuxError("--timeout must be a number of seconds above 0")
+        if retries < 0:
+            raise AgentmuxError("--retries must be 0 or more")
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            for dep in after:
+                if db.execute("SELECT 1 FROM tasks WHERE id = ?", (dep,)).fetchone() is None:
+                    raise AgentmuxError(f"--after {dep}: no such task")
+            cursor = db.execute(
+                "INSERT INTO tasks (agent, text, priority, state, run_when, if_output, timeout, retries, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (agent, text, priority, (TaskState.QUEUED if after else TaskState.READY).value, when,
+                 if_output, timeout, retries, now, now))
+            task_id = int(cursor.lastrowid or 0)
+            db.executemany("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)",
+                           [(task_id, dep) for dep in after])
+            if after:
+                self._resolve(db, now)
+        return self.get(task_id)
+
+    def add_dependency(self, task_id: int, after: int, now: float | None = None) -> Task:
+        """Make a waiting task also wait for another; refused when it would close a cycle."""
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            task = self._row(db, task_id)
+            self._row(db, after)
+            if TaskState(task["state"]) not in (TaskState.QUEUED, TaskState.READY):
+                raise AgentmuxError(f"task {task_id} is {task['state']}: only a waiting task can get dependencies")
+            path = self._path(db, after, task_id)
+            if path is not None:
+                chain = " → ".join(str(step) for step in [task_id, *path])
+                raise AgentmuxError(f"task {task_id} cannot wait for task {after}: that would be a cycle ({chain})")
+            db.execute("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)", (task_id, after))
+            db.execute("UPDATE tasks SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'ready'",
+                       (now, task_id))
+            self._resolve(db, now)
+        return self.get(task_id)
+
+    @staticmethod
+    def _path(db: sqlite3.Connection, start: int, goal: int) -> list[int] | None:
+        """Dependency path start → … → goal (following "waits for"), or None."""
+        stack: list[tuple[int, list[int]]] = [(start, [start])]
+        seen: set[int] = set()
+        while stack:
+            node, path = stack.pop()
+            if node == goal:
+                return path
+            if node in seen:
+                continue
+            seen.add(node)
+            for (nxt,) in db.execute("SELECT after FROM task_deps WHERE task = ?", (node,)):
+                stack.append((nxt, [*path, nxt]))
+        return None
+
+    @staticmethod
+    def _row(db: sqlite3.Connection, task_id: int) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise AgentmuxError(f"no task {task_id}")
+        return row
+
+    # --- the user's changes ------------------------------------------------------------------------------
+
+    def cancel(self, task_id: int, now: float | None = None) -> Task:
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            state = TaskState(self._row(db, task_id)["state"])
+            if state.ended:
+                raise AgentmuxError(f"task {task_id} already {state.value}")
+            reason = ("cancelled while the agent worked on it (the agent was not interrupted)" if state.active
+                      else "cancelled")
+            db.execute("UPDATE tasks SET state = 'cancelled', reason = ?, updated_at = ?, finished_at = ? "
+                       "WHERE id = ?", (reason, now, now, task_id))
+            self._resolve(db, now)
+        return self.get(task_id)
+
+    def retry(self, task_id: int, now: float | None = None) -> Task:
+        """Put an ended task (failed, cancelled, skipped) back in the queue."""
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            row = self._row(db, task_id)
+            state = TaskState(row["state"])
+            if state not in (TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED):
+                raise AgentmuxError(f"task {task_id} is {state.value}: only a failed, cancelled or skipped task "
+                                    "can be retried")
+            waits = self._after(db, task_id)
+            db.execute("UPDATE tasks SET state = ?, reason = 'retried by request', result = '', updated_at = ?, "
+                       "not_before = NULL, finished_at = NULL WHERE id = ?",
+                       ((TaskState.QUEUED if waits else TaskState.READY).value, now, task_id))
+            self._resolve(db, now)
+        return self.get(task_id)
+
+    def set_priority(self, task_id: int, priority: int, now: float | None = None) -> Task:
+        with self.store.transaction() as db:
+            self._row(db, task_id)
+            db.execute("UPDATE tasks SET priority = ?, updated_at = ? WHERE id = ?",
+                       (priority, time.time() if now is None else now, task_id))
+        return self.get(task_id)
+
+    def pause(self, agent: str, now: float | None = None) -> None:
+        with self.store.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO queue_paused (agent, at) VALUES (?, ?)",
+                       (agent, time.time() if now is None else now))
+
+    def resume(self, agent: str) -> None:
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM queue_paused WHERE agent = ?", (agent,))
+
+    # --- dependencies ------------------------------------------------------------------------------------
+
+    def resolve(self, now: float | None = None) -> None:
+        """Decide every waiting task whose dependencies have all ended: ready or skipped."""
+        with self.store.transaction() as db:
+            self._resolve(db, time.time() if now is None else now)
+
+    def _resolve(self, db: sqlite3.Connection, now: float) -> None:
+        changed = True
+        while changed:  # a skipped task may decide the tasks waiting for it
+            changed = False
+            waiting = db.execute("SELECT id, run_when, if_output FROM tasks WHERE state = 'queued'").fetchall()
+            for row in waiting:
+                deps = db.execute(
+                    "SELECT t.id, t.state, t.result FROM task_deps d JOIN tasks t ON t.id = d.after "
+                    "WHERE d.task = ?", (row["id"],)).fetchall()
+                if any(not TaskState(dep["state"]).ended for dep in deps):
+                    continue
+                problem = self._condition_fails(row["run_when"], row["if_output"], deps)
+                if problem is None:
+                    db.execute("UPDATE tasks SET state = 'ready', reason = '', updated_at = ? WHERE id = ?",
+                               (now, row["id"]))
+                else:
+                    db.execute("UPDATE tasks SET state = 'skipped', reason = ?, updated_at = ?, finished_at = ? "
+                               "WHERE id = ?", (problem, now, now, row["id"]))
+                changed = True
+
+    @staticmethod
+    def _condition_fails(when: str, pattern: str | None, deps: list[sqlite3.Row]) -> str | None:
+        """Why the condition can no longer hold, or None when the task may run."""
+        for dep in deps:
+            state = TaskState(dep["state"])
+            if when == "success" and state != TaskState.SUCCEEDED:
+                return f"task {dep['id']} {state.value} (runs only after success)"
+            if when == "failure" and state != TaskState.FAILED:
+                return f"task {dep['id']} {state.value} (runs only after failure)"
+            if pattern is not None and re.search(pattern, dep["result"], re.MULTILINE) is None:
+                return f"the output of task {dep['id']} does not match {pattern!r}"
+        return None
+
+    # --- dispatching (the supervisor) --------------------------------------------------------------------
+
+    def next_ready(self, agent: str, now: float | None = None) -> Task | None:
+        """The task to send to this agent now, if any: none while the agent has one out or is paused."""
+        now = time.time() if now is None else now
+        db = self.store.db
+        if self.paused(agent):
+            return None
+        if db.execute("SELECT 1 FROM tasks WHERE agent = ? AND state IN ('dispatched', 'running')",
+                      (agent,)).fetchone():
+            return None
+        row = db.execute(
+            "SELECT * FROM tasks WHERE agent = ? AND state = 'ready' AND (not_before IS NULL OR not_before <= ?) "
+            "ORDER BY priority DESC, created_at, id LIMIT 1", (agent, now)).fetchone()
+        return Task.from_row(row) if row else None
+
+    def mark_dispatched(self, task_id: int, output_mark: int | None, now: float | None = None) -> bool:
+        """Claim a ready task for sending (before it is sent: a crash then is seen on recovery).
+        False when it is no longer ready (cancelled in between)."""
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "UPDATE tasks SET state = 'dispatched', attempts = attempts + 1, dispatched_at = ?, sent_at = NULL, "
+                "started_at = NULL, output_mark = ?, updated_at = ?, reason = '' WHERE id = ? AND state = 'ready'",
+                (now, output_mark, now, task_id))
+            return cursor.rowcount == 1
+
+    def mark_sent(self, task_id: int, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            db.execute("UPDATE tasks SET sent_at = ?, updated_at = ? WHERE id = ? AND state = 'dispatched'",
+                       (now, now, task_id))
+
+    def mark_running(self, task_id: int, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            db.execute("UPDATE tasks SET state = 'running', started_at = ?, updated_at = ? "
+                       "WHERE id = ? AND state = 'dispatched'", (now, now, task_id))
+
+    def finish(self, task_id: int, ok: bool, result: str, reason: str, now: float | None = None) -> Task:
+        """Record how a task ended; a failure with retries left goes back to ready after a backoff."""
+        now = time.time() if now is None else now
+        result = result[-RESULT_LIMIT:]
+        with self.store.transaction() as db:
+            row = self._row(db, task_id)
+            if not TaskState(row["state"]).active:
+                return self.get(task_id)  # cancelled meanwhile: the user's word stands
+            if ok:
+                db.execute("UPDATE tasks SET state = 'succeeded', result = ?, reason = ?, finished_at = ?, "
+                           "updated_at = ? WHERE id = ?", (result, reason, now, now, task_id))
+            elif row["attempts"] <= row["retries"]:
+                delay = min(BACKOFF_MAX, BACKOFF_BASE ** (row["attempts"] - 1))
+                db.execute("UPDATE tasks SET state = 'ready', result = ?, reason = ?, not_before = ?, updated_at = ? "
+                           "WHERE id = ?",
+                           (result, f"{reason}; retry {row['attempts']} of {row['retries']} in {delay:g}s",
+                            now + delay, now, task_id))
+            else:
+                db.execute("UPDATE tasks SET state = 'failed', result = ?, reason = ?, finished_at = ?, "
+                           "updated_at = ? WHERE id = ?", (result, reason, now, now, task_id))
+            self._resolve(db, now)
+        return self.get(task_id)
+
+    def recover(self, policy: str = "retry", now: float | None = None) -> list[Task]:
+        """After a supervisor died: a task claimed but not known to be sent may or may not have reached the
+        agent. `retry` sends it again (its attempts count shows it), `fail` marks it failed; either way the
+        reason says so. Tasks known to be sent are followed as usual."""
+        now = time.time() if now is None else now
+        with self.store.transaction() as db:
+            rows = db.execute("SELECT id, attempts FROM tasks WHERE state = 'dispatched' AND sent_at IS NULL"
+                              ).fetchall()
+            for row in rows:
+                note = f"dispatch attempt {row['attempts']} was cut off; it may have reached the agent"
+                if policy == "retry":
+                    db.execute("UPDATE tasks SET state = 'ready', reason = ?, updated_at = ? WHERE id = ?",
+                               (f"{note}: sent again", now, row["id"]))
+                else:
+                    db.execute("UPDATE tasks SET state = 'failed', reason = ?, finished_at = ?, updated_at = ? "
+                               "WHERE id = ?", (note, now, now, row["id"]))
+            self._resolve(db, now)
+        return [self.get(row["id"]) for row in rows]
