@@ -86,6 +86,37 @@ def build_parser() -> Parser:
 
     sub.add_parser("doctor", help="check tmux, the config, the store and the socket")
 
+    p = sub.add_parser("queue", help="per-agent command queues: add, ls, show, cancel, retry, pause, resume")
+    queue = p.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = queue.add_parser("add", help="queue TEXT for agent NAME")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("text", metavar="TEXT", help="what to type into the agent ('-' reads standard input)")
+    q.add_argument("--priority", type=int, default=0, help="higher goes first (default 0)")
+    q.add_argument("--after", type=int, action="append", default=[], metavar="ID",
+                   help="wait for task ID to end first (repeatable; on any agent)")
+    q.add_argument("--when", choices=["success", "failure", "always"], default="success",
+                   help="run after the tasks it waits for succeeded (default), failed, or either")
+    q.add_argument("--if-output", metavar="REGEX", help="run only if REGEX matches their output")
+    q.add_argument("--timeout", type=float, metavar="S", help="fail the task after S seconds")
+    q.add_argument("--retries", type=int, default=0, metavar="N", help="retry a failure N times with backoff")
+    q = queue.add_parser("ls", help="list tasks (of NAME, or all)")
+    q.add_argument("name", nargs="?", metavar="NAME")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.add_argument("--all", action="store_true", help="include ended tasks (default: the last 20 ended too)")
+    q = queue.add_parser("show", help="one task with its result")
+    q.add_argument("id", type=int, metavar="ID")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    for action, text in (("cancel", "cancel a task that has not ended"),
+                         ("retry", "put a failed, cancelled or skipped task back in the queue")):
+        q = queue.add_parser(action, help=text)
+        q.add_argument("id", type=int, metavar="ID")
+    q = queue.add_parser("after", help="make waiting task ID also wait for task DEP (cycles refused)")
+    q.add_argument("id", type=int, metavar="ID")
+    q.add_argument("dep", type=int, metavar="DEP")
+    for action, text in (("pause", "hold an agent's queue"), ("resume", "let an agent's queue run again")):
+        q = queue.add_parser(action, help=text)
+        q.add_argument("name", metavar="NAME")
+
     p = sub.add_parser("demo-agent", help="run the built-in simulated agent in this terminal")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -322,9 +353,84 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 # --- entry point -----------------------------------------------------------------------------------------
 
+def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
+    from agentmux.queue import Queue, Task
+
+    queue = Queue(fleet.store)
+    action = args.queue_command
+
+    def known(name: str) -> str:
+        if fleet.store.agent(name) is None:
+            fleet.config.agent(name)  # an unknown name is an error that names the config file
+        return name
+
+    def line(task: Task) -> str:
+        waits = f" after {','.join(map(str, task.after))} ({task.run_when})" if task.after else ""
+        return f"task {task.id} for {task.agent}: {task.state.value}{waits}"
+
+    if action == "add":
+        text = sys.stdin.read() if args.text == "-" else args.text
+        task = queue.add(known(args.name), text, priority=args.priority, after=args.after, when=args.when,
+                         if_output=args.if_output, timeout=args.timeout, retries=args.retries)
+        print(line(task))
+        return 0
+    if action == "ls":
+        tasks = queue.tasks(known(args.name) if args.name else None)
+        if not args.all:
+            ended = [t for t in tasks if t.state.ended]
+            ended.sort(key=lambda t: t.finished_at or t.updated_at)
+            tasks = [t for t in tasks if not t.state.ended or t in ended[-20:]]
+        if args.json:
+            print(json.dumps([t.as_json() for t in tasks], indent=2))
+            return 0
+        if not tasks:
+            print("no tasks (add one with `agentmux queue add NAME TEXT`)")
+            return 0
+        now = time.time()
+        paused = queue.paused_agents()
+        rows = [["ID", "AGENT", "STATE", "PRI", "AFTER", "TRIES", "AGE", "TEXT", "DETAIL"]]
+        for t in tasks:
+            after = ",".join(map(str, t.after)) + (f" {t.run_when}" if t.after else "") or "-"
+            text = t.text.replace("\n", " ")
+            detail = t.reason + (" (queue paused)" if t.agent in paused and not t.state.ended else "")
+            rows.append([str(t.id), t.agent, t.state.value, str(t.priority), after, str(t.attempts),
+                         ago(t.created_at, now), text[:40] + ("…" if len(text) > 40 else ""), detail])
+        print(table(rows))
+        return 0
+    if action == "show":
+        task = queue.get(args.id)
+        if args.json:
+            print(json.dumps(task.as_json(), indent=2))
+            return 0
+        print(line(task))
+        print(f"priority {task.priority} · attempts {task.attempts} (retries allowed {task.retries})"
+              + (f" · timeout {task.timeout:g}s" if task.timeout else "")
+              + (f" · if output matches {task.if_output!r}" if task.if_output else ""))
+        if task.reason:
+            print(f"reason: {task.reason}")
+        print(f"text: {task.text}")
+        print("result:" + ("\n" + task.result if task.result else " (none yet)"))
+        return 0
+    if action in ("cancel", "retry"):
+        task = queue.cancel(args.id) if action == "cancel" else queue.retry(args.id)
+        print(line(task))
+        return 0
+    if action == "after":
+        print(line(queue.add_dependency(args.id, args.dep)))
+        return 0
+    name = known(args.name)
+    if action == "pause":
+        queue.pause(name)
+        print(f"{name}: queue paused (nothing is sent to it until `agentmux queue resume {name}`)")
+    else:
+        queue.resume(name)
+        print(f"{name}: queue resumed")
+    return 0
+
+
 FLEET_COMMANDS: dict[str, Callable[[Fleet, argparse.Namespace], int]] = {
     "up": cmd_up, "down": cmd_down, "add": cmd_add, "ls": cmd_ls, "send": cmd_send, "attach": cmd_attach,
-    "serve": cmd_serve,
+    "serve": cmd_serve, "queue": cmd_queue,
     "restart": lambda fleet, args: report([fleet.restart(fleet.config.agent(args.name).name)]),
     "rm": lambda fleet, args: report([fleet.remove(args.name)]),
 }

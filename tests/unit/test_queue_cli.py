@@ -1,0 +1,61 @@
+"""`agentmux queue ...` as a user types it: real processes on a real store; errors are one line."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Env
+
+CONFIG = '''
+[[agents]]
+name = "builder"
+command = "exec sleep 600"
+
+[[agents]]
+name = "deployer"
+command = "exec sleep 600"
+'''
+
+
+def test_queue_commands(env: Env) -> None:
+    env.write_config(CONFIG)
+    first = env.cli("queue", "add", "builder", "make all", "--priority", "2")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "task 1 for builder: ready"
+    second = env.cli("queue", "add", "deployer", "-", "--after", "1", "--when", "success",
+                     "--if-output", "^ok$", "--retries", "2", input="ship it\n")
+    assert second.stdout.strip() == "task 2 for deployer: queued after 1 (success)"
+    listing = json.loads(env.cli("queue", "ls", "--json").stdout)
+    assert [(t["id"], t["agent"], t["state"], t["after"]) for t in listing] == [
+        (1, "builder", "ready", []), (2, "deployer", "queued", [1])]
+    assert listing[1]["text"] == "ship it\n" and listing[1]["retries"] == 2
+    table = env.cli("queue", "ls", "deployer").stdout
+    assert "ID" in table and "ship it" in table and "builder" not in table
+    cycle = env.cli("queue", "after", "1", "2")
+    assert cycle.returncode == 1 and "cycle (1 → 2 → 1)" in cycle.stderr and len(cycle.stderr.splitlines()) == 1
+    assert env.cli("queue", "pause", "builder").returncode == 0
+    assert "(queue paused)" in env.cli("queue", "ls", "builder").stdout
+    assert env.cli("queue", "resume", "builder").returncode == 0
+    cancelled = env.cli("queue", "cancel", "1")
+    assert cancelled.stdout.strip() == "task 1 for builder: cancelled"
+    shown = env.cli("queue", "show", "2")
+    assert "skipped" in shown.stdout and "task 1 cancelled" in shown.stdout
+    assert env.cli("queue", "retry", "1").stdout.strip() == "task 1 for builder: ready"
+    assert json.loads(env.cli("queue", "show", "2", "--json").stdout)["state"] == "skipped"
+
+
+def test_queue_errors_are_one_line(env: Env) -> None:
+    env.write_config(CONFIG)
+    for args, code, fragment in [
+        (("queue", "add", "nobody", "x"), 1, "no agent named 'nobody'"),
+        (("queue", "add", "builder", "x", "--after", "9"), 1, "--after 9: no such task"),
+        (("queue", "add", "builder", "x", "--if-output", "("), 1, "not a valid regular expression"),
+        (("queue", "add", "builder", "x", "--when", "later"), 2, "invalid choice"),
+        (("queue", "show", "7"), 1, "no task 7"),
+        (("queue", "cancel", "x"), 2, "invalid int value"),
+        (("queue",), 2, "required"),
+    ]:
+        result = env.cli(*args)
+        assert result.returncode == code, (args, result.stderr)
+        assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
