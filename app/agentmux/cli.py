@@ -241,6 +241,13 @@ def cmd_ls(fleet: Fleet, args: argparse.Namespace) -> int:
     return 0
 
 
+def known_agent(fleet: Fleet, name: str) -> str:
+    """The name, if the store or the config knows it; else the config's error (which names the file)."""
+    if fleet.store.agent(name) is None:
+        fleet.config.agent(name)
+    return name
+
+
 def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
     words = list(args.words)
     if args.all:
@@ -248,9 +255,7 @@ def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
     else:
         if len(words) < 2:
             raise UsageError("send needs NAME and TEXT (or --all TEXT)")
-        names = [words.pop(0)]
-        if fleet.store.agent(names[0]) is None:
-            fleet.config.agent(names[0])  # an unknown name is an error that names the config file
+        names = [known_agent(fleet, words.pop(0))]
     text = sys.stdin.read() if words == ["-"] else " ".join(words)
     if not names:
         raise AgentmuxError("no agents are running")
@@ -359,23 +364,18 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
     queue = Queue(fleet.store)
     action = args.queue_command
 
-    def known(name: str) -> str:
-        if fleet.store.agent(name) is None:
-            fleet.config.agent(name)  # an unknown name is an error that names the config file
-        return name
-
     def line(task: Task) -> str:
         waits = f" after {','.join(map(str, task.after))} ({task.run_when})" if task.after else ""
         return f"task {task.id} for {task.agent}: {task.state.value}{waits}"
 
     if action == "add":
         text = sys.stdin.read() if args.text == "-" else args.text
-        task = queue.add(known(args.name), text, priority=args.priority, after=args.after, when=args.when,
-                         if_output=args.if_output, timeout=args.timeout, retries=args.retries)
+        task = queue.add(known_agent(fleet, args.name), text, priority=args.priority, after=args.after,
+                         when=args.when, if_output=args.if_output, timeout=args.timeout, retries=args.retries)
         print(line(task))
         return 0
     if action == "ls":
-        tasks = queue.tasks(known(args.name) if args.name else None)
+        tasks = queue.tasks(known_agent(fleet, args.name) if args.name else None)
         if not args.all:
             ended = [t for t in tasks if t.state.ended]
             ended.sort(key=lambda t: t.finished_at or t.updated_at)
@@ -418,7 +418,7 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
     if action == "after":
         print(line(queue.add_dependency(args.id, args.dep)))
         return 0
-    name = known(args.name)
+    name = known_agent(fleet, args.name)
     if action == "pause":
         queue.pause(name)
         print(f"{name}: queue paused (nothing is sent to it until `agentmux queue resume {name}`)")
