@@ -236,7 +236,10 @@ async def test_first_run_offers_the_demo_fleet(env: Env) -> None:
             assert "demo fleet" in str(empty.render())
             await pilot.press("D")
             await until(pilot, lambda: len(app.screen.query(AgentTile)) == 6, what="six demo tiles")
-            await until(pilot, lambda: "demo agent" in tile_text(app, "backend"), what="a demo agent running")
+            # the banner or the prompt: with autopilot on, the banner may already have scrolled off the tile
+            await until(pilot, lambda: "demo" in tile_text(app, "backend"),
+                        what=lambda: f"a demo agent running (tile: {tile_text(app, 'backend')!r}; "
+                                     f"notifications: {[n.message for n in app._notifications]})")
             assert not empty.display
     finally:
         subprocess.run(["tmux", "-L", "agentmux-demo", "kill-server"], capture_output=True, env=env.environ)

@@ -105,9 +105,10 @@ class AgentmuxApp(App[None]):
             try:
                 fresh = mirror.tick()
                 failing = False
-            except AgentmuxError as exc:
+            except Exception as exc:  # noqa: BLE001 - mirroring must outlive any one bad look (say it, retry)
                 if not failing:
-                    self.post_message(ActionFinished(f"watching the fleet failed: {exc}", ok=False))
+                    what = str(exc) if isinstance(exc, AgentmuxError) else f"{type(exc).__name__}: {exc}"
+                    self.post_message(ActionFinished(f"watching the fleet failed: {what} (retrying)", ok=False))
                 failing = True
                 worker.cancelled_event.wait(1.0)
                 continue
