@@ -179,7 +179,7 @@ class Queue:
             db.executemany("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)",
                            [(task_id, dep) for dep in after])
             if after:
-                self._resolve(db, now)
+                self._resolve(db, now, candidates=[task_id])
         return self.get(task_id)
 
     def add_dependency(self, task_id: int, after: int, now: float | None = None) -> Task:
@@ -197,7 +197,7 @@ class Queue:
             db.execute("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)", (task_id, after))
             db.execute("UPDATE tasks SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'ready'",
                        (now, task_id))
-            self._resolve(db, now)
+            self._resolve(db, now, candidates=[task_id])
         return self.get(task_id)
 
     @staticmethod
@@ -235,7 +235,7 @@ class Queue:
                       else "cancelled")
             db.execute("UPDATE tasks SET state = 'cancelled', reason = ?, updated_at = ?, finished_at = ? "
                        "WHERE id = ?", (reason, now, now, task_id))
-            self._resolve(db, now)
+            self._resolve(db, now, ended=task_id)
         return self.get(task_id)
 
     def retry(self, task_id: int, now: float | None = None) -> Task:
@@ -251,7 +251,7 @@ class Queue:
             db.execute("UPDATE tasks SET state = ?, reason = 'retried by request', result = '', updated_at = ?, "
                        "not_before = NULL, finished_at = NULL WHERE id = ?",
                        ((TaskState.QUEUED if waits else TaskState.READY).value, now, task_id))
-            self._resolve(db, now)
+            self._resolve(db, now, candidates=[task_id])
         return self.get(task_id)
 
     def set_priority(self, task_id: int, priority: int, now: float | None = None) -> Task:
@@ -277,25 +277,38 @@ class Queue:
         with self.store.transaction() as db:
             self._resolve(db, time.time() if now is None else now)
 
-    def _resolve(self, db: sqlite3.Connection, now: float) -> None:
-        changed = True
-        while changed:  # a skipped task may decide the tasks waiting for it
-            changed = False
-            waiting = db.execute("SELECT id, run_when, if_output FROM tasks WHERE state = 'queued'").fetchall()
-            for row in waiting:
-                deps = db.execute(
-                    "SELECT t.id, t.state, t.result FROM task_deps d JOIN tasks t ON t.id = d.after "
-                    "WHERE d.task = ?", (row["id"],)).fetchall()
-                if any(not TaskState(dep["state"]).ended for dep in deps):
-                    continue
-                problem = self._condition_fails(row["run_when"], row["if_output"], deps)
-                if problem is None:
-                    db.execute("UPDATE tasks SET state = 'ready', reason = '', updated_at = ? WHERE id = ?",
-                               (now, row["id"]))
-                else:
-                    db.execute("UPDATE tasks SET state = 'skipped', reason = ?, updated_at = ?, finished_at = ? "
-                               "WHERE id = ?", (problem, now, now, row["id"]))
-                changed = True
+    def _resolve(self, db: sqlite3.Connection, now: float, ended: int | None = None,
+                 candidates: list[int] | None = None) -> None:
+        """Decide waiting tasks whose dependencies have all ended: those waiting for task `ended`, or the
+        `candidates`, or (neither given) every waiting task; a skip decides the tasks waiting for it in turn."""
+        if candidates is None:
+            candidates = self._waiting_for(db, ended) if ended is not None else [
+                row[0] for row in db.execute("SELECT id FROM tasks WHERE state = 'queued'")]
+        work = list(candidates)
+        while work:
+            task_id = work.pop()
+            row = db.execute("SELECT id, state, run_when, if_output FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None or row["state"] != TaskState.QUEUED.value:
+                continue
+            deps = db.execute(
+                "SELECT t.id, t.state, t.result FROM task_deps d JOIN tasks t ON t.id = d.after "
+                "WHERE d.task = ?", (task_id,)).fetchall()
+            if any(not TaskState(dep["state"]).ended for dep in deps):
+                continue
+            problem = self._condition_fails(row["run_when"], row["if_output"], deps)
+            if problem is None:
+                db.execute("UPDATE tasks SET state = 'ready', reason = '', updated_at = ? WHERE id = ?",
+                           (now, task_id))
+            else:
+                db.execute("UPDATE tasks SET state = 'skipped', reason = ?, updated_at = ?, finished_at = ? "
+                           "WHERE id = ?", (problem, now, now, task_id))
+                work += self._waiting_for(db, task_id)
+
+    @staticmethod
+    def _waiting_for(db: sqlite3.Connection, task_id: int) -> list[int]:
+        return [row[0] for row in db.execute(
+            "SELECT d.task FROM task_deps d JOIN tasks t ON t.id = d.task WHERE d.after = ? AND t.state = 'queued'",
+            (task_id,))]
 
     @staticmethod
     def _condition_fails(when: str, pattern: str | None, deps: list[sqlite3.Row]) -> str | None:
@@ -369,7 +382,7 @@ class Queue:
             else:
                 db.execute("UPDATE tasks SET state = 'failed', result = ?, reason = ?, finished_at = ?, "
                            "updated_at = ? WHERE id = ?", (result, reason, now, now, task_id))
-            self._resolve(db, now)
+            self._resolve(db, now, ended=task_id)
         return self.get(task_id)
 
     def recover(self, policy: str = "retry", now: float | None = None) -> list[Task]:
