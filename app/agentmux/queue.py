@@ -109,31 +109,16 @@ class Queue:
             raise AgentmuxError(f"no task {task_id}")
         return Task.from_row(row, self._after(self.store.db, task_id))
 
-    def tasks(self, agent: str | None = None, states: tuple[TaskState, ...] | None = None) -> list[Task]:
-        """Tasks in the order they would go out: by agent, active first, then priority, then age."""
-        query = "SELECT * FROM tasks"
-        clauses, params = [], []
-        if agent is not None:
-            clauses.append("agent = ?")
-            params.append(agent)
-        if states:
-            clauses.append(f"state IN ({','.join('?' * len(states))})")
-            params += [s.value for s in states]
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
+    def tasks(self, agent: str | None = None) -> list[Task]:
+        """Tasks in the order they would go out: by agent, then priority, then age."""
+        query = "SELECT * FROM tasks" + (" WHERE agent = ?" if agent is not None else "")
         query += " ORDER BY agent, priority DESC, created_at, id"
+        params = [agent] if agent is not None else []
         rows = self.store.db.execute(query, params).fetchall()
         deps: dict[int, list[int]] = {}
         for task, after in self.store.db.execute("SELECT task, after FROM task_deps ORDER BY after"):
             deps.setdefault(task, []).append(after)
         return [Task.from_row(row, tuple(deps.get(row["id"], ()))) for row in rows]
-
-    def depth(self) -> dict[str, int]:
-        """Tasks not yet ended, per agent (the tiles' queue depth)."""
-        rows = self.store.db.execute(
-            "SELECT agent, COUNT(*) FROM tasks WHERE state IN ('queued', 'ready', 'dispatched', 'running') "
-            "GROUP BY agent")
-        return {agent: count for agent, count in rows}
 
     def paused(self, agent: str) -> bool:
         return self.store.db.execute("SELECT 1 FROM queue_paused WHERE agent = ?", (agent,)).fetchone() is not None
@@ -254,13 +239,6 @@ class Queue:
             self._resolve(db, now, candidates=[task_id])
         return self.get(task_id)
 
-    def set_priority(self, task_id: int, priority: int, now: float | None = None) -> Task:
-        with self.store.transaction() as db:
-            self._row(db, task_id)
-            db.execute("UPDATE tasks SET priority = ?, updated_at = ? WHERE id = ?",
-                       (priority, time.time() if now is None else now, task_id))
-        return self.get(task_id)
-
     def pause(self, agent: str, now: float | None = None) -> None:
         with self.store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO queue_paused (agent, at) VALUES (?, ?)",
@@ -271,11 +249,6 @@ class Queue:
             db.execute("DELETE FROM queue_paused WHERE agent = ?", (agent,))
 
     # --- dependencies ------------------------------------------------------------------------------------
-
-    def resolve(self, now: float | None = None) -> None:
-        """Decide every waiting task whose dependencies have all ended: ready or skipped."""
-        with self.store.transaction() as db:
-            self._resolve(db, time.time() if now is None else now)
 
     def _resolve(self, db: sqlite3.Connection, now: float, ended: int | None = None,
                  candidates: list[int] | None = None) -> None:

@@ -150,8 +150,11 @@ class AgentTile(DirectLines, can_focus=True):
         status = self.status
         if status is None:
             return (self.selected, self.queue_depth, self.size.width)
-        since = None if status.last_output_at is None else self.clock() - status.last_output_at
-        return (self.selected, self.queue_depth, self.size.width, status.kind, status.state, format_age(since))
+        return (self.selected, self.queue_depth, self.size.width, status.kind, status.state, self._age(status))
+
+    def _age(self, status: AgentStatus) -> str:
+        """Time since the agent's last output, as the header shows it."""
+        return format_age(None if status.last_output_at is None else self.clock() - status.last_output_at)
 
     # --- rendering ---------------------------------------------------------------------------------------
 
@@ -167,8 +170,7 @@ class AgentTile(DirectLines, can_focus=True):
         if self.queue_depth is not None:
             right.append(f"q{self.queue_depth} ", style="dim")
         if status is not None:
-            since = None if status.last_output_at is None else self.clock() - status.last_output_at
-            right.append(f"{format_age(since)} ", style="dim")
+            right.append(f"{self._age(status)} ", style="dim")
             right.append_text(state_badge(status.state))
         return left, right
 
