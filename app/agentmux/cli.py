@@ -43,10 +43,12 @@ def build_parser() -> Parser:
     p.add_argument("--here", action="store_true", help="write ./agentmux.toml instead of the per-user file")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    p = sub.add_parser("up", help="start agents (default: every agent with autostart)")
+    p = sub.add_parser("up", help="start agents (default: every agent with autostart) and the supervisor")
     p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--no-serve", action="store_true",
+                   help="do not start the headless supervisor that dispatches queued tasks")
 
-    p = sub.add_parser("down", help="stop agents gracefully (default: all running)")
+    p = sub.add_parser("down", help="stop agents gracefully (default: all running, and the supervisor)")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--force", action="store_true", help="kill at once instead of asking the agent to quit")
 
@@ -81,8 +83,10 @@ def build_parser() -> Parser:
     p = sub.add_parser("attach", help="attach to an agent's tmux session (detach with your tmux prefix, d)")
     p.add_argument("name", metavar="NAME")
 
-    p = sub.add_parser("serve", help="run the supervisor in the foreground (observe states until Ctrl-C)")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between observations")
+    p = sub.add_parser("serve", help="run the supervisor in the foreground: follow states, dispatch queued "
+                       "tasks (while no other process does) until Ctrl-C")
+    p.add_argument("--interval", type=float, default=0.1,
+                   help="seconds between looks while tasks are out (default 0.1; 0.25 when none are)")
 
     sub.add_parser("doctor", help="check tmux, the config, the store and the socket")
 
@@ -110,6 +114,9 @@ def build_parser() -> Parser:
                          ("retry", "put a failed, cancelled or skipped task back in the queue")):
         q = queue.add_parser(action, help=text)
         q.add_argument("id", type=int, metavar="ID")
+    q = queue.add_parser("prio", help="give waiting task ID priority N")
+    q.add_argument("id", type=int, metavar="ID")
+    q.add_argument("priority", type=int, metavar="N")
     q = queue.add_parser("after", help="make waiting task ID also wait for task DEP (cycles refused)")
     q.add_argument("id", type=int, metavar="ID")
     q.add_argument("dep", type=int, metavar="DEP")
@@ -173,7 +180,14 @@ def cmd_up(fleet: Fleet, args: argparse.Namespace) -> int:
     if not names:
         print(f"no agents to start (add one with `agentmux add NAME --command CMD`; config: {fleet.config.path})")
         return 0
-    return report(each(fleet, names, fleet.start))
+    outcomes = each(fleet, names, fleet.start)
+    if not args.no_serve and any(o.ok for o in outcomes):
+        from agentmux.supervisor import SERVE_SESSION, start_serve
+
+        if start_serve(fleet):
+            outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; "
+                                    f"tmux -L {fleet.config.settings.socket} attach -t {SERVE_SESSION} shows it)"))
+    return report(outcomes)
 
 
 def cmd_down(fleet: Fleet, args: argparse.Namespace) -> int:
@@ -182,10 +196,15 @@ def cmd_down(fleet: Fleet, args: argparse.Namespace) -> int:
     for name in names:
         if name not in known:
             raise AgentmuxError(f"no agent named {name!r}")
-    if not names:
+    outcomes = each(fleet, names, lambda name: fleet.stop(name, force=args.force))
+    if not args.names:
+        from agentmux.supervisor import stop_serve
+
+        if stop_serve(fleet):
+            outcomes.append(Outcome("serve", "stopped the supervisor (queued tasks wait for the next `agentmux up`)"))
+    if not outcomes:
         print("no agents are running")
-        return 0
-    return report(each(fleet, names, lambda name: fleet.stop(name, force=args.force)))
+    return report(outcomes)
 
 
 def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
@@ -277,13 +296,25 @@ def cmd_attach(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(fleet: Fleet, args: argparse.Namespace) -> int:
+    import signal
+
     from agentmux.supervisor import Supervisor
 
+    if not args.interval > 0:
+        raise UsageError("--interval must be a number of seconds above 0")
     supervisor = Supervisor(fleet, interval=args.interval)
-    supervisor.on_state_change = lambda name, detected: print(
-        f"{time.strftime('%H:%M:%S')} {name}: {detected.state.value} ({detected.reason})", flush=True)
-    print(f"supervising {len(fleet.config.agents)} agents on socket {fleet.config.settings.socket!r}; "
-          "Ctrl-C to stop (agents keep running)", flush=True)
+
+    def say(message: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    supervisor.on_state_change = lambda name, detected: say(f"{name}: {detected.state.value} ({detected.reason})")
+    supervisor.supervision.dispatcher.on_event = say
+    supervisor.on_lease_change = lambda holding, other: say(
+        "dispatching queued tasks" if holding else f"standing by: {other or 'another process'} dispatches")
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # closing its tmux session: leave cleanly, lease released
+        signal.signal(sig, lambda *_: supervisor.stop())
+    say(f"supervising {len(fleet.config.agents)} agents on socket {fleet.config.settings.socket!r} "
+        f"as {supervisor.supervision.holder}; Ctrl-C to stop (agents keep running)")
     with contextlib.suppress(KeyboardInterrupt):
         supervisor.run()
     return 0
@@ -400,7 +431,8 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
     if action == "show":
         task = queue.get(args.id)
         if args.json:
-            print(json.dumps(task.as_json(), indent=2))
+            history = [{"at": event.at, "message": event.message} for event in queue.events(task.id)]
+            print(json.dumps({**task.as_json(), "history": history}, indent=2))
             return 0
         print(line(task))
         print(f"priority {task.priority} · attempts {task.attempts} (retries allowed {task.retries})"
@@ -409,6 +441,11 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
         if task.reason:
             print(f"reason: {task.reason}")
         print(f"text: {task.text}")
+        events = queue.events(task.id)
+        if events:
+            print("history:")
+            for event in events:
+                print(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(event.at))}  {event.message}")
         print("result:" + ("\n" + task.result if task.result else " (none yet)"))
         return 0
     if action in ("cancel", "retry"):
@@ -417,6 +454,10 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
         return 0
     if action == "after":
         print(line(queue.add_dependency(args.id, args.dep)))
+        return 0
+    if action == "prio":
+        task = queue.set_priority(args.id, args.priority)
+        print(f"{line(task)}, priority {task.priority}")
         return 0
     name = known_agent(fleet, args.name)
     if action == "pause":

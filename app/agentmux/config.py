@@ -38,6 +38,9 @@ class Settings:
     history_limit: int = 10000
     idle_after: float = 3.0
     stop_timeout: float = 10.0
+    redispatch: str = "retry"
+    """A task whose dispatch a crash cut off (it may or may not have reached the agent): "retry" sends it
+    again, "fail" marks it failed. Either way its history says so."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,15 @@ def _is_int_between(low: int, high: int) -> Check:
     return check
 
 
+def _is_one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}"
+
+    return check
+
+
 def _is_str_list(value: Any) -> str | None:
     if not isinstance(value, list):
         return f"must be a list of strings, not {_type_name(value)}"
@@ -166,6 +178,7 @@ SETTINGS_KEYS: dict[str, Check] = {
     "history_limit": _is_int_between(0, 1_000_000),
     "idle_after": _is_positive_number,
     "stop_timeout": _is_positive_number,
+    "redispatch": _is_one_of("retry", "fail"),
 }
 
 AGENT_KEYS: dict[str, Check] = {
@@ -503,6 +516,7 @@ STARTER = '''\
 # history_limit = 10000        # scrollback lines kept per agent
 # idle_after = 3.0             # seconds without output before a busy agent counts as idle
 # stop_timeout = 10.0          # seconds a graceful stop may take before the agent is killed
+# redispatch = "retry"         # a task whose dispatch a crash cut off: "retry" (send again) or "fail"
 
 # A simulated coding agent: shows what agentmux does without an API key.
 [[agents]]

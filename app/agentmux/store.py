@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +95,17 @@ MIGRATIONS: tuple[str, ...] = (
         agent TEXT PRIMARY KEY,
         at REAL NOT NULL
     );
+    """,
+    # 3: dispatching: who sent a task, and each task's history (attempts, cut-off dispatches, outcomes)
+    """
+    ALTER TABLE tasks ADD COLUMN dispatched_by TEXT;
+    CREATE TABLE task_events (
+        id INTEGER PRIMARY KEY,
+        task INTEGER NOT NULL,
+        at REAL NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX task_events_task ON task_events (task);
     """,
 )
 
@@ -296,6 +307,33 @@ class Store:
             "SELECT agent, state, reason, at FROM state_changes WHERE agent = ? ORDER BY id", (name,)
         )
         return [StateChange(r["agent"], AgentState(r["state"]), r["reason"], r["at"]) for r in rows]
+
+    # --- leases ------------------------------------------------------------------------------------------
+
+    def take_lease(self, name: str, holder: str, ttl: float, now: float,
+                   holder_gone: Callable[[str], bool] = lambda holder: False) -> bool:
+        """Take or renew the lease `name` for `holder` until now + ttl. True when `holder` holds it now.
+
+        Free, expired, or held by a holder that `holder_gone` says is dead: taken. Held by another live
+        holder: refused (the caller stays a viewer and asks again later)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row["holder"] != holder and row["expires_at"] > now \
+                    and not holder_gone(row["holder"]):
+                return False
+            db.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+                       "DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                       (name, holder, now + ttl))
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease(self, name: str) -> tuple[str, float] | None:
+        """(holder, expires_at) of a lease, expired or not; None when nobody took it."""
+        row = self.db.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+        return (row["holder"], row["expires_at"]) if row else None
 
     # --- events ------------------------------------------------------------------------------------------
 

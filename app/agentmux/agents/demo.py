@@ -41,6 +41,17 @@ FAIL_REASONS = (
 )
 
 
+_trace_file: io.TextIOWrapper | None = None
+
+
+def _trace(event: str, text: str = "") -> None:
+    """With --trace FILE: append `TIME EVENT TEXT` (Unix seconds), for benchmarks and tests that need to know
+    exactly when the prompt was shown and what arrived."""
+    if _trace_file is not None:
+        _trace_file.write(f"{time.time():.6f} {event} {text}".rstrip() + "\n")
+        _trace_file.flush()
+
+
 def _write(text: str) -> None:
     """Write text to stdout and flush, so pipes and tmux panes see it at once."""
     sys.stdout.write(text)
@@ -80,11 +91,14 @@ def _read_line(prompt: str, autopilot: float | None = None, rng: random.Random |
     On EOF or Ctrl-C a newline is written first, so whatever is printed next starts on its own line.
     """
     _write(prompt)
+    if prompt == PROMPT:
+        _trace("prompt")
     try:
         own = _typed_by_autopilot(autopilot, rng or random.Random())
         if own is not None:
             return own
         line = sys.stdin.readline()
+        _trace("input", line.rstrip("\r\n"))
     except KeyboardInterrupt:
         _write("\n")
         raise
@@ -226,13 +240,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fail-rate", type=_probability, default=0.1, help="chance a task fails")
     parser.add_argument("--autopilot", type=_speed, default=None, metavar="SECONDS",
                         help="give itself a task when idle for about SECONDS (questions still wait for you)")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="append when each prompt was shown and each line read (for benchmarks and tests)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo agent; return the exit status (0 on exit, EOF or Ctrl-C at the prompt)."""
+    global _trace_file
     opts = _parser().parse_args(argv)
     rng = random.Random(opts.seed)
+    if opts.trace:
+        _trace_file = open(opts.trace, "a", encoding="utf-8")  # noqa: SIM115 - open for the agent's whole life
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # never crash on a non-UTF-8 terminal
     # A parent may have left SIGINT ignored (e.g. a background job); Ctrl-C is our stop signal.

@@ -85,6 +85,11 @@ def detect_command(obs: Observation) -> Detected:
 
 DEMO_PROMPT = "demo> "
 DEMO_SETTLE = 0.3
+DEMO_PROMPT_RE = re.compile(r"demo>")
+DEMO_ERROR = "✗ error:"
+SHELL_PS1 = "[$?] $ "
+"""The prompt agentmux gives a `shell` agent: the last command's exit status, then `$`."""
+SHELL_PROMPT_RE = re.compile(r"\[(\d+)\] \$")
 
 
 def detect_demo(obs: Observation) -> Detected:
@@ -101,3 +106,20 @@ def detect_demo(obs: Observation) -> Detected:
     if not obs.screen.strip() and obs.last_output_at is None:
         return Detected(AgentState.STARTING, "starting")
     return Detected(AgentState.BUSY, "working")
+
+
+def detect_shell(obs: Observation) -> Detected:
+    """An interactive shell with agentmux's prompt (`[STATUS] $ `): idle at the prompt, busy while a command
+    runs (printing or not), waiting when a command asks a question and goes quiet."""
+    ended = detect_ended(obs)
+    if ended is not None:
+        return ended
+    line = last_line(obs.screen)
+    prompt = SHELL_PROMPT_RE.fullmatch(line)
+    if prompt is not None:
+        return Detected(AgentState.IDLE, f"at its prompt (last status {prompt.group(1)})")
+    if not obs.screen.strip() and obs.last_output_at is None:
+        return Detected(AgentState.STARTING, "starting")
+    if quiet_for(obs) >= obs.idle_after and QUESTION_RE.search(line):
+        return Detected(AgentState.WAITING, f"asks: {line.strip()[:80]}")
+    return Detected(AgentState.BUSY, "running a command")

@@ -9,7 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentmux.agents.detectors import Observation, detect_command, detect_demo
+from agentmux.agents.detectors import (
+    DEMO_ERROR,
+    DEMO_PROMPT_RE,
+    SHELL_PROMPT_RE,
+    SHELL_PS1,
+    Observation,
+    detect_command,
+    detect_demo,
+    detect_shell,
+)
 from agentmux.agents.state import Detected
 
 if TYPE_CHECKING:
@@ -30,6 +39,16 @@ class AgentKind:
     detect: Callable[[Observation], Detected]
     stop_keys: tuple[str, ...] = ("C-c",)
     requires_command: bool = True
+    prompt: re.Pattern[str] | None = None
+    """The agent's input prompt (a whole line, right-stripped) when it is ready for the next task. Kinds
+    without one are judged ready by quiet (`idle`)."""
+    interrupt_keys: tuple[str, ...] = ("C-c",)
+    """Keys that interrupt what the agent is doing (a task that timed out)."""
+
+    def outcome(self, output: list[str]) -> tuple[bool, str]:
+        """Whether a task succeeded, and why, from what the agent printed for it (its prompt last).
+        A program in general gives no verdict: it finished when it went quiet."""
+        return True, "the agent went idle"
 
     def validate(self, spec: AgentSpec) -> tuple[str, str] | None:
         """A (key, reason) problem with an agent of this kind, or None."""
@@ -83,9 +102,35 @@ class DemoKind(AgentKind):
         return _demo_program(spec)
 
 
+    def outcome(self, output: list[str]) -> tuple[bool, str]:
+        """Failed when it printed its error marker (`✗ error: REASON`), else succeeded."""
+        for line in reversed(output):
+            if line.lstrip().startswith(DEMO_ERROR):
+                return False, line.strip()
+        return True, "done"
+
+
+class ShellKind(AgentKind):
+    """An interactive shell (`command`, default /bin/sh) whose prompt carries the last exit status, so a
+    task's success is its command's exit status."""
+
+    def program(self, spec: AgentSpec) -> str:
+        return f"PS1={shlex.quote(SHELL_PS1)} exec {spec.command.strip() or '/bin/sh'}"
+
+    def outcome(self, output: list[str]) -> tuple[bool, str]:
+        prompt = SHELL_PROMPT_RE.fullmatch(output[-1].rstrip()) if output else None
+        if prompt is None:
+            return False, "no exit status (the shell's prompt was not found after the command)"
+        status = int(prompt.group(1))
+        return status == 0, f"exit status {status}"
+
+
 KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", "any terminal program, run with /bin/sh", detect_command),
-    "demo": DemoKind("demo", "the built-in simulated coding agent", detect_demo, requires_command=False),
+    "shell": ShellKind("shell", "an interactive shell; a task's exit status decides its success", detect_shell,
+                       stop_keys=("C-c", "C-d"), requires_command=False, prompt=SHELL_PROMPT_RE),
+    "demo": DemoKind("demo", "the built-in simulated coding agent", detect_demo, requires_command=False,
+                     prompt=DEMO_PROMPT_RE),
 }
 
 

@@ -111,6 +111,8 @@ class Observer:
         self.memory: dict[str, _Memory] = {}
         self._cached_records: list[AgentRecord] = []
         self._records_read_at = 0.0
+        self.panes: dict[str, PaneInfo] = {}
+        """Each running agent's pane as the last look saw it (cursor, history size, exit status)."""
         self.on_state_change: Callable[[str, Detected], None] | None = None
 
     def _memory(self, record: AgentRecord) -> _Memory:
@@ -149,7 +151,7 @@ class Observer:
         """One look at the whole fleet. `should_capture(name)` may hold back captures of agents nobody
         is looking at (a continuous observer still reads their cheap signals every time)."""
         now = self.clock()
-        panes = {p.agent: p for p in self.fleet.tmux.list_panes() if p.agent}
+        panes = self.panes = {p.agent: p for p in self.fleet.tmux.list_panes() if p.agent}
         server_running = bool(panes) or self.fleet.tmux.is_running()
         records = self._records(panes, now)
         to_capture = []
@@ -171,6 +173,11 @@ class Observer:
         ]
         self._cached_records = [self.memory[s.name].record or r for s, r in zip(statuses, records, strict=True)]
         return statuses
+
+    def steady(self, name: str) -> bool:
+        """The agent's shown state is what its detector says right now (no other state is being confirmed)."""
+        memory = self.memory.get(name)
+        return memory is None or memory.debouncer is None or memory.debouncer.settled
 
     def _observe_one(self, record: AgentRecord, pane: PaneInfo | None, screens: dict[str, str],
                      server_running: bool, now: float, in_config: bool) -> AgentStatus:

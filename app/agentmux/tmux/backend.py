@@ -144,11 +144,15 @@ class CaptureRequest:
     start: int | str = 0
     end: int | str = "-"
     escapes: bool = True
+    join: bool = False
+    """Lines the terminal wrapped come back as one line."""
 
     def command(self) -> list[str]:
         args = ["capture-pane", "-p", "-t", self.pane_id, "-S", str(self.start), "-E", str(self.end)]
         if self.escapes:
             args.insert(2, "-e")
+        if self.join:
+            args.insert(2, "-J")
         return args
 
 

@@ -1,0 +1,237 @@
+"""The dispatcher: sends each agent its next ready task when the agent is ready for input, and follows the
+task to its end. It runs in the one process holding the supervisor lease, after each look at the fleet.
+
+Ready for input means: at its prompt, with the cursor right after it and nothing typed (kinds with a known
+prompt: demo, shell), or idle, that is quiet for `idle_after` (any other program). A task is never typed
+into an agent that is busy, waiting for an answer or not running: it waits.
+
+Following a task: when it is claimed, the agent's output position is stored as a line number (tmux's
+history size plus the cursor row); the task runs until the agent has printed past that line and is ready
+for input again (or has ended, or the task's timeout passed). Its result is what the agent printed from
+that line on, read from tmux's scrollback; the kind decides success (exit status in the shell's prompt,
+the demo's error marker; any other program succeeds when it goes idle).
+
+Every step is a committed transaction in the store before the next one happens, so a supervisor killed at
+any moment leaves a state the next one can continue from (see `Queue.recover`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from agentmux.agents.detectors import strip_ansi
+from agentmux.agents.kinds import KINDS, AgentKind
+from agentmux.agents.observer import AgentStatus, Observer
+from agentmux.agents.state import AgentState
+from agentmux.errors import AgentmuxError
+from agentmux.queue.model import Queue, Task, TaskState
+from agentmux.tmux.backend import CaptureRequest, PaneInfo
+
+if TYPE_CHECKING:
+    from agentmux.agents.lifecycle import Fleet
+
+ENDED_AGENT = frozenset({AgentState.EXITED, AgentState.ERROR, AgentState.STOPPED})
+
+
+@dataclass(frozen=True)
+class Look:
+    """A fresh look at an agent's pane: where the cursor is and whether it sits at the agent's prompt."""
+
+    pane: PaneInfo
+    ready: bool
+
+
+class Dispatcher:
+    """Dispatches and follows every agent's queue; `tick` after each observation of the fleet."""
+
+    def __init__(self, fleet: Fleet, holder: str | None = None, policy: str = "retry",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.fleet = fleet
+        self.queue = Queue(fleet.store)
+        self.holder = holder
+        self.policy = policy
+        self.clock = clock
+        self.recovered = False
+        self.wanted: frozenset[str] = frozenset()
+        """Agents with a task out or ready: their screens are needed at every look."""
+        self.wrote = False
+        """Whether the last tick changed the queue (the TUI then re-reads it)."""
+        self.on_event: Callable[[str], None] | None = None
+        self._history: dict[str, int] = {}
+
+    # --- one tick ----------------------------------------------------------------------------------------
+
+    def tick(self, observer: Observer, statuses: list[AgentStatus]) -> None:
+        now = self.clock()
+        self.wrote = False
+        if not self.recovered:
+            for task in self.queue.recover(self.policy, now):
+                self._say(f"task {task.id} for {task.agent}: {task.reason}")
+                self.wrote = True
+            self.recovered = True
+        work = self.queue.agents_with_work(now)
+        self.wanted = frozenset(work)
+        by_name = {status.name: status for status in statuses}
+        for agent, has_task_out in work.items():
+            status = by_name.get(agent)
+            if status is None:
+                continue  # not configured and never started: its tasks wait
+            kind = KINDS.get(status.kind, KINDS["command"])
+            pane = observer.panes.get(agent)
+            if has_task_out:
+                out = self.queue.active(agent)
+                if out is not None and not self._follow(out, kind, status, pane, observer, now):
+                    continue
+            self._dispatch(agent, kind, status, pane, observer, now)
+        for agent in list(self._history):
+            if agent not in work:
+                del self._history[agent]
+
+    # --- sending -----------------------------------------------------------------------------------------
+
+    def _dispatch(self, agent: str, kind: AgentKind, status: AgentStatus, pane: PaneInfo | None,
+                  observer: Observer, now: float) -> None:
+        if pane is None or pane.dead or not self._seems_ready(kind, status, observer):
+            return
+        task = self.queue.next_ready(agent, now)
+        if task is None:
+            return
+        look = self._look(pane, kind)
+        if look is None or not look.ready:
+            return
+        mark = look.pane.history_size + look.pane.cursor_y
+        if not self.queue.mark_dispatched(task.id, mark, self.clock(), holder=self.holder):
+            return  # cancelled in between, or this process no longer holds the lease
+        self.wrote = True
+        self._history[agent] = look.pane.history_size
+        try:
+            self.fleet.tmux.send_text(pane.pane_id, task.text)
+        except AgentmuxError as exc:
+            self.queue.finish(task.id, False, "", f"could not type it into {agent}: {exc}", self.clock())
+            self._say(f"task {task.id} for {agent}: could not be typed: {exc}")
+            return
+        self.queue.mark_sent(task.id, self.clock())
+        self._say(f"task {task.id} sent to {agent} (attempt {task.attempts + 1})")
+
+    def _seems_ready(self, kind: AgentKind, status: AgentStatus, observer: Observer) -> bool:
+        """From the last look (cheap): is the agent at its prompt, or idle? Confirmed by `_look` before acting."""
+        if status.state in ENDED_AGENT or status.state == AgentState.WAITING:
+            return False
+        if kind.prompt is not None:
+            last = strip_ansi(status.screen).rstrip().rpartition("\n")[2].rstrip()
+            return kind.prompt.fullmatch(last) is not None
+        return status.state == AgentState.IDLE and observer.steady(status.name)
+
+    def _look(self, pane: PaneInfo, kind: AgentKind) -> Look | None:
+        """A fresh reading of the pane (one round trip for its cursor, one for the rows from the cursor down)."""
+        info = self.fleet.tmux.pane_info(pane.pane_id)
+        if info is None or info.dead:
+            return None
+        if kind.prompt is None:
+            return Look(info, True)
+        request = CaptureRequest(info.pane_id, start=info.cursor_y, end="-", escapes=False)
+        rows = self.fleet.tmux.capture([request]).get(info.pane_id)
+        if rows is None:
+            return None
+        lines = rows.split("\n")
+        cursor_line, below = lines[0], lines[1:]
+        before, after = cursor_line[:info.cursor_x], cursor_line[info.cursor_x:]
+        ready = (kind.prompt.fullmatch(before.rstrip()) is not None and not after.strip()
+                 and not any(line.strip() for line in below))
+        return Look(info, ready)
+
+    # --- following ---------------------------------------------------------------------------------------
+
+    def _follow(self, task: Task, kind: AgentKind, status: AgentStatus, pane: PaneInfo | None,
+                observer: Observer, now: float) -> bool:
+        """Follow a task that is out; True when it has ended (the agent may take the next one)."""
+        sent_at = task.sent_at
+        if sent_at is None:
+            return False  # claimed by an earlier supervisor and cut off: recovery decides at lease time
+        if pane is None:
+            return self._end(task, False, [], "the agent's tmux session vanished while it worked on it", now)
+        if pane.dead:
+            how = (f"killed by signal {pane.dead_signal}" if pane.dead_signal
+                   else f"exited with status {pane.dead_status}")
+            return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane),
+                             f"the agent {how} while working on it", now)
+        if status.state in ENDED_AGENT:
+            return False  # a stop is under way: the pane's end decides
+        task = self._follow_trims(task, pane)
+        progressed = task.output_mark is None or pane.history_size + pane.cursor_y > task.output_mark
+        if task.state == TaskState.DISPATCHED and (progressed or status.state == AgentState.BUSY):
+            self.queue.mark_running(task.id, now)
+            self.wrote = True
+        if task.timeout is not None and now - sent_at > task.timeout:
+            interrupted = ""
+            if status.state in (AgentState.BUSY, AgentState.WAITING):
+                self.fleet.tmux.send_keys(pane.pane_id, *kind.interrupt_keys)
+                interrupted = f"; interrupted with {' '.join(kind.interrupt_keys)}"
+            return self._end(task, False, self._output(task, pane), f"timed out after {task.timeout:g}s{interrupted}",
+                             now)
+        if not self._finished(task, kind, status, observer, progressed):
+            return False
+        look = self._look(pane, kind)
+        if look is None or not look.ready:
+            return False
+        output = self._output(task, look.pane)
+        ok, reason = kind.outcome(output)
+        if output and kind.prompt is not None and kind.prompt.fullmatch(output[-1].rstrip()):
+            output = output[:-1]  # the prompt the agent came back to is not part of the result
+        return self._end(task, ok, output, reason, now)
+
+    def _finished(self, task: Task, kind: AgentKind, status: AgentStatus, observer: Observer,
+                  progressed: bool) -> bool:
+        """Has the agent printed past the task's line and come back, ready for input?"""
+        if not self._seems_ready(kind, status, observer):
+            return False
+        if kind.prompt is not None:
+            return progressed
+        # Quiet-judged programs: idle must come from quiet after the task's own output, not from before it.
+        sent_at = task.sent_at or 0.0
+        return (progressed or task.started_at is not None) and (status.last_output_at or 0.0) >= sent_at
+
+    def _follow_trims(self, task: Task, pane: PaneInfo) -> Task:
+        """tmux drops the oldest tenth of a full history at once: move the task's mark with its line."""
+        last = self._history.get(task.agent)
+        self._history[task.agent] = pane.history_size
+        if last is None or pane.history_size >= last or task.output_mark is None:
+            return task
+        chunk = max(1, self.fleet.config.settings.history_limit // 10)
+        trimmed = math.ceil((last - pane.history_size) / chunk) * chunk
+        self.queue.move_mark(task.id, trimmed)
+        return replace(task, output_mark=task.output_mark - trimmed)
+
+    def _output(self, task: Task, pane: PaneInfo) -> list[str]:
+        """What the agent printed after the line the task was typed on, up to the cursor (lines joined where
+        the terminal wrapped them); the oldest part is gone when the scrollback no longer holds it."""
+        mark = self.queue.get(task.id).output_mark
+        if mark is None:
+            return []
+        start = mark - pane.history_size
+        kept = start >= -pane.history_size  # the task's own line is still in the scrollback
+        if start > pane.cursor_y:
+            return []
+        request = CaptureRequest(pane.pane_id, start=max(start, -pane.history_size), end=pane.cursor_y,
+                                 escapes=False, join=True)
+        text = self.fleet.tmux.capture([request]).get(pane.pane_id, "")
+        lines = [line.rstrip() for line in text.split("\n")]
+        if kept:
+            lines = lines[1:]  # the line the task was typed on: its prompt and the task's own text
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def _end(self, task: Task, ok: bool, output: list[str], reason: str, now: float) -> bool:
+        ended = self.queue.finish(task.id, ok, "\n".join(output), reason, now)
+        self.wrote = True
+        self._say(f"task {task.id} for {task.agent}: {ended.state.value} ({ended.reason})")
+        return True
+
+    def _say(self, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event(message)

@@ -1,0 +1,249 @@
+"""The dispatcher with real tmux and the demo agent (and a real shell): order, dependencies, conditions,
+cancel, retry, pause, timeouts, and never typing into a busy agent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agentmux.queue import Queue, Task, TaskState
+from agentmux.supervisor import Supervisor
+from tests.conftest import Env, wait_until
+
+DEMO = '''
+[[agents]]
+name = "{name}"
+kind = "demo"
+command = "--speed {speed} --ask-rate 0 --fail-rate 0 --seed 1 --trace {trace}"
+'''
+
+
+def demo_agents(env: Env, names: list[str], speed: float = 0.0, extra: str = "") -> dict[str, Path]:
+    traces = {name: env.root / f"{name}.trace" for name in names}
+    env.write_config("".join(DEMO.format(name=n, speed=speed, trace=traces[n]) for n in names) + extra)
+    return traces
+
+
+def inputs(trace: Path) -> list[tuple[float, str]]:
+    """(time, line) of every line the demo agent read."""
+    if not trace.exists():
+        return []
+    rows = []
+    for line in trace.read_text().splitlines():
+        at, event, *text = line.split(" ", 2)
+        if event == "input":
+            rows.append((float(at), text[0] if text else ""))
+    return rows
+
+
+class Running:
+    """A supervisor ticking in this test's thread between checks (no background threads to race)."""
+
+    def __init__(self, env: Env) -> None:
+        self.fleet = env.fleet()
+        for spec in self.fleet.config.agents:
+            self.fleet.start(spec.name)
+        self.supervisor = Supervisor(self.fleet)
+        self.queue = Queue(self.fleet.store)
+
+    def until(self, predicate: Callable[[], object], timeout: float = 20.0, message: str = "condition") -> object:
+        def step() -> object:
+            self.supervisor.tick()
+            return predicate()
+
+        return wait_until(step, timeout=timeout, interval=0.05, message=message)
+
+    def task(self, task_id: int) -> Task:
+        return self.queue.get(task_id)
+
+    def ended(self, *tasks: Task) -> bool:
+        return all(self.task(t.id).state.ended for t in tasks)
+
+    def close(self) -> None:
+        self.supervisor.supervision.release()
+        self.fleet.close()
+
+
+@pytest.fixture
+def running(env: Env):  # type: ignore[no-untyped-def]
+    made: list[Running] = []
+
+    def make() -> Running:
+        made.append(Running(env))
+        return made[-1]
+
+    yield make
+    for run in made:
+        run.close()
+
+
+def test_tasks_go_out_by_priority_then_age_one_at_a_time(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a"])
+    run = running()
+    low = run.queue.add("a", "echo low")
+    high = run.queue.add("a", "echo high", priority=5)
+    mid = run.queue.add("a", "echo mid", priority=1)
+    also_high = run.queue.add("a", "echo high too", priority=5)
+    run.until(lambda: run.ended(low, high, mid, also_high), message="all four done")
+    assert [text for _, text in inputs(traces["a"])] == ["echo high", "echo high too", "echo mid", "echo low"]
+    done = run.task(high.id)
+    assert done.state == TaskState.SUCCEEDED and done.attempts == 1 and done.result == "high"
+    assert done.dispatched_by == run.supervisor.supervision.holder
+
+
+def test_a_dependency_chain_across_two_agents_runs_in_order(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["builder", "deployer"])
+    run = running()
+    build = run.queue.add("builder", "echo built")
+    deploy = run.queue.add("deployer", "echo deployed", after=[build.id])
+    verify = run.queue.add("builder", "echo verified", after=[deploy.id])
+    assert run.task(deploy.id).state == TaskState.QUEUED
+    run.until(lambda: run.ended(build, deploy, verify), message="the chain done")
+    assert all(run.task(t.id).state == TaskState.SUCCEEDED for t in (build, deploy, verify))
+    built, = (at for at, text in inputs(traces["builder"]) if text == "echo built")
+    deployed, = (at for at, text in inputs(traces["deployer"]) if text == "echo deployed")
+    verified, = (at for at, text in inputs(traces["builder"]) if text == "echo verified")
+    assert built < deployed < verified
+    assert run.task(deploy.id).started_at >= run.task(build.id).finished_at  # type: ignore[operator]
+
+
+def test_when_failure_runs_only_after_a_failure(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a"])
+    run = running()
+    broken = run.queue.add("a", "fail the build")
+    rescue = run.queue.add("a", "echo rescue", after=[broken.id], when="failure")
+    celebrate = run.queue.add("a", "echo celebrate", after=[broken.id], when="success")
+    run.until(lambda: run.ended(broken, rescue, celebrate), message="all decided")
+    failed = run.task(broken.id)
+    assert failed.state == TaskState.FAILED and failed.reason.startswith("✗ error:")
+    assert run.task(rescue.id).state == TaskState.SUCCEEDED
+    skipped = run.task(celebrate.id)
+    assert skipped.state == TaskState.SKIPPED and "runs only after success" in skipped.reason
+    sent = [text for _, text in inputs(traces["a"])]
+    assert "echo rescue" in sent and "echo celebrate" not in sent
+
+
+def test_if_output_decides_on_the_earlier_tasks_output(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a", "b"])
+    run = running()
+    probe = run.queue.add("a", "echo version=2")
+    match = run.queue.add("b", "echo upgrade", after=[probe.id], if_output=r"version=2\b")
+    miss = run.queue.add("b", "echo downgrade", after=[probe.id], if_output=r"version=3")
+    run.until(lambda: run.ended(probe, match, miss), message="decided")
+    assert run.task(probe.id).result == "version=2"
+    assert run.task(match.id).state == TaskState.SUCCEEDED
+    assert run.task(miss.id).state == TaskState.SKIPPED and "does not match" in run.task(miss.id).reason
+    assert [text for _, text in inputs(traces["b"])] == ["echo upgrade"]
+
+
+def test_a_cycle_is_refused_and_cancel_and_retry_work(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a"])
+    first = env.cli("queue", "add", "a", "echo first")
+    assert first.returncode == 0, first.stderr
+    second = env.cli("queue", "add", "a", "echo second", "--after", "1")
+    assert second.returncode == 0, second.stderr
+    cycle = env.cli("queue", "after", "1", "2")
+    assert cycle.returncode == 1 and "cycle (1 → 2 → 1)" in cycle.stderr
+    assert env.cli("queue", "add", "a", "echo never").returncode == 0
+    assert env.cli("queue", "cancel", "3").returncode == 0
+    run = running()
+    run.until(lambda: run.ended(run.task(1), run.task(2)), message="first and second done")
+    assert run.task(3).state == TaskState.CANCELLED
+    assert "echo never" not in [text for _, text in inputs(traces["a"])]
+    assert env.cli("queue", "retry", "3").returncode == 0
+    run.until(lambda: run.task(3).state == TaskState.SUCCEEDED, message="the retried task done")
+    assert [text for _, text in inputs(traces["a"])] == ["echo first", "echo second", "echo never"]
+    shown = json.loads(env.cli("queue", "show", "3", "--json").stdout)
+    assert [event["message"].split(":")[0] for event in shown["history"]][:2] == ["cancelled", "retried by request (was cancelled)"]
+
+
+def test_a_failed_task_with_retries_is_sent_again_after_a_backoff(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a"])
+    run = running()
+    flaky = run.queue.add("a", "fail once more", retries=1)
+    run.until(lambda: run.ended(flaky), message="both attempts")
+    task = run.task(flaky.id)
+    assert task.state == TaskState.FAILED and task.attempts == 2
+    (first, _), (second, _) = inputs(traces["a"])
+    assert second - first >= 1.0, "the first retry waits a second"
+
+
+def test_pause_holds_the_queue_and_resume_lets_it_run(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a"])
+    run = running()
+    run.until(lambda: run.supervisor.observer.memory.get("a") and "demo>" in run.supervisor.observer.memory["a"].screen,
+              message="the agent at its prompt")
+    run.queue.pause("a")
+    held = run.queue.add("a", "echo held")
+    for _ in range(10):
+        run.supervisor.tick()
+    assert run.task(held.id).state == TaskState.READY and inputs(traces["a"]) == []
+    run.queue.resume("a")
+    run.until(lambda: run.ended(held), message="sent after resume")
+
+
+def test_a_task_added_while_the_agent_is_busy_waits_until_it_is_idle(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    traces = demo_agents(env, ["a"], speed=1.0)
+    run = running()
+    run.until(lambda: "demo>" in run.supervisor.observer.memory["a"].screen if "a" in run.supervisor.observer.memory
+              else False, message="the prompt")
+    run.fleet.send("a", "sleep 1.5")  # typed by the user, not through the queue
+    run.until(lambda: inputs(traces["a"]), message="the agent took the user's task")
+    waiting = run.queue.add("a", "echo next")
+    run.until(lambda: run.ended(waiting), message="the queued task done")
+    rows = traces["a"].read_text().splitlines()
+    events = [(float(r.split(" ")[0]), r.split(" ", 2)[1]) for r in rows]
+    user_at = inputs(traces["a"])[0][0]
+    queued_at = inputs(traces["a"])[1][0]
+    prompt_after_user = min(at for at, event in events if event == "prompt" and at > user_at)
+    assert queued_at > prompt_after_user >= user_at + 1.4, "the queued task was typed only once the prompt was back"
+
+
+def test_a_timeout_fails_the_task_and_interrupts_the_agent(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    demo_agents(env, ["a"], speed=1.0)
+    run = running()
+    slow = run.queue.add("a", "sleep 30", timeout=1.0)
+    after = run.queue.add("a", "echo after")
+    run.until(lambda: run.ended(slow, after), timeout=20, message="timeout, then the next task")
+    timed_out = run.task(slow.id)
+    assert timed_out.state == TaskState.FAILED and "timed out after 1s; interrupted with C-c" in timed_out.reason
+    assert run.task(after.id).state == TaskState.SUCCEEDED
+
+
+def test_a_shell_agents_task_succeeds_by_its_exit_status(env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    env.write_config('''
+[[agents]]
+name = "sh"
+kind = "shell"
+''')
+    run = running()
+    ok = run.queue.add("sh", "printf 'one\\ntwo\\n'")
+    bad = run.queue.add("sh", "ls /no/such/dir")
+    status = run.queue.add("sh", "(exit 3)")
+    run.until(lambda: run.ended(ok, bad, status), message="three commands")
+    assert run.task(ok.id).state == TaskState.SUCCEEDED and run.task(ok.id).result == "one\ntwo"
+    assert run.task(ok.id).reason == "exit status 0"
+    failed = run.task(bad.id)
+    assert failed.state == TaskState.FAILED and failed.reason == "exit status 2" and "No such file" in failed.result
+    assert run.task(status.id).reason == "exit status 3"
+
+
+def test_serve_started_by_up_dispatches_with_no_tui(env: Env) -> None:
+    traces = demo_agents(env, ["a"])
+    up = env.cli("up")
+    assert up.returncode == 0, up.stderr
+    assert "started the supervisor" in up.stdout
+    assert env.cli("up", "a").stdout.count("supervisor") == 0, "a second up does not start a second one"
+    added = env.cli("queue", "add", "a", "echo from the cli")
+    assert added.returncode == 0, added.stderr
+
+    def state() -> str:
+        return str(json.loads(env.cli("queue", "show", "1", "--json").stdout)["state"])
+
+    wait_until(lambda: state() == "succeeded", timeout=20, message="dispatched by serve")
+    assert [text for _, text in inputs(traces["a"])] == ["echo from the cli"]
+    down = env.cli("down")
+    assert down.returncode == 0 and "stopped the supervisor" in down.stdout
