@@ -14,9 +14,27 @@ from dataclasses import dataclass, field
 from agentmux.agents.lifecycle import Fleet
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.state import Detected
+from agentmux.queue import Queue, Task
+from agentmux.supervisor import Supervision
 
 HIDDEN_EVERY = 2.0
 """Seconds between captures of an agent whose tile is not on screen (its state still updates)."""
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """The queue as a panel shows it: open tasks and the newest ended ones, paused agents, who dispatches."""
+
+    tasks: tuple[Task, ...]
+    paused: frozenset[str]
+    dispatcher: str | None
+    """The process that dispatches (its lease holder name), or None when none does."""
+    here: bool
+    """This process is the dispatcher."""
+
+    def depth(self, agent: str) -> int:
+        """Tasks of the agent that have not ended."""
+        return sum(1 for task in self.tasks if task.agent == agent and not task.state.ended)
 
 
 @dataclass
@@ -26,16 +44,22 @@ class MirrorUpdate:
     statuses: list[AgentStatus] | None = None
     screens: dict[str, str] = field(default_factory=dict)
     changes: list[tuple[str, Detected]] = field(default_factory=list)
+    queue: QueueView | None = None
 
 
 class Mirror:
     """Observes the fleet continuously on behalf of a UI."""
 
-    def __init__(self, fleet: Fleet, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, fleet: Fleet, clock: Callable[[], float] = time.time, supervise: bool = True) -> None:
         self.fleet = fleet
         self.clock = clock
         self.observer = Observer(fleet, continuous=True, clock=clock)
         self.observer.on_state_change = self._state_changed
+        self.supervision = Supervision(fleet, "tui", clock) if supervise else None
+        """Dispatching, while this process holds the supervisor lease (else it is a viewer)."""
+        self.queue = Queue(fleet.store)
+        self._queue_seen: tuple[int, bool, str | None] | None = None
+        self._closed = False
         self.visible: frozenset[str] = frozenset()
         """Agents whose tiles are on screen; set by the UI thread (replaced, never mutated)."""
         self.focused: str | None = None
@@ -53,17 +77,28 @@ class Mirror:
     def _should_capture(self, name: str) -> bool:
         if name in self.visible or name == self.focused:
             return True
+        if self.supervision is not None and self.supervision.wants(name):
+            return True
         now = self.clock()
         if now - self._hidden_at.get(name, 0.0) >= HIDDEN_EVERY:
             self._hidden_at[name] = now
             return True
         return False
 
+    @property
+    def dispatching(self) -> bool:
+        """Tasks are out or ready: look often, so an agent that turns idle gets its next task fast."""
+        return self.supervision is not None and self.supervision.busy
+
     def tick(self) -> bool:
-        """One observation; True when there is something new for the UI."""
+        """One observation (and dispatch, when this process holds the lease); True when there is news."""
         with self._lock:
+            if self._closed:
+                return False
             statuses = self.observer.observe(self._should_capture)
-            fresh = False
+            if self.supervision is not None:
+                self.supervision.after_look(self.observer, statuses)
+            fresh = self._look_at_queue()
             for status in statuses:
                 if status.screen and self._screens.get(status.name) != status.screen:
                     self._screens[status.name] = status.screen
@@ -74,6 +109,28 @@ class Mirror:
                 self._pending.statuses = self._last_statuses = statuses
                 fresh = True
             return fresh or bool(self._pending.changes)
+
+    def _look_at_queue(self) -> bool:
+        """Re-read the queue when the store changed (another process wrote, or this one dispatched)."""
+        version = int(self.fleet.store.db.execute("PRAGMA data_version").fetchone()[0])
+        wrote = self.supervision is not None and self.supervision.dispatcher.wrote
+        dispatcher = self.supervision.dispatcher_name() if self.supervision is not None else None
+        seen = (version, self.supervision is not None and self.supervision.holding, dispatcher)
+        if seen == self._queue_seen and not wrote:
+            return False
+        self._queue_seen = seen
+        self._pending.queue = QueueView(
+            tasks=tuple(self.queue.board()), paused=frozenset(self.queue.paused_agents()), dispatcher=dispatcher,
+            here=self.supervision is not None and self.supervision.holding)
+        return True
+
+    def close(self) -> None:
+        """Stop for good (waiting for a look in progress) and hand the lease back, so another process
+        (a headless `agentmux serve`) dispatches at once."""
+        with self._lock:
+            self._closed = True
+            if self.supervision is not None:
+                self.supervision.release()
 
     def take(self) -> MirrorUpdate:
         """Everything new since the last call (for the UI thread)."""

@@ -62,6 +62,10 @@ class Supervision:
         """Take or renew the lease when due; True while this process is the dispatcher."""
         if self.holding and now < self._renew_at:
             return True
+        if not self.holding:  # a viewer only reads, and writes only when the lease looks free
+            lease = self.fleet.store.lease(SUPERVISOR_LEASE)
+            if lease is not None and lease[0] != self.holder and lease[1] > now and not holder_gone(lease[0]):
+                return False
         held = self.fleet.store.take_lease(SUPERVISOR_LEASE, self.holder, LEASE_TTL, now, holder_gone)
         if held and not self.holding:
             self.dispatcher.recovered = False  # a new holder first settles what the last one left

@@ -134,6 +134,24 @@ class Queue:
             deps.setdefault(task, []).append(after)
         return [Task.from_row(row, tuple(deps.get(row["id"], ()))) for row in rows]
 
+    def board(self, open_limit: int = 500, ended_limit: int = 50) -> list[Task]:
+        """What a queue panel shows: tasks not ended (in the order they go out, at most `open_limit`) and the
+        most recently ended ones (newest first, at most `ended_limit`)."""
+        db = self.store.db
+        rows = db.execute("SELECT * FROM tasks WHERE state IN ('queued', 'ready', 'dispatched', 'running') "
+                          "ORDER BY agent, priority DESC, created_at, id LIMIT ?", (open_limit,)).fetchall()
+        rows += db.execute("SELECT * FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled', 'skipped') "
+                           "ORDER BY finished_at DESC, id DESC LIMIT ?", (ended_limit,)).fetchall()
+        ids = [row["id"] for row in rows]
+        deps: dict[int, list[int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for task, after in db.execute(f"SELECT task, after FROM task_deps WHERE task IN ({marks}) "
+                                          "ORDER BY after", chunk):
+                deps.setdefault(task, []).append(after)
+        return [Task.from_row(row, tuple(deps.get(row["id"], ()))) for row in rows]
+
     def events(self, task_id: int) -> list[TaskEvent]:
         rows = self.store.db.execute("SELECT task, at, message FROM task_events WHERE task = ? ORDER BY id",
                                      (task_id,))

@@ -88,6 +88,8 @@ class AgentmuxApp(App[None]):
     def open_fleet(self, config: Config) -> None:
         """Watch a fleet (again): a new store connection and a new mirror worker."""
         self.workers.cancel_group(self, "mirror")
+        if self.mirror is not None:
+            self.mirror.close()
         if self.fleet is not None:
             self.fleet.close()
         self.config = config
@@ -115,7 +117,7 @@ class AgentmuxApp(App[None]):
             if fresh and not self._update_posted:
                 self._update_posted = True
                 self.post_message(FleetObserved())
-            quiet = self.clock() - mirror.last_change > QUIET_AFTER
+            quiet = self.clock() - mirror.last_change > QUIET_AFTER and not mirror.dispatching
             interval = QUIET_INTERVAL if quiet else CAPTURE_INTERVAL
             worker.cancelled_event.wait(max(0.0, interval - (time.monotonic() - started)))
 
@@ -353,5 +355,7 @@ class AgentmuxApp(App[None]):
     def on_unmount(self) -> None:
         gc.unfreeze()
         self.workers.cancel_all()
+        if self.mirror is not None:
+            self.mirror.close()  # hands the supervisor lease back at once
         if self.fleet is not None:
             self.fleet.close()
