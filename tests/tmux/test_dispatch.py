@@ -157,7 +157,8 @@ def test_a_cycle_is_refused_and_cancel_and_retry_work(env: Env, running) -> None
     run.until(lambda: run.task(3).state == TaskState.SUCCEEDED, message="the retried task done")
     assert [text for _, text in inputs(traces["a"])] == ["echo first", "echo second", "echo never"]
     shown = json.loads(env.cli("queue", "show", "3", "--json").stdout)
-    assert [event["message"].split(":")[0] for event in shown["history"]][:2] == ["cancelled", "retried by request (was cancelled)"]
+    history = [event["message"].split(":")[0] for event in shown["history"]]
+    assert history[:2] == ["cancelled", "retried by request (was cancelled)"]
 
 
 def test_a_failed_task_with_retries_is_sent_again_after_a_backoff(env: Env, running) -> None:  # type: ignore[no-untyped-def]
