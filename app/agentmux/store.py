@@ -106,6 +106,9 @@ MIGRATIONS: tuple[str, ...] = (
         message TEXT NOT NULL
     );
     CREATE INDEX task_events_task ON task_events (task);
+    CREATE INDEX tasks_open ON tasks (agent, priority DESC, created_at, id)
+        WHERE state IN ('queued', 'ready', 'dispatched', 'running');
+    CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
     """,
 )
 
