@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentmux import __version__
 from agentmux import config as config_module
@@ -21,6 +22,9 @@ from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError, ConfigError, UsageError
 from agentmux.paths import user_config_path
+
+if TYPE_CHECKING:
+    from agentmux.store import Store
 
 MIN_TMUX = (3, 2)
 
@@ -368,6 +372,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
         check(mode == "wal", f"store {config.store_path} (schema {store.schema_version}, journal {mode})",
               "the store's folder must be on a local file system that supports WAL")
+        check_dispatcher(store, check)
         store.close()
     except AgentmuxError as exc:
         check(False, str(exc), f"make {config.settings.state_dir} writable, or set state_dir in the config")
@@ -385,6 +390,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             check(False, f"{path.parent} is readable by other users", f"chmod 700 {path.parent}")
     print("all checks passed" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
+
+
+def check_dispatcher(store: Store, check: Callable[..., bool]) -> None:
+    """Who dispatches queued tasks; a problem only when tasks wait and nobody does."""
+    from agentmux.queue import Queue
+    from agentmux.queue.model import SUPERVISOR_LEASE
+    from agentmux.supervisor import holder_gone
+
+    lease = store.lease(SUPERVISOR_LEASE)
+    holder = lease[0] if lease and lease[1] > time.time() and not holder_gone(lease[0]) else None
+    if holder is not None:
+        check(True, f"queued tasks are dispatched by {holder}")
+    elif Queue(store).agents_with_work():
+        check(False, "tasks are queued but nobody dispatches them",
+              "`agentmux up` starts the supervisor (or keep agentmux-tui open)")
+    else:
+        check(True, "no supervisor runs (nothing is queued; `agentmux up` starts one)")
 
 
 # --- entry point -----------------------------------------------------------------------------------------

@@ -186,3 +186,20 @@ command = "--speed 0"
     assert AgentState.IDLE in states
     times = [change.at for change in history]
     assert times == sorted(times)
+
+
+def test_a_shell_agent_quits_gracefully_at_its_prompt_and_while_a_command_runs(env: Env) -> None:
+    env.write_config('''
+[[agents]]
+name = "sh"
+kind = "shell"
+''')
+    for busy in (False, True):
+        assert env.cli("up", "--no-serve").returncode == 0
+        wait_until(lambda: status_of(env, "sh")["state"] == "idle", message="at its prompt")
+        if busy:
+            assert env.cli("send", "sh", "sleep 600").returncode == 0
+            wait_until(lambda: status_of(env, "sh")["state"] == "busy", message="running sleep")
+        down = env.cli("down", "sh")
+        # Ctrl-C would flush keys sent with it, so the shell gets its quit keys (C-u C-d) and Ctrl-C in turns.
+        assert down.returncode == 0 and down.stdout.strip() == "stopped sh", down.stdout

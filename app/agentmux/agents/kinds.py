@@ -32,7 +32,8 @@ LINGER = 0.2
 
 @dataclass(frozen=True)
 class AgentKind:
-    """A sort of agent. `stop_keys` are the keys that ask it to quit gracefully (tmux key names)."""
+    """A sort of agent. `stop_keys` ask it to quit gracefully: one group of tmux key names (space-separated)
+    per attempt, taken in turn, a couple of seconds apart, until it has quit."""
 
     name: str
     description: str
@@ -128,7 +129,7 @@ class ShellKind(AgentKind):
 KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", "any terminal program, run with /bin/sh", detect_command),
     "shell": ShellKind("shell", "an interactive shell; a task's exit status decides its success", detect_shell,
-                       stop_keys=("C-c", "C-d"), requires_command=False, prompt=SHELL_PROMPT_RE),
+                       stop_keys=("C-u C-d", "C-c"), requires_command=False, prompt=SHELL_PROMPT_RE),
     "demo": DemoKind("demo", "the built-in simulated coding agent", detect_demo, requires_command=False,
                      prompt=DEMO_PROMPT_RE),
 }

@@ -133,8 +133,11 @@ class Fleet:
             kind = get_kind(spec.kind if spec else "command")
             limit = timeout if timeout is not None else (self.config.stop_timeout(spec) if spec else 10.0)
             deadline = time.monotonic() + limit
+            attempt = 0
             while time.monotonic() < deadline:
-                self.tmux.send_keys(pane.pane_id, *kind.stop_keys)
+                # One group per attempt: keys sent together after Ctrl-C would be flushed with the line.
+                self.tmux.send_keys(pane.pane_id, *kind.stop_keys[attempt % len(kind.stop_keys)].split())
+                attempt += 1
                 if wait_for(lambda: self._dead(pane.pane_id), min(2.0, max(0.0, deadline - time.monotonic()))):
                     how = "stopped"
                     break
