@@ -168,7 +168,7 @@ class Dispatcher:
             self.wrote = True
         if task.timeout is not None and now - sent_at > task.timeout:
             interrupted = ""
-            if status.state in (AgentState.BUSY, AgentState.WAITING):
+            if not self._seems_ready(kind, status, observer):  # still at it (or asking): stop it
                 self.fleet.tmux.send_keys(pane.pane_id, *kind.interrupt_keys)
                 interrupted = f"; interrupted with {' '.join(kind.interrupt_keys)}"
             return self._end(task, False, self._output(task, pane), f"timed out after {task.timeout:g}s{interrupted}",
