@@ -21,14 +21,13 @@ from agentmux.agents.observer import AgentStatus, Observer, process_alive
 from agentmux.agents.state import Detected
 from agentmux.queue.dispatch import Dispatcher
 from agentmux.queue.model import SUPERVISOR_LEASE
+from agentmux.tmux.backend import SERVE_SESSION
 
 LEASE_TTL = 3.0
 """Seconds a lease lasts without renewal; the holder renews it every third of that."""
 FAST_INTERVAL = 0.1
 """Seconds between looks while tasks are out or ready: an agent that turns idle gets its next task fast."""
 QUIET_INTERVAL = 0.25
-SERVE_SESSION = "_agentmux-serve"
-"""The hidden tmux session `agentmux up` runs the headless supervisor in."""
 PASSED_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "TMUX_TMPDIR", "XDG_CONFIG_HOME",
               "XDG_STATE_HOME", "XDG_DATA_HOME")
 HOLDER_RE = re.compile(r"^(?P<role>\S+) pid (?P<pid>\d+) on (?P<host>\S+) ")

@@ -22,7 +22,7 @@ from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
-from agentmux.tmux.backend import HIDDEN_SESSION, PaneInfo, TmuxServer
+from agentmux.tmux.backend import HIDDEN_SESSION, SERVE_SESSION, PaneInfo, TmuxServer
 
 CLEANUP_TIMEOUT = 60.0
 
@@ -170,6 +170,7 @@ class Fleet:
         if in_config:
             self.config = config_module.remove_agent(self.config, name)
         if not any(p.agent for p in self.tmux.list_panes()):
+            self.tmux.kill_session(SERVE_SESSION)  # no agents left to supervise
             self.tmux.kill_session(HIDDEN_SESSION)
         suffix = "" if outcome.ok else f" ({outcome.message})"
         return Outcome(name, f"removed {name}{suffix}", ok=outcome.ok)

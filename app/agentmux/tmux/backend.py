@@ -26,6 +26,8 @@ from agentmux.tmux.control import ControlClient, ControlClosed
 
 AGENT_OPTION = "@agentmux_agent"
 HIDDEN_SESSION = "_agentmux"
+SERVE_SESSION = "_agentmux-serve"
+"""The hidden session `agentmux up` runs the headless supervisor (`agentmux serve`) in."""
 NO_SERVER_RE = re.compile(r"no server running|error connecting to|failed to connect to server", re.IGNORECASE)
 
 PANE_FIELDS = (
