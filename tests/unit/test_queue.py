@@ -146,3 +146,48 @@ def test_cancel_while_out_is_kept_when_the_agent_finishes(queue: Queue) -> None:
     queue.mark_dispatched(task.id, 0)
     queue.cancel(task.id)
     assert queue.finish(task.id, True, "out", "done").state == TaskState.CANCELLED
+
+
+def test_only_the_supervisor_lease_holder_can_claim_a_task(queue: Queue) -> None:
+    from agentmux.queue.model import SUPERVISOR_LEASE
+
+    task = queue.add("a", "one")
+    store = queue.store
+    assert store.take_lease(SUPERVISOR_LEASE, "first", ttl=3, now=100)
+    assert not store.take_lease(SUPERVISOR_LEASE, "second", ttl=3, now=101), "held by a live holder"
+    assert not queue.mark_dispatched(task.id, 0, now=101, holder="second")
+    assert queue.get(task.id).state == TaskState.READY
+    assert store.take_lease(SUPERVISOR_LEASE, "second", ttl=3, now=101, holder_gone=lambda h: h == "first")
+    assert not queue.mark_dispatched(task.id, 0, now=101.5, holder="first"), "a holder that lost the lease"
+    assert queue.mark_dispatched(task.id, 0, now=101.5, holder="second")
+    assert queue.get(task.id).dispatched_by == "second"
+    assert store.take_lease(SUPERVISOR_LEASE, "third", ttl=3, now=105), "expired: taken over"
+    store.release_lease(SUPERVISOR_LEASE, "second")
+    assert store.lease(SUPERVISOR_LEASE) == ("third", 108), "only the holder can release"
+    store.release_lease(SUPERVISOR_LEASE, "third")
+    assert store.lease(SUPERVISOR_LEASE) is None
+
+
+def test_a_tasks_history_tells_each_attempt_and_its_outcome(queue: Queue) -> None:
+    task = queue.add("a", "flaky", retries=1)
+    for ok in (False, True):
+        assert queue.mark_dispatched(task.id, 0, now=1000 + ok * 10)
+        queue.mark_sent(task.id, now=1000 + ok * 10)
+        queue.finish(task.id, ok, "out", "done" if ok else "broke", now=1001 + ok * 10)
+    history = [event.message for event in queue.events(task.id)]
+    assert history == ["attempt 1 typed into a", "attempt 1 failed: broke; retry 1 of 1 in 1s",
+                       "attempt 2 typed into a", "succeeded: done"]
+
+
+def test_holder_gone_only_for_a_dead_process_on_this_machine() -> None:
+    import socket
+    import subprocess
+
+    from agentmux.supervisor import holder_gone, holder_name
+
+    assert not holder_gone(holder_name("tui")), "this process is alive"
+    child = subprocess.Popen(["true"])  # a pid that has exited (and was reaped)
+    child.wait()
+    assert holder_gone(f"serve pid {child.pid} on {socket.gethostname()} (abc)")
+    assert not holder_gone(f"serve pid {child.pid} on another-host (abc)"), "cannot tell: wait for expiry"
+    assert not holder_gone("something else")
