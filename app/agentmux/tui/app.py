@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import sqlite3
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from textual import on, work
@@ -22,6 +25,8 @@ from agentmux.agents.state import AgentState, Detected
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
 from agentmux.mirror import Mirror
+from agentmux.queue import Queue, Task
+from agentmux.store import Store
 from agentmux.tmux.attach import plan_attach
 from agentmux.tui.messages import ActionFinished, FleetObserved
 
@@ -73,6 +78,8 @@ class AgentmuxApp(App[None]):
         self.mirror: Mirror | None = None
         self._update_posted = False
         self._settle_timer: Timer | None = None
+        self._queue_writes = threading.Lock()
+        """One queue change of this TUI at a time: `]` pressed twice reads the priority the first one wrote."""
 
     # --- start and the mirror worker ---------------------------------------------------------------------
 
@@ -146,11 +153,14 @@ class AgentmuxApp(App[None]):
         dashboard = self.dashboard
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
+        from agentmux.tui.screens.tasks import TaskScreen
         from agentmux.tui.screens.zoom import ZoomScreen
 
         screen = self.screen
         if update.statuses is not None and isinstance(screen, ZoomScreen):
             screen.show_status(next((s for s in update.statuses if s.name == screen.agent), None))
+        if update.queue is not None and isinstance(screen, TaskScreen):
+            screen.queue_changed(update.queue.tasks)
 
     @property
     def dashboard(self):  # type: ignore[no-untyped-def]
@@ -252,6 +262,95 @@ class AgentmuxApp(App[None]):
 
         self.run_fleet_action("send", act)
 
+    # --- the queue (the Queue service on a fresh store connection per action, in a worker) ----------------
+
+    @contextmanager
+    def open_queue(self) -> Iterator[Queue]:
+        """The queue on a store connection of its own (the mirror's belongs to its thread); for workers."""
+        store = Store(self.config.store_path)
+        try:
+            yield Queue(store)
+        finally:
+            store.close()
+
+    @work(thread=True, group="queue", exit_on_error=False)
+    def run_queue_action(self, description: str, action: Callable[[Queue], str]) -> None:
+        """Change the queue; the outcome is one notification (the panel shows the change at the next look)."""
+        try:
+            with self._queue_writes, self.open_queue() as queue:
+                message = action(queue)
+        except (AgentmuxError, sqlite3.Error) as exc:
+            self.post_message(ActionFinished(f"{description}: {exc}", ok=False))
+            return
+        self.post_message(ActionFinished(message))
+
+    def cancel_task(self, task_id: int) -> None:
+        def act(queue: Queue) -> str:
+            task = queue.cancel(task_id)
+            return f"task {task.id} for {task.agent}: {task.reason} (R retries it)"
+
+        self.run_queue_action(f"cancel task {task_id}", act)
+
+    def retry_task(self, task_id: int) -> None:
+        def act(queue: Queue) -> str:
+            task = queue.retry(task_id)
+            return f"task {task.id} for {task.agent}: {task.state.value} again"
+
+        self.run_queue_action(f"retry task {task_id}", act)
+
+    def shift_priority(self, task_id: int, delta: int) -> None:
+        def act(queue: Queue) -> str:
+            task = queue.set_priority(task_id, queue.get(task_id).priority + delta)
+            return f"task {task.id} for {task.agent}: priority {task.priority}"
+
+        self.run_queue_action(f"priority of task {task_id}", act)
+
+    def toggle_pause(self, agent: str) -> None:
+        def act(queue: Queue) -> str:
+            if queue.paused(agent):
+                queue.resume(agent)
+                return f"{agent}: queue resumed"
+            queue.pause(agent)
+            return f"{agent}: queue paused (a task already out finishes; p resumes)"
+
+        self.run_queue_action(f"pause/resume {agent}", act)
+
+    def add_task(self, agents: Sequence[str], agent: str | None) -> None:
+        from agentmux.tui.screens.tasks import AddTaskScreen
+
+        if not agents:
+            self.notify("No agents to queue a task for (add one with +)", severity="warning")
+            return
+
+        def done(task: Task | None) -> None:
+            if task is not None:
+                waits = f", after {','.join(map(str, task.after))}" if task.after else ""
+                self.notify(f"task {task.id} queued for {task.agent}: {task.state.value}{waits}")
+
+        self.push_screen(AddTaskScreen(agents, agent), done)
+
+    def add_dependency(self, task: Task) -> None:
+        from agentmux.tui.screens.tasks import AfterScreen
+
+        def done(changed: Task | None) -> None:
+            if changed is not None:
+                self.notify(f"task {changed.id} for {changed.agent}: {changed.state.value}, after "
+                            f"{','.join(map(str, changed.after))} ({changed.run_when})")
+
+        self.push_screen(AfterScreen(task), done)
+
+    def view_task(self, task: Task) -> None:
+        from agentmux.tui.screens.tasks import TaskScreen
+
+        self.push_screen(TaskScreen(task, self.read_task))
+
+    def read_task(self, task_id: int):  # type: ignore[no-untyped-def]
+        """The task, its history and the tasks it waits for (blocking: call it from a worker)."""
+        from agentmux.tui.screens.tasks import read_details
+
+        with self.open_queue() as queue:
+            return read_details(queue, task_id)
+
     def ask_and_send(self, names: list[str]) -> None:
         from agentmux.tui.screens.dialogs import SendScreen
 
@@ -333,24 +432,32 @@ class AgentmuxApp(App[None]):
     def action_help(self) -> None:
         from agentmux.tui.screens.dashboard import DashboardScreen
         from agentmux.tui.screens.dialogs import HelpScreen
+        from agentmux.tui.screens.tasks import TaskScreen
         from agentmux.tui.screens.zoom import ZoomScreen
+        from agentmux.tui.widgets.queue import QueuePanel
 
         def bindings(items: Iterable[object]) -> list[Binding]:
             return [item for item in items if isinstance(item, Binding)]
 
         self.push_screen(HelpScreen([
             ("Dashboard", bindings(DashboardScreen.BINDINGS)),
+            ("Queue panel (Tab moves in and out)", bindings(QueuePanel.BINDINGS)),
+            ("Task view", bindings(TaskScreen.BINDINGS)),
             ("Zoomed agent", bindings(ZoomScreen.BINDINGS)),
             ("Everywhere", [*bindings(self.BINDINGS), Binding("ctrl+p", "", "Command palette: every action")]),
         ]))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        from agentmux.tui.widgets.queue import QueuePanel
+
         yield from super().get_system_commands(screen)
-        for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description:
-                yield SystemCommand(binding.description, f"key: {binding.key_display or binding.key}",
-                                    lambda action=binding.action, target=screen: self.call_later(
-                                        target.run_action, action))
+        # The screen's actions, and the queue panel's (they act on its highlighted task, focused or not).
+        for target in (screen, *screen.query(QueuePanel)):
+            for binding in target.BINDINGS:
+                if isinstance(binding, Binding) and binding.description:
+                    yield SystemCommand(binding.description, f"key: {binding.key_display or binding.key}",
+                                        lambda action=binding.action, target=target: self.call_later(
+                                            target.run_action, action))
 
     def on_unmount(self) -> None:
         gc.unfreeze()

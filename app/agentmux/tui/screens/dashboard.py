@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -13,9 +15,10 @@ from textual.widgets import Footer, Static
 from agentmux.agents.observer import AgentStatus
 from agentmux.agents.state import AgentState
 from agentmux.logs.lines import new_lines, visible_lines
-from agentmux.mirror import MirrorUpdate
+from agentmux.mirror import MirrorUpdate, QueueView
 from agentmux.tui.widgets.grid import AgentGrid
-from agentmux.tui.widgets.panels import LogPanel, QueuePanel
+from agentmux.tui.widgets.panels import LogPanel
+from agentmux.tui.widgets.queue import QueuePanel, TaskList
 from agentmux.tui.widgets.tile import ATTENTION, AgentTile
 
 EMPTY_TEXT = """[b]No agents yet.[/b]
@@ -30,6 +33,9 @@ Config: {path}"""
 class DashboardScreen(Screen[None]):
     """The screen people live in."""
 
+    AUTO_FOCUS = "AgentTile"
+    """Never the queue panel's list (Textual's default, the first focusable widget): tiles come first."""
+
     BINDINGS = [
         Binding("enter", "zoom", "Zoom"),
         Binding("a", "attach", "Attach"),
@@ -38,6 +44,8 @@ class DashboardScreen(Screen[None]):
         Binding("y", "answer('y')", "Yes"),
         Binding("n", "answer('n')", "No"),
         Binding("w", "next_attention", "Next waiting"),
+        Binding("e", "add_task", "Queue task"),
+        Binding("tab", "focus_queue", "Queue panel"),
         Binding("plus", "add_agent", "Add", key_display="+"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("space", "select", "Select for broadcast", show=False),
@@ -57,6 +65,8 @@ class DashboardScreen(Screen[None]):
         Binding("l", "toggle_panel('log')", "Show/hide log", show=False),
         Binding("t", "toggle_panel('queue')", "Show/hide queue", show=False),
         Binding("o", "log_all", "Log: focused agent / all", show=False),
+        Binding("O", "queue_all", "Queue: focused agent / all", show=False),
+        Binding("p", "toggle_pause", "Pause/resume the agent's queue", show=False),
         Binding("less_than_sign", "resize_side(4)", "Wider side panel", show=False, key_display="<"),
         Binding("greater_than_sign", "resize_side(-4)", "Narrower side panel", show=False, key_display=">"),
         Binding("exclamation_mark", "toggle_bell", "Bell on attention", show=False, key_display="!"),
@@ -66,6 +76,9 @@ class DashboardScreen(Screen[None]):
         super().__init__()
         self.statuses: dict[str, AgentStatus] = {}
         self.screens: dict[str, list[str]] = {}
+        self.queue: QueueView | None = None
+        self._last_agent: str | None = None
+        """The agent of the tile focused last: the queue panel's (and the keys') agent while the panel has focus."""
         self._topbar = ""
 
     def compose(self) -> ComposeResult:
@@ -74,7 +87,7 @@ class DashboardScreen(Screen[None]):
             yield AgentGrid(id="grid")
             yield Static(EMPTY_TEXT.format(path=self.app.config.path), id="empty")  # type: ignore[attr-defined]
             with Vertical(id="side"):
-                yield QueuePanel(id="queue")
+                yield QueuePanel(id="queue", clock=self.app.clock)  # type: ignore[attr-defined]
                 yield LogPanel(id="log")
         yield Footer()
 
@@ -106,7 +119,17 @@ class DashboardScreen(Screen[None]):
         for name, detected in update.changes:
             if detected.state in ATTENTION:
                 self.app.attention(name, detected)  # type: ignore[attr-defined]
+        if update.queue is not None:
+            self.show_queue(update.queue)
         self.update_topbar()
+
+    def show_queue(self, view: QueueView) -> None:
+        """A new look at the queue: tile depths and the panel (each redraws only what reads differently)."""
+        self.queue = view
+        depths = Counter(task.agent for task in view.tasks if not task.state.ended)
+        for tile in self.grid.tiles:
+            tile.show_queue(depths.get(tile.agent, 0), tile.agent in view.paused)
+        self.query_one(QueuePanel).show_view(view)
 
     def sync_tiles(self, statuses: list[AgentStatus]) -> None:
         """One tile per agent, in the order of the statuses; each shows its status."""
@@ -121,6 +144,8 @@ class DashboardScreen(Screen[None]):
             new = [AgentTile(name, clock=self.app.clock) for name in names if name not in existing]  # type: ignore[attr-defined]
             if new:
                 grid.mount(*new)
+                if self.queue is not None:
+                    self.show_queue(self.queue)
             grid.call_after_refresh(self._order_and_reflow, names, focused)
             self.app.settle_memory_soon()  # type: ignore[attr-defined]
         for status in statuses:
@@ -141,13 +166,14 @@ class DashboardScreen(Screen[None]):
                 grid.move_child(tile, after=ordered[index - 1])
         grid.reflow()
         target = tiles.get(focused or "") or (ordered[0] if ordered else None)
-        if target is not None and (self.focused is None or not isinstance(self.focused, AgentTile)):
+        if target is not None and not isinstance(self.focused, AgentTile | TaskList):
             target.focus()
 
     def tick_ages(self) -> None:
         for tile in self.grid.tiles:
             if tile.display:
                 tile.refresh_header()
+        self.query_one(QueuePanel).tick()
 
     def update_topbar(self) -> None:
         counts: dict[AgentState, int] = {}
@@ -181,14 +207,23 @@ class DashboardScreen(Screen[None]):
         self.update_topbar()
 
     def on_descendant_focus(self) -> None:
+        if isinstance(self.focused, AgentTile):
+            self._last_agent = self.focused.agent
         agent = self.focused_agent()
         self.query_one(LogPanel).follow(agent)
+        self.query_one(QueuePanel).follow(agent)
         self.app.set_focused(agent)  # type: ignore[attr-defined]
 
     # --- helpers -----------------------------------------------------------------------------------------
 
     def focused_agent(self) -> str | None:
-        return self.focused.agent if isinstance(self.focused, AgentTile) else None
+        """The focused tile's agent; while the queue panel has focus, the agent of the tile focused last."""
+        if isinstance(self.focused, AgentTile):
+            return self.focused.agent
+        if isinstance(self.focused, TaskList) and self._last_agent is not None \
+                and self.grid.tile(self._last_agent) is not None:
+            return self._last_agent
+        return None
 
     def targets(self) -> list[str]:
         """The selected agents, else the focused one."""
@@ -330,9 +365,56 @@ class DashboardScreen(Screen[None]):
 
     def action_toggle_panel(self, which: str) -> None:
         panel = self.query_one(f"#{which}")
+        leaving = panel.display and self.focused is not None and panel in self.focused.ancestors
         panel.display = not panel.display
         side = self.query_one("#side")
         side.set_class(not any(child.display for child in side.children), "-hidden")
+        if leaving:
+            self._focus_grid()
+
+    # --- the queue ---------------------------------------------------------------------------------------
+
+    def action_focus_queue(self) -> None:
+        """Into the queue panel (shown if hidden), or back to the tile focused last."""
+        listing = self.query_one(TaskList)
+        if self.focused is listing:
+            self._focus_grid()
+            return
+        panel = self.query_one(QueuePanel)
+        if not panel.display or self.query_one("#side").has_class("-hidden"):
+            panel.display = True
+            self.query_one("#side").remove_class("-hidden")
+        self.set_focus(listing)
+
+    def action_leave_queue(self) -> None:
+        self._focus_grid()
+
+    def _focus_grid(self) -> None:
+        tiles = self.grid.tiles
+        tile = self.grid.tile(self._last_agent) if self._last_agent else None
+        tile = tile or (tiles[0] if tiles else None)
+        if tile is None:
+            self.set_focus(None)
+            return
+        if not tile.display:
+            self.grid.show_tile(tile)
+        self.focus_tile(tile)
+
+    def action_queue_all(self) -> None:
+        self.query_one(QueuePanel).toggle_all()
+
+    def action_add_task(self) -> None:
+        agents = list(self.statuses) or list(self.app.config.names())  # type: ignore[attr-defined]
+        self.app.add_task(agents, self.focused_agent())  # type: ignore[attr-defined]
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume the focused agent's queue (in the panel listing all agents: the highlighted
+        task's agent)."""
+        panel = self.query_one(QueuePanel)
+        task = panel.highlighted_task() if self.focused is self.query_one(TaskList) and panel.show_all else None
+        agent = task.agent if task is not None else self._need_agent()
+        if agent:
+            self.app.toggle_pause(agent)  # type: ignore[attr-defined]
 
     def action_log_all(self) -> None:
         self.query_one(LogPanel).toggle_all()

@@ -1,4 +1,4 @@
-"""The side panels of the dashboard: the queue (filled by the queue issue) and the live log."""
+"""The live log panel of the dashboard (the queue panel is in queue.py)."""
 
 from __future__ import annotations
 
@@ -21,18 +21,6 @@ LOG_LINES = 500
 FLUSH_EVERY = 0.25
 DIM = Style(dim=True)
 BOLD = Style(bold=True)
-
-
-class QueuePanel(Vertical):
-    """The command queue of the focused agent (not built yet: it says so plainly)."""
-
-    def compose(self) -> ComposeResult:
-        yield Static("Queue", classes="panel-title")
-        yield Static(
-            "Per-agent command queues arrive with the queue feature.\n"
-            "Until then, send prompts directly: s (focused agent), b (broadcast).",
-            id="queue-body",
-        )
 
 
 @dataclass(frozen=True, slots=True)

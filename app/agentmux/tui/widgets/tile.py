@@ -1,4 +1,4 @@
-"""One agent's live tile: a header (name, kind, state, queue, last output) over the pane's recent lines.
+"""One agent's live tile: a header (name, kind, state, queue depth, last output) over the pane's recent lines.
 
 Built on the Line API: every raw ANSI line becomes a finished `Strip` (cut to the tile's width, on the tile's
 background) once, cached by its text while it is on the tile, so a scrolling pane reuses the rows that moved
@@ -21,6 +21,7 @@ from agentmux.agents.observer import AgentStatus, format_age
 from agentmux.agents.state import AgentState
 from agentmux.logs.ansi import ansi_segments
 from agentmux.tui.widgets.direct import DirectLines
+from agentmux.tui.widgets.queue import PAUSED
 
 STATE_STYLE: dict[AgentState, str] = {
     AgentState.STARTING: "bold cyan",
@@ -68,11 +69,13 @@ class AgentTile(DirectLines, can_focus=True):
         self.agent = agent
         self.status: AgentStatus | None = None
         self.queue_depth: int | None = None
+        """Tasks of the agent that have not ended (None until the mirror has read the queue)."""
+        self.queue_paused = False
         self.clock = clock
         self.lines: list[str] = []
         self._screen_lines: list[str] = []
         self._look: _Look | None = None
-        self._header_shown: tuple = ()
+        self._header_shown: tuple[object, ...] = ()
         self._header: Strip | None = None
         self._strips: dict[str, Strip] = {}
         self.selected = False
@@ -117,6 +120,11 @@ class AgentTile(DirectLines, can_focus=True):
         self._redraw_frame_if(box)
         self.refresh_header()
 
+    def show_queue(self, depth: int, paused: bool) -> None:
+        self.queue_depth = depth
+        self.queue_paused = paused
+        self.refresh_header()
+
     def set_selected(self, selected: bool) -> None:
         box = self.box()
         self.selected = selected
@@ -145,12 +153,13 @@ class AgentTile(DirectLines, can_focus=True):
         if self.is_mounted and self.size.width:
             self.refresh(Region(0, 0, self.size.width, 1))
 
-    def _header_key(self) -> tuple:
+    def _header_key(self) -> tuple[object, ...]:
         """Everything the header shows, cheap to compare (the header itself is built only when it changes)."""
         status = self.status
+        queue = (self.queue_depth, self.queue_paused)
         if status is None:
-            return (self.selected, self.queue_depth, self.size.width)
-        return (self.selected, self.queue_depth, self.size.width, status.kind, status.state, self._age(status))
+            return (self.selected, queue, self.size.width)
+        return (self.selected, queue, self.size.width, status.kind, status.state, self._age(status))
 
     def _age(self, status: AgentStatus) -> str:
         """Time since the agent's last output, as the header shows it."""
@@ -159,7 +168,8 @@ class AgentTile(DirectLines, can_focus=True):
     # --- rendering ---------------------------------------------------------------------------------------
 
     def header_parts(self) -> tuple[Text, Text]:
-        """Name and kind (left); queue depth, time since output and the state badge (right)."""
+        """Name and kind (left); queue depth (`q3`, `‖` when paused), time since output and the state badge
+        (right)."""
         status = self.status
         left = Text()
         left.append("☑ " if self.selected else "", style="bold")
@@ -167,8 +177,10 @@ class AgentTile(DirectLines, can_focus=True):
         if status is not None:
             left.append(f" {status.kind}", style="dim")
         right = Text()
-        if self.queue_depth is not None:
-            right.append(f"q{self.queue_depth} ", style="dim")
+        if self.queue_depth or self.queue_paused:  # an empty queue says nothing
+            right.append(f"q{self.queue_depth or 0}", style="dim")
+            right.append(PAUSED if self.queue_paused else "", style="bold yellow")
+            right.append(" ")
         if status is not None:
             right.append(f"{self._age(status)} ", style="dim")
             right.append_text(state_badge(status.state))
@@ -184,7 +196,7 @@ class AgentTile(DirectLines, can_focus=True):
             return "heavy"
         return "double" if self.selected else "round"
 
-    def _look_key(self) -> tuple:
+    def _look_key(self) -> tuple[object, ...]:
         """What the frame's look depends on: size, line kind, and what app.tcss styles it by."""
         return (self.size.width, self.box(), self.has_focus, self.has_class("-selected"),
                 self.has_class("-waiting"), self.has_class("-error"))
@@ -289,7 +301,7 @@ class AgentTile(DirectLines, can_focus=True):
 class _Look:
     """What every row of a tile is drawn with, for its current size and styles."""
 
-    key: tuple
+    key: tuple[object, ...]
     width: int
     inner: int
     base: Style

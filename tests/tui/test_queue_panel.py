@@ -1,0 +1,185 @@
+"""The queue panel against a real tmux server and demo agents: queue a task from the form and watch it run,
+act on tasks from the panel (priority, cancel, retry, pause), see who dispatches from a second TUI."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from agentmux.queue import Queue, Task, TaskState
+from agentmux.store import Store
+from agentmux.tui.app import AgentmuxApp
+from agentmux.tui.screens.tasks import AddTaskScreen, TaskScreen
+from agentmux.tui.widgets.queue import QueuePanel, TaskList
+from agentmux.tui.widgets.tile import AgentTile
+from tests.conftest import Env
+from tests.tmux.test_dispatch import demo_agents, inputs
+
+SIZE = (160, 48)
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 20.0,
+                what: str | Callable[[], str] = "it") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
+        await pilot.pause(0.05)
+
+
+def holding(app: AgentmuxApp) -> bool:
+    return app.mirror is not None and app.mirror.supervision is not None and app.mirror.supervision.holding
+
+
+def panel(app: AgentmuxApp) -> QueuePanel:
+    return app.screen.query_one(QueuePanel)
+
+
+def row(app: AgentmuxApp, task: Task) -> str:
+    """The panel's row for the task as the user reads it ('' when it is not listed)."""
+    listing = app.screen.query_one(TaskList)
+    try:
+        prompt = listing.get_option(str(task.id)).prompt
+    except Exception:  # noqa: BLE001 - not listed (yet)
+        return ""
+    return str(prompt)
+
+
+def status_line(app: AgentmuxApp) -> str:
+    return str(app.screen.query_one("#queue-status", Static).content)
+
+
+def header(app: AgentmuxApp, name: str) -> str:
+    return app.screen.query_one(f"#tile-{name}", AgentTile).header_text().plain
+
+
+async def focus_agent(pilot: Pilot[None], name: str) -> None:
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen.focused, AgentTile), what="the grid's first focus")
+    tile = app.screen.query_one(f"#tile-{name}", AgentTile)
+    tile.focus()
+    await until(pilot, lambda: app.screen.focused is tile, what=f"focus on {name}")
+
+
+async def test_a_task_queued_in_the_form_runs_and_shows_succeeded(env: Env) -> None:
+    traces = demo_agents(env, ["a"])
+    assert env.cli("up", "--no-serve").returncode == 0
+    app = AgentmuxApp(env.load())
+    queue = Queue(Store(env.load().store_path))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: holding(app), what="the TUI to dispatch")
+            await focus_agent(pilot, "a")
+            await until(pilot, lambda: "this TUI dispatches" in status_line(app), what="the dispatcher line")
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, AddTaskScreen), what="the form")
+            form = app.screen
+            await pilot.press(*"echo from-the-form")
+            # Refused by the store (no task 99): said in the form, everything typed still there.
+            form.query_one("#task-after", Input).value = "99"
+            await pilot.press("enter")
+            error = form.query_one("#form-error", Static)
+            await until(pilot, lambda: "no task 99" in str(error.content), what="the refusal in the form")
+            assert app.screen is form
+            assert form.query_one("#task-text", Input).value == "echo from-the-form"
+            assert form.focused is form.query_one("#task-after", Input)
+            # Refused on the spot: a regular expression that does not compile.
+            form.query_one("#task-if-output", Input).value = "from ("
+            await pilot.press("enter")
+            await until(pilot, lambda: "if output: not a valid regular expression" in str(error.content),
+                        what="the regex refusal")
+            form.query_one("#task-if-output", Input).value = ""
+            form.query_one("#task-after", Input).value = ""
+            await pilot.press("enter")
+            await until(pilot, lambda: app.screen is not form, what="the form to close")
+            [task] = queue.tasks("a")
+            assert (task.text, task.agent) == ("echo from-the-form", "a")
+            await until(pilot, lambda: queue.get(task.id).state == TaskState.SUCCEEDED, what="the task to succeed")
+            assert [text for _, text in inputs(traces["a"])] == ["echo from-the-form"]
+            await until(pilot, lambda: "✓ succeeded" in row(app, task),
+                        what=lambda: f"the panel to show it succeeded (row: {row(app, task)!r})")
+            # View it: its history and its result, from the store.
+            await pilot.press("tab")
+            await until(pilot, lambda: isinstance(app.screen.focused, TaskList), what="focus in the panel")
+            await pilot.press("v")
+            await until(pilot, lambda: isinstance(app.screen, TaskScreen) and app.screen.details is not None,
+                        what="the task view")
+            view = app.screen
+            assert isinstance(view, TaskScreen) and view.details is not None
+            assert any("typed into a" in event.message for event in view.details.events)
+            assert "from-the-form" in view.details.task.result
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, TaskScreen), what="the view to close")
+            await pilot.press("tab")
+            await until(pilot, lambda: isinstance(app.screen.focused, AgentTile), what="focus back on the grid")
+    finally:
+        queue.store.close()
+
+
+async def test_priority_cancel_retry_and_pause_from_the_panel_change_the_store(env: Env) -> None:
+    traces = demo_agents(env, ["a"])
+    assert env.cli("up", "--no-serve").returncode == 0
+    app = AgentmuxApp(env.load())
+    queue = Queue(Store(env.load().store_path))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: holding(app), what="the TUI to dispatch")
+            await focus_agent(pilot, "a")
+            await pilot.press("p")
+            await until(pilot, lambda: queue.paused("a"), what="the queue paused")
+            await until(pilot, lambda: "‖" in header(app, "a") and "queue paused" in status_line(app),
+                        what="the pause on the tile and in the panel")
+            first, second, third = (queue.add("a", f"echo job-{n}") for n in (1, 2, 3))
+            await until(pilot, lambda: "q3‖" in header(app, "a"), what=lambda: f"q3 on the tile: {header(app, 'a')}")
+            await until(pilot, lambda: len(panel(app).tasks) == 3, what="three tasks listed")
+            await pilot.press("tab")
+            await until(pilot, lambda: isinstance(app.screen.focused, TaskList), what="focus in the panel")
+            await pilot.press("end")  # the newest: third
+            await until(pilot, lambda: panel(app).highlighted_task() == panel(app).tasks[-1])
+            assert panel(app).highlighted_task().id == third.id  # type: ignore[union-attr]
+            await pilot.press("right_square_bracket")
+            await until(pilot, lambda: queue.get(third.id).priority == 1, what="priority 1")
+            await pilot.press("right_square_bracket")
+            await until(pilot, lambda: queue.get(third.id).priority == 2, what="priority 2")
+            await pilot.press("left_square_bracket")
+            await until(pilot, lambda: queue.get(third.id).priority == 1, what="priority back to 1")
+            # It now goes out first, so it is listed first, and still highlighted.
+            await until(pilot, lambda: [t.id for t in panel(app).tasks][0] == third.id, what="third listed first")
+            assert panel(app).highlighted_task().id == third.id  # type: ignore[union-attr]
+            await pilot.press("down")  # first
+            assert panel(app).highlighted_task().id == first.id  # type: ignore[union-attr]
+            await pilot.press("c")
+            await until(pilot, lambda: queue.get(first.id).state == TaskState.CANCELLED, what="first cancelled")
+            await until(pilot, lambda: "⊘ cancelled" in row(app, first), what="cancelled in the panel")
+            assert panel(app).highlighted_task().id == first.id  # type: ignore[union-attr]
+            await pilot.press("R")
+            await until(pilot, lambda: queue.get(first.id).state == TaskState.READY, what="first ready again")
+            await pilot.press("p")  # in the panel: the panel's agent
+            await until(pilot, lambda: not queue.paused("a"), what="the queue resumed")
+            await until(pilot, lambda: all(queue.get(t.id).state == TaskState.SUCCEEDED
+                                           for t in (first, second, third)), what="every task done")
+            # Highest priority first; the retried first task keeps its age, so it goes before the second.
+            assert [text for _, text in inputs(traces["a"])] == ["echo job-3", "echo job-1", "echo job-2"]
+            await until(pilot, lambda: re.search(r"\bq\d", header(app, "a")) is None,
+                        what=lambda: f"no depth on the tile once empty: {header(app, 'a')}")
+    finally:
+        queue.store.close()
+
+
+async def test_a_second_tui_says_who_dispatches(env: Env) -> None:
+    demo_agents(env, ["a"])
+    assert env.cli("up", "--no-serve").returncode == 0
+    first, second = AgentmuxApp(env.load()), AgentmuxApp(env.load())
+    async with first.run_test(size=SIZE) as one:
+        await until(one, lambda: holding(first), what="the first TUI to dispatch")
+        await until(one, lambda: "this TUI dispatches" in status_line(first), what="the first TUI's header")
+        async with second.run_test(size=SIZE) as two:
+            assert first.mirror is not None and first.mirror.supervision is not None
+            pid = first.mirror.supervision.holder.split(" on ")[0]
+            await until(two, lambda: f"viewer: {pid} dispatches" in status_line(second),
+                        what=lambda: f"the viewer's header (shows {status_line(second)!r})")
+            assert not holding(second)
