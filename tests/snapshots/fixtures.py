@@ -18,10 +18,15 @@ from textual.widgets import Input
 from agentmux.agents.observer import AgentStatus
 from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config, Settings
-from agentmux.mirror import MirrorUpdate
+from agentmux.mirror import MirrorUpdate, QueueView
+from agentmux.queue import Task, TaskState
+from agentmux.queue.model import TaskEvent
 from agentmux.tui.app import AgentmuxApp
+from agentmux.tui.screens import tasks as task_screens
+from agentmux.tui.screens.tasks import TaskDetails
 from agentmux.tui.widgets import panels
 from agentmux.tui.widgets.panels import LogPanel
+from agentmux.tui.widgets.queue import QueuePanel
 
 FIXED_TIME = 1773481260.0
 """2026-03-14 09:41:00 UTC: "now" for every age shown on screen."""
@@ -130,6 +135,75 @@ STATUSES: list[AgentStatus] = [
 ]
 
 
+def _task(task_id: int, agent: str, text: str, state: TaskState, *, age: float, priority: int = 0,
+          after: tuple[int, ...] = (), when: str = "success", if_output: str | None = None,
+          timeout: float | None = None, retries: int = 0, attempts: int = 0, reason: str = "", result: str = "",
+          ran: float | None = None) -> Task:
+    """A task added `age` seconds before FIXED_TIME; one that ran started `ran` seconds before it."""
+    started = None if ran is None else FIXED_TIME - ran
+    finished = FIXED_TIME - ran + 40 if ran is not None and state.ended else None
+    return Task(
+        id=task_id, agent=agent, text=text, priority=priority, state=state, run_when=when, if_output=if_output,
+        timeout=timeout, retries=retries, attempts=attempts, reason=reason, result=result,
+        created_at=FIXED_TIME - age, updated_at=FIXED_TIME - age, not_before=None, dispatched_at=started,
+        sent_at=started, started_at=started, finished_at=finished, output_mark=None,
+        dispatched_by="tui pid 4242 on devbox (3fa9c1)" if started else None, after=after)
+
+
+MIGRATION_OUTPUT = """● Reading src/models.py
+● Editing src/models.py (+0 −212)
+  running pytest…
+........................................
+41 passed in 3.02s
+✓ done: delete the old migrations"""
+
+ORM_OUTPUT = """● Reading pyproject.toml
+● Editing pyproject.toml (+1 −1)
+● Reading src/models.py
+  running pytest…
+E   ImportError: cannot import name 'Query' from 'orm' (.venv/lib/python3.12/site-packages/orm/__init__.py)
+✗ error: ImportError: cannot import name 'Query' from 'orm'"""
+
+TASKS: tuple[Task, ...] = (  # the board's order: tasks to come by agent, priority, age; then ended, newest first
+    _task(12, "architect", "bump dependencies", TaskState.RUNNING, age=300, attempts=1, ran=40),
+    _task(14, "architect", "write the release notes for 2.3", TaskState.QUEUED, age=200, after=(12,)),
+    _task(21, "backend", "delete the old migrations and check the test suite still passes", TaskState.RUNNING,
+          age=400, attempts=1, ran=90, timeout=900),
+    _task(24, "backend", "run the migration tests against postgres 16", TaskState.READY, age=120, priority=5,
+          retries=2),
+    _task(26, "backend", "update the changelog", TaskState.READY, age=60,
+          reason="attempt 1 failed: ✗ error: merge conflict in CHANGELOG.md; retry 1 of 2 in 1s", attempts=1,
+          retries=2),
+    _task(25, "backend", "deploy to staging", TaskState.QUEUED, age=110, after=(21, 24), if_output="passed"),
+    _task(31, "tests", "pytest -x -q tests/", TaskState.READY, age=80),
+    _task(27, "backend", "fix the flaky login test", TaskState.SUCCEEDED, age=1500, attempts=1, ran=1400,
+          result=MIGRATION_OUTPUT, reason="done"),
+    _task(23, "backend", "bump the ORM to 2.0", TaskState.FAILED, age=1700, attempts=2, retries=1, ran=1600,
+          reason="✗ error: ImportError: cannot import name 'Query' from 'orm'", result=ORM_OUTPUT),
+    _task(22, "backend", "roll the ORM back if the bump failed", TaskState.SKIPPED, age=1690, after=(23,),
+          when="failure", reason="the output of task 23 does not match 'rollback'", if_output="rollback"),
+    _task(20, "backend", "rename the session table", TaskState.CANCELLED, age=1800, reason="cancelled"),
+)
+QUEUE = QueueView(tasks=TASKS, paused=frozenset({"tests"}), dispatcher="tui pid 4242 on devbox (3fa9c1)",
+                  here=True)
+EVENTS: dict[int, tuple[TaskEvent, ...]] = {
+    27: (TaskEvent(27, FIXED_TIME - 1400, "attempt 1 typed into backend by tui pid 4242 on devbox (3fa9c1)"),
+         TaskEvent(27, FIXED_TIME - 1360, "succeeded: done")),
+    23: (TaskEvent(23, FIXED_TIME - 1650, "attempt 1 typed into backend by tui pid 4242 on devbox (3fa9c1)"),
+         TaskEvent(23, FIXED_TIME - 1640, "attempt 1 failed: ✗ error: ImportError: cannot import name 'Query' "
+                                          "from 'orm'; retry 1 of 1 in 1s"),
+         TaskEvent(23, FIXED_TIME - 1600, "attempt 2 typed into backend by tui pid 4242 on devbox (3fa9c1)"),
+         TaskEvent(23, FIXED_TIME - 1560, "failed: ✗ error: ImportError: cannot import name 'Query' from 'orm'")),
+}
+
+
+def read_task(task_id: int) -> TaskDetails:
+    """What the task view would read from the store, from TASKS and EVENTS."""
+    by_id = {task.id: task for task in TASKS}
+    task = by_id[task_id]
+    return TaskDetails(task, EVENTS.get(task_id, ()), tuple(by_id[dep] for dep in task.after if dep in by_id))
+
+
 def fleet_config() -> Config:
     """The demo-like fleet's config, as if read from CONFIG_PATH."""
     kinds = {s.name: s.kind for s in STATUSES}
@@ -149,8 +223,10 @@ def _settings() -> Settings:
 
 
 def make_app(config: Config) -> AgentmuxApp:
-    """The real app, watching nothing, with the clock stopped at FIXED_TIME."""
-    return AgentmuxApp(config, observe_fleet=False, clock=lambda: FIXED_TIME)
+    """The real app, watching nothing, with the clock stopped at FIXED_TIME; its task view reads TASKS."""
+    app = AgentmuxApp(config, observe_fleet=False, clock=lambda: FIXED_TIME)
+    app.read_task = read_task  # type: ignore[method-assign]
+    return app
 
 
 class _FrozenTime(SimpleNamespace):
@@ -161,11 +237,13 @@ FROZEN_TIME = _FrozenTime(time=lambda: FIXED_TIME, localtime=time.gmtime, strfti
 
 
 def freeze_log_stamps(setattr_: Callable[[Any, str, Any], Any] = setattr) -> None:
-    """Make the log panel's stamps independent of the machine's time zone (they read FIXED_TIME in UTC).
+    """Make the log panel's stamps and the task view's times independent of the machine's time zone (they
+    read FIXED_TIME in UTC).
 
     Pass `monkeypatch.setattr` from a test so it is undone afterwards.
     """
     setattr_(panels, "time", FROZEN_TIME)
+    setattr_(task_screens, "time", FROZEN_TIME)
 
 
 # --- scenes: what a user does before the picture is taken ------------------------------------------------
@@ -178,7 +256,7 @@ async def show_fleet(pilot: Pilot[None]) -> None:
     dashboard = pilot.app.dashboard  # type: ignore[attr-defined]
     later = "backend"  # its output arrives once it is focused, so the log panel shows it
     dashboard.apply(MirrorUpdate(statuses=STATUSES,
-                                 screens={s.name: s.screen for s in STATUSES if s.name != later}))
+                                 screens={s.name: s.screen for s in STATUSES if s.name != later}, queue=QUEUE))
     await pilot.pause()
     await pilot.press("space", "right")
     await pilot.pause()
@@ -217,6 +295,48 @@ async def show_add_form_error(pilot: Pilot[None]) -> None:
     _still_cursors(pilot)
 
 
+async def show_queue(pilot: Pilot[None]) -> None:
+    """Tab into the queue panel, list every agent's tasks (O), highlight the failed task."""
+    await show_fleet(pilot)
+    await pilot.press("tab", "O")
+    await pilot.pause()
+    panel = pilot.app.screen.query_one(QueuePanel)
+    while (task := panel.highlighted_task()) is not None and task.state != TaskState.FAILED:
+        await pilot.press("down")
+    await pilot.pause()
+
+
+async def show_task(pilot: Pilot[None]) -> None:
+    """The failed task in full (v in the queue panel): its reason, history and output."""
+    await show_queue(pilot)
+    await pilot.press("v")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def show_add_task(pilot: Pilot[None]) -> None:
+    """The add-task form (e on the focused backend), filled in."""
+    await show_fleet(pilot)
+    await pilot.press("e")
+    await pilot.pause()
+    await pilot.press(*"run the integration tests")
+    form = pilot.app.screen
+    form.query_one("#task-priority", Input).value = "3"
+    form.query_one("#task-after", Input).value = "24, 25"
+    form.query_one("#task-timeout", Input).value = "600"
+    _still_cursors(pilot)
+    await pilot.pause()
+
+
+async def show_add_task_error(pilot: Pilot[None]) -> None:
+    """The add-task form refusing an expression that does not compile, everything typed still there."""
+    await show_add_task(pilot)
+    pilot.app.screen.query_one("#task-if-output", Input).value = "passed ("
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    _still_cursors(pilot)
+
+
 async def show_help(pilot: Pilot[None]) -> None:
     """Every key, opened with ? over the fleet."""
     await show_fleet(pilot)
@@ -241,6 +361,10 @@ SCENES: dict[str, tuple[Callable[[], Config], Scene]] = {
     "zoom": (fleet_config, show_zoom),
     "add-agent": (fleet_config, show_add_form),
     "add-agent-error": (fleet_config, show_add_form_error),
+    "queue": (fleet_config, show_queue),
+    "task": (fleet_config, show_task),
+    "add-task": (fleet_config, show_add_task),
+    "add-task-error": (fleet_config, show_add_task_error),
     "help": (fleet_config, show_help),
     "first-run": (empty_config, show_empty),
 }

@@ -45,6 +45,25 @@ def test_add_agent_form_refuses_bad_name(snap_compare: SnapCompare) -> None:
     assert snap_scene(snap_compare, "add-agent-error")
 
 
+def test_queue_panel_listing_every_agent(snap_compare: SnapCompare) -> None:
+    """Tab into the queue panel, O for every agent's tasks: states, dependencies, reasons, a paused queue."""
+    assert snap_scene(snap_compare, "queue")
+
+
+def test_task_view(snap_compare: SnapCompare) -> None:
+    """A failed task in full: reason, times, history of both attempts, its output."""
+    assert snap_scene(snap_compare, "task")
+
+
+def test_add_task_form(snap_compare: SnapCompare) -> None:
+    assert snap_scene(snap_compare, "add-task")
+
+
+def test_add_task_form_refuses_a_bad_regular_expression(snap_compare: SnapCompare) -> None:
+    """The form stays open with everything typed and says what is wrong in one line."""
+    assert snap_scene(snap_compare, "add-task-error")
+
+
 def test_help(snap_compare: SnapCompare) -> None:
     assert snap_scene(snap_compare, "help")
 
