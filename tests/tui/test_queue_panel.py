@@ -6,14 +6,19 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from agentmux.config import Config, Settings
 from agentmux.queue import Queue, Task, TaskState
 from agentmux.store import Store
 from agentmux.tui.app import AgentmuxApp
-from agentmux.tui.screens.tasks import AddTaskScreen, TaskScreen
+from agentmux.tui.screens.dashboard import DashboardScreen
+from agentmux.tui.screens.dialogs import HelpScreen
+from agentmux.tui.screens.tasks import AddTaskScreen, AfterScreen, TaskScreen
 from agentmux.tui.widgets.queue import QueuePanel, TaskList
 from agentmux.tui.widgets.tile import AgentTile
 from tests.conftest import Env
@@ -158,6 +163,29 @@ async def test_priority_cancel_retry_and_pause_from_the_panel_change_the_store(e
             assert panel(app).highlighted_task().id == first.id  # type: ignore[union-attr]
             await pilot.press("R")
             await until(pilot, lambda: queue.get(first.id).state == TaskState.READY, what="first ready again")
+            # d: the second waits for the third; the third waiting for the second would be a cycle.
+            await until(pilot, lambda: [t.id for t in panel(app).tasks] == [third.id, first.id, second.id],
+                        what="the retried first back in line")
+            await pilot.press("down")  # the second, listed after the third and the first
+            second_row = panel(app).highlighted_task()
+            assert second_row is not None and second_row.id == second.id
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, AfterScreen), what="the after form")
+            await pilot.press(*str(third.id), "enter")
+            await until(pilot, lambda: queue.get(second.id).after == (third.id,), what="second after third")
+            await until(pilot, lambda: not isinstance(app.screen, AfterScreen), what="the after form to close")
+            await until(pilot, lambda: panel(app).tasks[0].id == third.id)
+            await pilot.press("home")
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, AfterScreen), what="the after form")
+            form = app.screen
+            await pilot.press(*str(second.id), "enter")
+            error = form.query_one("#form-error", Static)
+            await until(pilot, lambda: "cycle" in str(error.content), what="the cycle refused in the form")
+            assert f"{third.id} → {second.id} → {third.id}" in str(error.content)
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, AfterScreen), what="the after form to close")
+            assert queue.get(third.id).after == ()
             await pilot.press("p")  # in the panel: the panel's agent
             await until(pilot, lambda: not queue.paused("a"), what="the queue resumed")
             await until(pilot, lambda: all(queue.get(t.id).state == TaskState.SUCCEEDED
@@ -183,3 +211,22 @@ async def test_a_second_tui_says_who_dispatches(env: Env) -> None:
             await until(two, lambda: f"viewer: {pid} dispatches" in status_line(second),
                         what=lambda: f"the viewer's header (shows {status_line(second)!r})")
             assert not holding(second)
+
+
+async def test_every_queue_action_is_in_the_help_and_the_palette(tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="unused", state_dir=tmp_path))
+    app = AgentmuxApp(config, observe_fleet=False)
+    async with app.run_test(size=SIZE) as pilot:
+        commands = {command.title for command in app.get_system_commands(app.screen)}
+        wanted = [b.description for b in (*QueuePanel.BINDINGS, *DashboardScreen.BINDINGS)
+                  if isinstance(b, Binding) and b.description]
+        assert {"Queue task", "Queue panel", "View task", "Cancel task", "Retry task", "Raise priority",
+                "Lower priority", "Wait for another task (after)", "Pause/resume the agent's queue",
+                "Queue: focused agent / all"} <= set(wanted)
+        assert set(wanted) <= commands
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        shown = {binding.description for _, bindings in help_screen.sections for binding in bindings}
+        assert set(wanted) <= shown
