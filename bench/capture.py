@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _paths  # noqa: E402, F401 - first: sys.path, and the standard library's queue before bench/queue.py
+
+# isort: split
 
 from libtmux.pane import Pane  # noqa: E402
 

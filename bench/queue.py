@@ -27,13 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "app"))
-sys.path.insert(0, str(ROOT / "bench"))
+import _paths  # noqa: E402 - first: sys.path, and the standard library's queue before this file
+
+# isort: split
 
 from _measure import proc_cpu  # noqa: E402
 from agentmux.queue import Queue, TaskState  # noqa: E402
 from agentmux.store import Store  # noqa: E402
+
+ROOT = _paths.ROOT
 
 BUDGET = 2000.0
 LATENCY_BUDGET = 0.300

@@ -47,15 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Python puts this folder first on sys.path, where bench/queue.py would shadow the standard library's queue
-# (thread workers need it): load that first with the folder out of the way, then put the folder back.
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH_DIR]
-import concurrent.futures.thread  # noqa: E402, F401 - imports the standard library's queue
-import queue  # noqa: E402, F401
+import _paths  # noqa: E402, F401 - first: sys.path, and the standard library's queue before bench/queue.py
 
-sys.path.insert(0, str(BENCH_DIR.parent / "app"))
-sys.path.insert(0, str(BENCH_DIR))
+# isort: split
 
 from rich.text import Text  # noqa: E402
 from textual import work  # noqa: E402
