@@ -36,6 +36,20 @@ def tile(app: AgentmuxApp, name: str) -> AgentTile:
     return app.screen.query_one(f"#tile-{name}", AgentTile)
 
 
+async def focus_tile(pilot: Pilot[None], name: str) -> None:
+    """Focus an agent's tile and wait until it has the focus, so the next key acts on it.
+
+    Once its tiles are laid out, the dashboard focuses the first one itself through the same deferred
+    `Widget.focus`: a request of ours made before that one landed would be overridden by it (and Enter
+    would zoom the first agent, not this one), so the screen's first focus is awaited first.
+    """
+    app = pilot.app
+    assert isinstance(app, AgentmuxApp)
+    await until(pilot, lambda: app.screen.focused is not None, what="the dashboard's first focus")
+    tile(app, name).focus()
+    await until(pilot, lambda: app.screen.focused is tile(app, name), what=f"focus on {name}")
+
+
 def tile_text(app: AgentmuxApp, name: str) -> str:
     try:
         return "\n".join(tile(app, name).lines)
@@ -113,7 +127,7 @@ async def test_sending_a_prompt_reaches_the_focused_agent(env: Env, tmp_path: Pa
     app = AgentmuxApp(env.load())
     async with app.run_test(size=SIZE) as pilot:
         await start_all(env, pilot, ["one", "two"])
-        tile(app, "two").focus()
+        await focus_tile(pilot, "two")
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "prompt",
                     what="the send dialog, ready for typing")
@@ -131,8 +145,7 @@ async def test_broadcast_reaches_every_selected_agent(env: Env, tmp_path: Path) 
     app = AgentmuxApp(env.load())
     async with app.run_test(size=SIZE) as pilot:
         await start_all(env, pilot, names)
-        tile(app, "a1").focus()
-        await pilot.pause()
+        await focus_tile(pilot, "a1")
         # typed in one burst, as a fast typist or a paste does: each key acts where the keys before it left focus
         for key, character in (("space", " "), ("right", None), ("right", None), ("space", " ")):
             app.post_message(events.Key(key, character))
@@ -165,12 +178,15 @@ command = "exec sleep 600"
     app = AgentmuxApp(env.load())
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "line-120" in tile_text(app, "talker"), what="output on the tile")
-        tile(app, "talker").focus()
+        await focus_tile(pilot, "talker")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ZoomScreen), what="zoom")
-        view = app.screen.query_one(PaneView)
+        zoom = app.screen
+        assert isinstance(zoom, ZoomScreen) and zoom.agent == "talker"
+        view = zoom.query_one(PaneView)
         # History from tmux: the first lines, long scrolled off the 30-row pane, are there too.
-        await until(pilot, lambda: any(line.strip() == "line-1" for line in view.lines), what="scrollback")
+        await until(pilot, lambda: any(line.strip() == "line-1" for line in view.lines),
+                    what=lambda: f"scrollback (the view holds {len(view.lines)} lines from {view.lines[:1]})")
         await pilot.press("slash", *"line-7", "enter")
         assert view.pattern == "line-7"
         await pilot.press("escape", "escape")
@@ -219,7 +235,7 @@ async def test_attach_suspends_the_tui_runs_tmux_attach_and_resumes(env: Env, tm
     app.suspend = fake_suspend  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
         await start_all(env, pilot, ["target"])
-        tile(app, "target").focus()
+        await focus_tile(pilot, "target")
         await pilot.press("a")
         await until(pilot, lambda: ran, what="the attach command")
         assert ran[0][-3:] == ["attach-session", "-t", "=target"] and env.socket in ran[0]
