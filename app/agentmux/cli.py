@@ -186,7 +186,8 @@ def cmd_up(fleet: Fleet, args: argparse.Namespace) -> int:
         return 0
     outcomes = each(fleet, names, fleet.start)
     if not args.no_serve and any(o.ok for o in outcomes):
-        from agentmux.supervisor import SERVE_SESSION, start_serve
+        from agentmux.supervisor import start_serve
+        from agentmux.tmux.backend import SERVE_SESSION
 
         if start_serve(fleet):
             outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.color import Color
@@ -27,7 +28,8 @@ ESCAPE_RE = re.compile(
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # SGR state: (foreground, background, bold, dim, italic, underline, blink, reverse, strike)
-_PLAIN: tuple = (None, None, False, False, False, False, False, False, False)
+SgrState = tuple[Any, ...]
+_PLAIN: SgrState = (None, None, False, False, False, False, False, False, False)
 _SET = {1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 6, 7: 7, 9: 8, 21: 5}  # 21 (double underline) shows as underline
 _RESET = {22: (2, 3), 23: (4,), 24: (5,), 25: (6,), 27: (7,), 29: (8,)}
 
@@ -46,7 +48,7 @@ def _extended_colour(params: list[int], index: int) -> tuple[Color | None, int]:
     return None, len(params)
 
 
-def _colon_group(values: list, group: str) -> None:
+def _colon_group(values: list[Any], group: str) -> None:
     """One colon-separated parameter (ITU T.416 style), as tmux writes some: 4:3 (curly underline),
     38:2::R:G:B, 48:5:N, 58:... (underline colour, ignored). Anything else with colons is ignored."""
     parts = group.split(":")
@@ -66,7 +68,7 @@ def _colon_group(values: list, group: str) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _apply_sgr(state: tuple, codes: str) -> tuple:
+def _apply_sgr(state: SgrState, codes: str) -> SgrState:
     """The SGR state after one escape's parameters."""
     values = list(state)
     groups = codes.split(";") if codes else ["0"]
@@ -104,7 +106,7 @@ def _apply_sgr(state: tuple, codes: str) -> tuple:
 
 
 @lru_cache(maxsize=4096)
-def _style(state: tuple, base: Style | None) -> Style:
+def _style(state: SgrState, base: Style | None) -> Style:
     fg, bg, bold, dim, italic, underline, blink, reverse, strike = state
     style = Style(color=fg, bgcolor=bg, bold=bold or None, dim=dim or None, italic=italic or None,
                   underline=underline or None, blink=blink or None, reverse=reverse or None, strike=strike or None)
@@ -121,7 +123,7 @@ def ansi_segments(line: str, width: int | None = None, base: Style | None = None
     state = _PLAIN
     used = 0
     position = 0
-    pieces: list[tuple[str, tuple]] = []
+    pieces: list[tuple[str, SgrState]] = []
     for match in ESCAPE_RE.finditer(line):
         if match.start() > position:
             pieces.append((line[position:match.start()], state))
