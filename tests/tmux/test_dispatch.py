@@ -207,11 +207,14 @@ def test_a_timeout_fails_the_task_and_interrupts_the_agent(env: Env, running) ->
     demo_agents(env, ["a"], speed=1.0)
     run = running()
     slow = run.queue.add("a", "sleep 30", timeout=1.0)
-    after = run.queue.add("a", "echo after")
+    # longer than the pane script lingers after its program ends: an interrupt that ended the agent shows
+    after = run.queue.add("a", "sleep 0.6")
     run.until(lambda: run.ended(slow, after), timeout=20, message="timeout, then the next task")
     timed_out = run.task(slow.id)
     assert timed_out.state == TaskState.FAILED and "timed out after 1s; interrupted with C-c" in timed_out.reason
-    assert run.task(after.id).state == TaskState.SUCCEEDED
+    assert run.task(after.id).state == TaskState.SUCCEEDED, run.task(after.id).reason
+    pane = run.fleet.tmux.pane_info(run.supervisor.observer.panes["a"].pane_id)
+    assert pane is not None and not pane.dead, "the interrupt cancelled the task, not the agent"
 
 
 def test_a_shell_agents_task_succeeds_by_its_exit_status(env: Env, running) -> None:  # type: ignore[no-untyped-def]

@@ -68,8 +68,9 @@ class AgentKind:
         The program runs in a subshell, and the script lingers a moment after it ends: tmux 3.3 drops
         output still unread in the terminal when a pane's process exits, and the last lines of a crash
         are what a user most needs. The script then ends the way the program did (its exit status, or
-        the signal that killed it). While the program runs the script only notes signals (a no-op
-        trap, which subshells do not inherit), so Ctrl-C reaches the program alone.
+        the signal that killed it). While the program runs the script and its subshell only note signals
+        (a no-op trap, which the program does not inherit), so Ctrl-C reaches the program alone: a subshell
+        left with dash's default SIGINT died of a Ctrl-C the program itself caught, and took the pane with it.
         """
         lines = [f"trap : {TRAPPED}"]
         for command in spec.init:
@@ -82,7 +83,7 @@ class AgentKind:
                 f"sleep {LINGER}; exit $_s; fi"
             )
         lines += [
-            f"( eval {shlex.quote(self.program(spec))} )",
+            f"( trap : {TRAPPED}; eval {shlex.quote(self.program(spec))} )",
             "_s=$?",
             f"sleep {LINGER}",
             f'if [ "$_s" -gt 128 ] && [ "$_s" -lt 160 ]; then trap - {TRAPPED}; kill -$((_s - 128)) $$; fi',

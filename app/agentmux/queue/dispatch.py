@@ -155,7 +155,7 @@ class Dispatcher:
         if pane is None:
             return self._end(task, False, [], "the agent's tmux session vanished while it worked on it", now)
         if pane.dead:
-            how = (f"killed by signal {pane.dead_signal}" if pane.dead_signal
+            how = (f"was killed by signal {pane.dead_signal}" if pane.dead_signal
                    else f"exited with status {pane.dead_status}")
             return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane),
                              f"the agent {how} while working on it", now)
