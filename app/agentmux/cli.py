@@ -316,6 +316,8 @@ def cmd_serve(fleet: Fleet, args: argparse.Namespace) -> int:
     supervisor.supervision.dispatcher.on_event = say
     supervisor.on_lease_change = lambda holding, other: say(
         "dispatching queued tasks" if holding else f"standing by: {other or 'another process'} dispatches")
+    supervisor.on_config_change = lambda change: say(
+        change.problem or f"config {fleet.config.path} read again: {len(fleet.config.agents)} agents")
     for sig in (signal.SIGTERM, signal.SIGHUP):  # closing its tmux session: leave cleanly, lease released
         signal.signal(sig, lambda *_: supervisor.stop())
     say(f"supervising {len(fleet.config.agents)} agents on socket {fleet.config.settings.socket!r} "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from agentmux.agents.lifecycle import Fleet
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.state import Detected
+from agentmux.config import Config
 from agentmux.queue import Queue, Task
 from agentmux.supervisor import Supervision
 
@@ -45,6 +46,9 @@ class MirrorUpdate:
     screens: dict[str, str] = field(default_factory=dict)
     changes: list[tuple[str, Detected]] = field(default_factory=list)
     queue: QueueView | None = None
+    config: Config | None = None
+    """The config file as read again after it changed on disk (another command or an editor wrote it)."""
+    problems: list[str] = field(default_factory=list)
 
 
 class Mirror:
@@ -95,6 +99,11 @@ class Mirror:
         with self._lock:
             if self._closed:
                 return False
+            change = self.fleet.follow_config(self.clock())
+            if change is not None:
+                self._pending.config = change.config or self._pending.config
+                if change.problem:
+                    self._pending.problems.append(change.problem)
             statuses = self.observer.observe(self._should_capture)
             if self.supervision is not None:
                 self.supervision.after_look(self.observer, statuses)
@@ -108,7 +117,7 @@ class Mirror:
             if statuses != self._last_statuses:
                 self._pending.statuses = self._last_statuses = statuses
                 fresh = True
-            return fresh or bool(self._pending.changes)
+            return fresh or bool(self._pending.changes) or change is not None
 
     def _look_at_queue(self) -> bool:
         """Re-read the queue when the store changed (another process wrote, or this one dispatched)."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from agentmux.agents.lifecycle import Fleet
 from agentmux.agents.observer import AgentStatus, Observer, process_alive
 from agentmux.agents.state import Detected
+from agentmux.config import ConfigChange
 from agentmux.queue.dispatch import Dispatcher
 from agentmux.queue.model import SUPERVISOR_LEASE
 from agentmux.tmux.backend import SERVE_SESSION
@@ -113,9 +114,14 @@ class Supervisor:
         self.on_state_change: Callable[[str, Detected], None] | None = None
         self.on_lease_change: Callable[[bool, str | None], None] | None = None
         """Called with (dispatching here, who dispatches otherwise) whenever this process takes or loses it."""
+        self.on_config_change: Callable[[ConfigChange], None] | None = None
+        """Called when the config file changed on disk: the new config in use, or why it is not used."""
         self._was_holding: bool | None = None
 
     def tick(self) -> list[AgentStatus]:
+        change = self.fleet.follow_config(self.supervision.clock())
+        if change is not None and self.on_config_change is not None:
+            self.on_config_change(change)
         self.observer.on_state_change = self.on_state_change
         statuses = self.observer.observe()
         self.supervision.after_look(self.observer, statuses)

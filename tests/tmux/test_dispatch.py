@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentmux.queue import Queue, Task, TaskState
+from agentmux.store import Store
 from agentmux.supervisor import Supervisor
 from tests.conftest import Env, wait_until
 
@@ -251,3 +252,24 @@ def test_serve_started_by_up_dispatches_with_no_tui(env: Env) -> None:
     assert [text for _, text in inputs(traces["a"])] == ["echo from the cli"]
     down = env.cli("down")
     assert down.returncode == 0 and "stopped the supervisor" in down.stdout
+
+
+def test_serve_follows_the_config_file_and_keeps_going_when_an_edit_is_broken(env: Env) -> None:
+    traces = demo_agents(env, ["a", "b"])
+    assert env.cli("up").returncode == 0
+
+    def serve_says(text: str) -> bool:
+        return text in env.tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "=_agentmux-serve:").stdout
+
+    wait_until(lambda: serve_says("dispatching queued tasks"), timeout=20, message="serve dispatching")
+    removed = env.cli("rm", "b")
+    assert removed.returncode == 0, removed.stderr
+    wait_until(lambda: serve_says("read again: 1 agents"), timeout=20, message="serve reading the edited file")
+    # serve read the old file for a moment: it must not have brought the removed agent back
+    assert [row["name"] for row in json.loads(env.cli("ls", "--json").stdout)] == ["a"]
+    queue = Queue(Store(env.load().store_path))
+    env.config_path.write_text(env.config_path.read_text() + "\n[[agents]]\nname = \n")
+    wait_until(lambda: serve_says("still using the config read before"), timeout=20, message="the broken edit said")
+    queue.add("a", "echo still dispatching")  # the CLI refuses the broken file; the store takes the task
+    wait_until(lambda: [text for _, text in inputs(traces["a"])] == ["echo still dispatching"], timeout=20,
+               message="a task dispatched after the broken edit")

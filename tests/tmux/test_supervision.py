@@ -164,3 +164,16 @@ def test_attach_runs_a_real_tmux_client_and_detaching_returns(env: Env) -> None:
         subprocess.run(["kill", str(pid)], capture_output=True)
         os.close(fd)
     assert b"detached" in output
+
+
+def test_looking_at_a_configured_agent_never_started_writes_no_row_for_it(env: Env) -> None:
+    """A process still reading an older config (serve, a TUI) must not bring back an agent `rm` removed."""
+    env.write_config(DEMO)
+    fleet = env.fleet()
+    try:
+        (status,) = Supervisor(fleet).tick()
+        assert (status.name, status.state, status.reason) == ("demo", AgentState.STOPPED, "not started")
+        assert fleet.store.agent("demo") is None
+        assert status.since == env.config_path.stat().st_mtime, "stopped since it was configured"
+    finally:
+        fleet.close()

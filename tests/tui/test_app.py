@@ -259,3 +259,20 @@ async def test_first_run_offers_the_demo_fleet(env: Env) -> None:
             assert not empty.display
     finally:
         subprocess.run(["tmux", "-L", "agentmux-demo", "kill-server"], capture_output=True, env=env.environ)
+
+
+async def test_an_agent_added_from_another_terminal_appears_and_a_broken_edit_is_said(env: Env,
+                                                                                   tmp_path: Path) -> None:
+    env.write_config(sinks(tmp_path, ["one"]))
+    app = AgentmuxApp(env.load())
+    async with app.run_test(size=SIZE) as pilot:
+        await start_all(env, pilot, ["one"])
+        added = env.cli("add", "two", "--kind", "demo", "--command", "--speed 0", "--start")
+        assert added.returncode == 0, added.stderr
+        await until(pilot, lambda: "demo>" in tile_text(app, "two"), what="the new agent's tile")
+        # forms and actions use the file as it is now
+        await until(pilot, lambda: app.config.names() == ["one", "two"], what="the file read again")
+        env.config_path.write_text(env.config_path.read_text() + "\n[[agents]]\nname = \n")
+        await until(pilot, lambda: any("still using the config read before" in n.message
+                                       for n in app._notifications), what="the broken edit said")
+        assert app.config.names() == ["one", "two"]

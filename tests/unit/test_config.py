@@ -457,3 +457,45 @@ def test_cli_add_with_reserved_env_exits_2_naming_the_key(env: Env) -> None:
     assert_one_line(result.stderr)
     assert "AGENTMUX_AGENT" in result.stderr and "set by agentmux itself" in result.stderr
     assert path.read_text() == before
+
+
+# --- following the file ----------------------------------------------------------------------------------
+
+
+def test_a_follower_reads_the_file_again_only_when_it_changed(env: Env) -> None:
+    from agentmux.config import ConfigFollower
+
+    env.write_config('[[agents]]\nname = "one"\ncommand = "true"\n')
+    follower = ConfigFollower(env.load(), every=1.0)
+    assert follower.check(10.0) is None, "nothing changed"
+    env.write_config('[[agents]]\nname = "one"\ncommand = "true"\n\n[[agents]]\nname = "two"\ncommand = "true"\n')
+    assert follower.check(10.5) is None, "looked less than a second ago"
+    change = follower.check(11.0)
+    assert change is not None and change.config is not None and change.config.names() == ["one", "two"]
+    assert follower.check(12.0) is None
+
+
+def test_a_follower_keeps_the_last_good_config_and_says_why_once(env: Env) -> None:
+    from agentmux.config import ConfigFollower
+
+    env.write_config('[[agents]]\nname = "one"\ncommand = "true"\n')
+    follower = ConfigFollower(env.load(), every=0.0)
+    env.config_path.write_text(env.config_path.read_text() + "[[agents]]\nname = \n")
+    change = follower.check(1.0)
+    assert change is not None and change.config is None
+    assert change.problem is not None and str(env.config_path) in change.problem
+    assert "still using the config read before" in change.problem
+    assert follower.check(2.0) is None, "said once per edit"
+    assert follower.config.names() == ["one"]
+
+
+def test_a_follower_does_not_move_a_running_process_to_another_socket(env: Env) -> None:
+    from agentmux.config import ConfigFollower
+
+    env.write_config()
+    follower = ConfigFollower(env.load(), every=0.0)
+    env.config_path.write_text(env.config_path.read_text().replace(env.socket, "elsewhere"))
+    change = follower.check(1.0)
+    assert change is not None and change.config is None and change.problem is not None
+    assert "socket changed; it is used after a restart" in change.problem
+    assert follower.config.settings.socket == env.socket

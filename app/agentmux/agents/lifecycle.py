@@ -59,10 +59,18 @@ class Fleet:
         settings = config.settings
         self.store = store or Store(config.store_path)
         self.tmux = tmux or TmuxServer(settings.socket, settings.tmux_config, run_dir=settings.state_dir / "run")
+        self._follower = config_module.ConfigFollower(config)
 
     def close(self) -> None:
         self.tmux.close()
         self.store.close()
+
+    def follow_config(self, now: float) -> config_module.ConfigChange | None:
+        """For a long-running process: use the config file as it is on disk now, when it changed."""
+        change = self._follower.check(now)
+        if change is not None and change.config is not None:
+            self.config = change.config
+        return change
 
     # --- reading -----------------------------------------------------------------------------------------
 

@@ -95,6 +95,14 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
+def not_started(name: str, kind: str, since: float) -> AgentRecord:
+    """The record of a configured agent that was never started: stopped since `since`."""
+    return AgentRecord(name=name, kind=kind, session=None, pane_id=None, pid=None, desired="stopped",
+                       state=AgentState.STOPPED, reason="not started", state_since=since, exit_status=None,
+                       started_at=None, stopped_at=None, last_output_at=None, screen_hash=None,
+                       cleanup_pending=False)
+
+
 def screen_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()
 
@@ -140,10 +148,15 @@ class Observer:
                 store.mark_started(name, kind, pane.session, pane.pane_id, pane.pid, now)
         records = store.agents()
         missing = config_names - {record.name for record in records}
-        for name in missing:
-            store.ensure_agent(name, fleet.config.agent(name).kind, now)
         if missing:
-            records = store.agents()
+            # Configured, never started: shown as stopped without a row, which only starting it writes (a
+            # row written here by a process still reading an older config would bring a removed agent back).
+            try:
+                configured_at = fleet.config.path.stat().st_mtime
+            except OSError:
+                configured_at = now
+            unstarted = [not_started(name, fleet.config.agent(name).kind, configured_at) for name in missing]
+            records = sorted(records + unstarted, key=lambda record: record.name)
         self._cached_records, self._records_read_at = records, now
         return records
 

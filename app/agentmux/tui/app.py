@@ -150,6 +150,10 @@ class AgentmuxApp(App[None]):
         if self.mirror is None:
             return
         update = self.mirror.take()
+        if update.config is not None:
+            self.config = update.config
+        for problem in update.problems:
+            self.notify(problem, severity="error", timeout=10)
         dashboard = self.dashboard
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
