@@ -156,9 +156,14 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Created 0600 before SQLite opens it: its -wal and -shm files then get the same mode.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            os.chmod(path, 0o600)
+            # Created 0600 before SQLite opens it: its -wal and -shm files then get the same mode. Only
+            # when missing: closing any descriptor of a file drops every POSIX lock this process holds on
+            # it, so touching a store another connection of this process has open released that
+            # connection's locks (the next process to close then deleted the WAL under it: writes lost).
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            if path.stat().st_mode & 0o777 != 0o600:
+                os.chmod(path, 0o600)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise AgentmuxError(f"cannot open the store {path}: {exc}") from None

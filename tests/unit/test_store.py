@@ -256,3 +256,32 @@ def test_four_processes_writing_at_once_lose_nothing(store_path: Path, tmp_path:
         assert store.schema_version == len(MIGRATIONS)
     finally:
         store.close()
+
+
+def test_a_second_connection_in_one_process_keeps_every_process_writes(store_path: Path) -> None:
+    """The TUI opens a store connection per action beside its long-lived one. Opening one must not release
+    the long-lived connection's locks: another process closing the store then deleted the WAL under it,
+    and the two processes stopped seeing each other's writes (tasks lost)."""
+    long_lived = Store(store_path)
+    try:
+        long_lived.ensure_agent("tui", "command")
+        Store(store_path).close()
+        writer = textwrap.dedent(f"""
+            import sys
+            from pathlib import Path
+            from agentmux.store import Store
+            store = Store(Path({str(store_path)!r}))
+            store.ensure_agent("cli-" + sys.argv[1], "command")
+            store.close()
+        """)
+        for number in range(5):
+            subprocess.run([sys.executable, "-c", writer, str(number)], check=True, cwd=ROOT,
+                           env={"PYTHONPATH": str(ROOT / "app"), "PATH": "/usr/bin:/bin"}, timeout=60)
+            long_lived.ensure_agent(f"tui-{number}", "command")
+        seen = subprocess.run(
+            [sys.executable, "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
+             "'SELECT count(*) FROM agents').fetchone()[0])", str(store_path)],
+            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        assert len(long_lived.agents()) == 11 and seen == "11"
+    finally:
+        long_lived.close()
