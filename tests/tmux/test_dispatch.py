@@ -273,3 +273,39 @@ def test_serve_follows_the_config_file_and_keeps_going_when_an_edit_is_broken(en
     queue.add("a", "echo still dispatching")  # the CLI refuses the broken file; the store takes the task
     wait_until(lambda: [text for _, text in inputs(traces["a"])] == ["echo still dispatching"], timeout=20,
                message="a task dispatched after the broken edit")
+
+
+def test_stopping_an_agent_holds_its_queue_and_its_interrupted_task_fails(env: Env) -> None:
+    """A stop's Ctrl-C brings the agent back to its prompt on the way out: nothing more may be typed then."""
+    traces = demo_agents(env, ["a"], speed=1.0)
+    assert env.cli("up").returncode == 0
+    queue = Queue(Store(env.load().store_path))
+    out = queue.add("a", "sleep 30")
+    held = [queue.add("a", "sleep 0.1"), queue.add("a", "echo third")]
+    wait_until(lambda: queue.get(out.id).state == TaskState.RUNNING, timeout=20, message="the first task running")
+    down = env.cli("down", "a")
+    assert down.returncode == 0, down.stderr
+    wait_until(lambda: queue.get(out.id).state.ended, timeout=20, message="the interrupted task ended")
+    interrupted = queue.get(out.id)
+    assert interrupted.state == TaskState.FAILED, interrupted.reason
+    assert [queue.get(t.id).state for t in held] == [TaskState.READY, TaskState.READY]
+    assert [text for _, text in inputs(traces["a"])] == ["sleep 30"]
+    assert env.cli("up", "a").returncode == 0
+    wait_until(lambda: all(queue.get(t.id).state == TaskState.SUCCEEDED for t in held), timeout=20,
+               message="the held tasks once the agent is back")
+    assert queue.get(held[1].id).result == "third"
+
+
+def test_a_restart_while_a_task_runs_fails_it_and_the_next_goes_to_the_new_agent(env: Env) -> None:
+    traces = demo_agents(env, ["a"], speed=1.0)
+    assert env.cli("up").returncode == 0
+    queue = Queue(Store(env.load().store_path))
+    out = queue.add("a", "sleep 30")
+    after = queue.add("a", "echo after the restart")
+    wait_until(lambda: queue.get(out.id).state == TaskState.RUNNING, timeout=20, message="the first task running")
+    assert env.cli("restart", "a").returncode == 0
+    wait_until(lambda: queue.get(after.id).state.ended, timeout=20, message="the next task")
+    assert queue.get(out.id).state == TaskState.FAILED
+    assert "demo agent a ready" not in queue.get(out.id).result, "not the new agent's screen"
+    assert queue.get(after.id).state == TaskState.SUCCEEDED and queue.get(after.id).result == "after the restart"
+    assert [text for _, text in inputs(traces["a"])] == ["sleep 30", "echo after the restart"]

@@ -246,3 +246,13 @@ def test_the_demo_start_script_runs_init_first(tmp_path: Path) -> None:
     result = run_script(tmp_path, "--speed 0", kind="demo", init=("sh -c 'exit 5'",), stdin="exit\n")
     assert result.returncode == 5
     assert "demo agent" not in result.stdout
+
+
+def test_a_task_succeeds_or_fails_by_what_each_kind_printed() -> None:
+    demo, shell = get_kind("demo"), get_kind("shell")
+    assert demo.outcome(["● Reading src/app.py", "✓ done: fix it"]) == (True, "done")
+    assert demo.outcome(["● Reading src/app.py", "✗ error: merge conflict"]) == (False, "✗ error: merge conflict")
+    assert demo.outcome(["● Waiting 30s", "^C cancelled"])[0] is False, "an interrupted task did not succeed"
+    assert shell.outcome(["one", "[0] $ "]) == (True, "exit status 0")
+    assert shell.outcome(["ls: cannot access", "[2] $ "]) == (False, "exit status 2")
+    assert shell.outcome(["no prompt"])[0] is False

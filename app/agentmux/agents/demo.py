@@ -205,7 +205,7 @@ def _repl(opts: argparse.Namespace, rng: random.Random) -> None:
         try:
             _run_task(task, rng, opts)
         except KeyboardInterrupt:
-            _line("^C cancelled", YELLOW)
+            _line("^C cancelled", YELLOW)  # detectors.DEMO_CANCELLED: a task it ends fails
 
 
 def _probability(text: str) -> float:

@@ -87,6 +87,7 @@ DEMO_PROMPT = "demo> "
 DEMO_SETTLE = 0.3
 DEMO_PROMPT_RE = re.compile(r"demo>")
 DEMO_ERROR = "✗ error:"
+DEMO_CANCELLED = "^C cancelled"
 SHELL_PS1 = "[$?] $ "
 """The prompt agentmux gives a `shell` agent: the last command's exit status, then `$`."""
 SHELL_PROMPT_RE = re.compile(r"\[(\d+)\] \$")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentmux.agents.detectors import (
+    DEMO_CANCELLED,
     DEMO_ERROR,
     DEMO_PROMPT_RE,
     SHELL_PROMPT_RE,
@@ -105,10 +106,13 @@ class DemoKind(AgentKind):
 
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
-        """Failed when it printed its error marker (`✗ error: REASON`), else succeeded."""
+        """Failed when it printed its error marker (`✗ error: REASON`) or was interrupted (`^C cancelled`),
+        else succeeded."""
         for line in reversed(output):
             if line.lstrip().startswith(DEMO_ERROR):
                 return False, line.strip()
+            if line.strip() == DEMO_CANCELLED:
+                return False, "interrupted (Ctrl-C): the demo agent cancelled it"
         return True, "done"
 
 

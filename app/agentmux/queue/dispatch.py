@@ -162,11 +162,13 @@ class Dispatcher:
         if status.state in ENDED_AGENT:
             return False  # a stop is under way: the pane's end decides
         task = self._follow_trims(task, pane)
+        if self._restarted(task, status):
+            return self._end(task, False, [], "the agent was stopped and started again while working on it", now)
         progressed = task.output_mark is None or pane.history_size + pane.cursor_y > task.output_mark
         if task.state == TaskState.DISPATCHED and (progressed or status.state == AgentState.BUSY):
             self.queue.mark_running(task.id, now)
             self.wrote = True
-        if task.timeout is not None and now - sent_at > task.timeout:
+        if task.timeout is not None and now - sent_at > task.timeout and not self._restarted(task):
             interrupted = ""
             if not self._seems_ready(kind, status, observer):  # still at it (or asking): stop it
                 self.fleet.tmux.send_keys(pane.pane_id, *kind.interrupt_keys)
@@ -178,6 +180,8 @@ class Dispatcher:
         look = self._look(pane, kind)
         if look is None or not look.ready:
             return False
+        if self._restarted(task):
+            return self._end(task, False, [], "the agent was stopped and started again while working on it", now)
         output = self._output(task, look.pane)
         ok, reason = kind.outcome(output)
         if output and kind.prompt is not None and kind.prompt.fullmatch(output[-1].rstrip()):
@@ -194,6 +198,17 @@ class Dispatcher:
         # Quiet-judged programs: idle must come from quiet after the task's own output, not from before it.
         sent_at = task.sent_at or 0.0
         return (progressed or task.started_at is not None) and (status.last_output_at or 0.0) >= sent_at
+
+    def _restarted(self, task: Task, status: AgentStatus | None = None) -> bool:
+        """Was the agent started again after the task went out? Its screen is then another program's.
+        Without the last look's `status`, the agent's row is read from the store (the observer's copy may be
+        a second old): done only before acting on the pane (reading a result, interrupting)."""
+        if status is not None:
+            started_at = status.started_at
+        else:
+            record = self.fleet.store.agent(task.agent)
+            started_at = record.started_at if record is not None else None
+        return started_at is not None and task.dispatched_at is not None and started_at > task.dispatched_at
 
     def _follow_trims(self, task: Task, pane: PaneInfo) -> Task:
         """tmux drops the oldest tenth of a full history at once: move the task's mark with its line."""

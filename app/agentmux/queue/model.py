@@ -399,8 +399,9 @@ class Queue:
                         holder: str | None = None) -> bool:
         """Claim a ready task for sending (before it is sent: a crash then is seen on recovery).
 
-        False when it is no longer ready (cancelled in between) or, given a `holder`, when that holder no
-        longer holds the supervisor lease: two processes can never both claim (and so send) a task."""
+        False when it is no longer ready (cancelled in between), when its agent is being (or was) stopped,
+        or, given a `holder`, when that holder no longer holds the supervisor lease: two processes can never
+        both claim (and so send) a task."""
         now = time.time() if now is None else now
         fence, params = "", [now, output_mark, now, holder, task_id]
         if holder is not None:
@@ -410,7 +411,10 @@ class Queue:
             cursor = db.execute(
                 "UPDATE tasks SET state = 'dispatched', attempts = attempts + 1, dispatched_at = ?, sent_at = NULL, "
                 "started_at = NULL, output_mark = ?, updated_at = ?, reason = '', dispatched_by = ? "
-                "WHERE id = ? AND state = 'ready'" + fence, params)
+                "WHERE id = ? AND state = 'ready' "
+                # an agent being stopped comes back to its prompt on the way out: nothing more goes in
+                "AND NOT EXISTS (SELECT 1 FROM agents WHERE name = tasks.agent AND desired = 'stopped')" + fence,
+                params)
             return cursor.rowcount == 1
 
     def mark_sent(self, task_id: int, now: float | None = None) -> None:
