@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from agentmux import __version__
 from agentmux import config as config_module
+from agentmux.agents.kinds import KINDS, AgentKind
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
@@ -272,6 +273,13 @@ def known_agent(fleet: Fleet, name: str) -> str:
     return name
 
 
+def agent_kind(fleet: Fleet, name: str) -> AgentKind:
+    """The kind of a known agent: as it was started (the store), else as configured."""
+    record = fleet.store.agent(name)
+    kind = record.kind if record is not None else fleet.config.agent(name).kind
+    return KINDS.get(kind, KINDS["command"])
+
+
 def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
     words = list(args.words)
     if args.all:
@@ -281,6 +289,8 @@ def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
             raise UsageError("send needs NAME and TEXT (or --all TEXT)")
         names = [known_agent(fleet, words.pop(0))]
     text = sys.stdin.read() if words == ["-"] else " ".join(words)
+    if not args.no_enter:
+        text = text.rstrip("\n")  # `echo TEXT | agentmux send NAME -`: Enter once, not twice
     if not names:
         raise AgentmuxError("no agents are running")
     return report(each(fleet, names, lambda name: fleet.send(name, text, enter=not args.no_enter)))
@@ -426,7 +436,8 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
 
     if action == "add":
         text = sys.stdin.read() if args.text == "-" else args.text
-        task = queue.add(known_agent(fleet, args.name), text, priority=args.priority, after=args.after,
+        agent_kind(fleet, known_agent(fleet, args.name)).task_input(text)  # a text its kind cannot take: now
+        task = queue.add(args.name, text, priority=args.priority, after=args.after,
                          when=args.when, if_output=args.if_output, timeout=args.timeout, retries=args.retries)
         print(line(task))
         return 0

@@ -309,3 +309,44 @@ def test_a_restart_while_a_task_runs_fails_it_and_the_next_goes_to_the_new_agent
     assert "demo agent a ready" not in queue.get(out.id).result, "not the new agent's screen"
     assert queue.get(after.id).state == TaskState.SUCCEEDED and queue.get(after.id).result == "after the restart"
     assert [text for _, text in inputs(traces["a"])] == ["sleep 30", "echo after the restart"]
+
+
+def test_a_result_is_whole_when_the_agent_prints_past_a_full_scrollback_between_two_looks(
+        env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    """tmux drops the oldest tenth of a full history at once; a burst can do that and grow back past the size
+    of the last look, so the task's line must be found again by what was typed on it."""
+    env.write_config('''
+[[agents]]
+name = "sh"
+kind = "shell"
+''', settings="history_limit = 1000")
+    run = running()
+    fill = run.queue.add("sh", "seq 1 1500")
+    burst = run.queue.add("sh", "seq -f L%g 1 400")
+    tail = run.queue.add("sh", "seq -f T%g 1 950")
+    run.until(lambda: run.ended(fill, burst, tail), message="three commands")
+    assert run.task(burst.id).result == "\n".join(f"L{n}" for n in range(1, 401))
+    assert run.task(tail.id).result == "\n".join(f"T{n}" for n in range(1, 951))
+
+
+def test_a_script_of_several_lines_is_one_shell_task_and_a_final_newline_is_no_second_enter(
+        env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    env.write_config('''
+[[agents]]
+name = "sh"
+kind = "shell"
+''' + DEMO.format(name="d", speed=0, trace=env.root / "d.trace"))
+    run = running()
+    script = run.queue.add("sh", "echo line1\nsleep 0.5\nif true; then\n  echo \"it's\" line3\nfi\n(exit 4)\n")
+    after = run.queue.add("sh", "echo next\n")
+    demo = run.queue.add("d", "echo hi\n")
+    run.until(lambda: run.ended(script, after, demo), message="the script, then the next command")
+    done = run.task(script.id)
+    assert (done.state, done.reason, done.result) == (TaskState.FAILED, "exit status 4", "line1\nit's line3")
+    assert (run.task(after.id).state, run.task(after.id).result) == (TaskState.SUCCEEDED, "next")
+    assert started_after(run.task(after.id), done), "the next command waited for the whole script"
+    assert (run.task(demo.id).state, run.task(demo.id).result) == (TaskState.SUCCEEDED, "hi")
+
+
+def started_after(later: Task, earlier: Task) -> bool:
+    return later.sent_at is not None and earlier.finished_at is not None and later.sent_at >= earlier.finished_at

@@ -12,6 +12,10 @@ name = "builder"
 command = "exec sleep 600"
 
 [[agents]]
+name = "demo"
+kind = "demo"
+
+[[agents]]
 name = "deployer"
 command = "exec sleep 600"
 '''
@@ -28,7 +32,8 @@ def test_queue_commands(env: Env) -> None:
     listing = json.loads(env.cli("queue", "ls", "--json").stdout)
     assert [(t["id"], t["agent"], t["state"], t["after"]) for t in listing] == [
         (1, "builder", "ready", []), (2, "deployer", "queued", [1])]
-    assert listing[1]["text"] == "ship it\n" and listing[1]["retries"] == 2
+    # Enter follows every task: a final newline from standard input is not a second one
+    assert listing[1]["text"] == "ship it" and listing[1]["retries"] == 2
     table = env.cli("queue", "ls", "deployer").stdout
     assert "ID" in table and "ship it" in table and "builder" not in table
     cycle = env.cli("queue", "after", "1", "2")
@@ -54,6 +59,12 @@ def test_queue_errors_are_one_line(env: Env) -> None:
         (("queue", "show", "7"), 1, "no task 7"),
         (("queue", "cancel", "x"), 2, "invalid int value"),
         (("queue",), 2, "required"),
+        (("queue", "show", "99999999999999999999"), 1, "no task 99999999999999999999"),
+        (("queue", "add", "builder", "x", "--after", "99999999999999999999"), 1, "no such task"),
+        (("queue", "add", "builder", "x", "--priority", "99999999999999999999"), 1, "priority must be between"),
+        (("queue", "add", "builder", "x", "--timeout", "inf"), 1, "--timeout must be a number of seconds"),
+        (("queue", "add", "builder", "x", "--retries", "100000"), 1, "--retries must be between 0 and 1000"),
+        (("queue", "add", "demo", "one\ntwo"), 1, "a demo agent reads one line per task"),
     ]:
         result = env.cli(*args)
         assert result.returncode == code, (args, result.stderr)

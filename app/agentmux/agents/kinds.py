@@ -21,6 +21,7 @@ from agentmux.agents.detectors import (
     detect_shell,
 )
 from agentmux.agents.state import Detected
+from agentmux.errors import AgentmuxError
 
 if TYPE_CHECKING:
     from agentmux.config import AgentSpec
@@ -51,6 +52,11 @@ class AgentKind:
         """Whether a task succeeded, and why, from what the agent printed for it (its prompt last).
         A program in general gives no verdict: it finished when it went quiet."""
         return True, "the agent went idle"
+
+    def task_input(self, text: str) -> str:
+        """What to type for a task's text (Enter follows). Raises AgentmuxError for a text this kind cannot
+        take as one task, so the user hears it when adding it rather than when it is due."""
+        return text
 
     def validate(self, spec: AgentSpec) -> tuple[str, str] | None:
         """A (key, reason) problem with an agent of this kind, or None."""
@@ -105,6 +111,12 @@ class DemoKind(AgentKind):
         return _demo_program(spec)
 
 
+    def task_input(self, text: str) -> str:
+        if "\n" in text:
+            raise AgentmuxError("a demo agent reads one line per task: queue each line as a task of its own "
+                                "(--after chains them)")
+        return text
+
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         """Failed when it printed its error marker (`✗ error: REASON`) or was interrupted (`^C cancelled`),
         else succeeded."""
@@ -122,6 +134,14 @@ class ShellKind(AgentKind):
 
     def program(self, spec: AgentSpec) -> str:
         return f"PS1={shlex.quote(SHELL_PS1)} exec {spec.command.strip() or '/bin/sh'}"
+
+    def task_input(self, text: str) -> str:
+        """A script of several lines becomes one command line, so the shell shows its prompt once, when the
+        whole script has run, and its exit status is the script's (typed as lines, each would show one)."""
+        if "\n" not in text:
+            return text
+        lines = " ".join(shlex.quote(line) for line in text.split("\n"))
+        return f"eval \"$(printf '%s\\n' {lines})\""
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         prompt = SHELL_PROMPT_RE.fullmatch(output[-1].rstrip()) if output else None

@@ -109,7 +109,7 @@ class Dispatcher:
         self.wrote = True
         self._history[agent] = look.pane.history_size
         try:
-            self.fleet.tmux.send_text(pane.pane_id, task.text)
+            self.fleet.tmux.send_text(pane.pane_id, kind.task_input(task.text))
         except AgentmuxError as exc:
             self.queue.finish(task.id, False, "", f"could not type it into {agent}: {exc}", self.clock())
             self._say(f"task {task.id} for {agent}: could not be typed: {exc}")
@@ -164,6 +164,8 @@ class Dispatcher:
         task = self._follow_trims(task, pane)
         if self._restarted(task, status):
             return self._end(task, False, [], "the agent was stopped and started again while working on it", now)
+        if kind.prompt is not None and self._seems_ready(kind, status, observer):
+            task = self._find_typed_line(task, pane, kind)  # back at its prompt: the result is read from there
         progressed = task.output_mark is None or pane.history_size + pane.cursor_y > task.output_mark
         if task.state == TaskState.DISPATCHED and (progressed or status.state == AgentState.BUSY):
             self.queue.mark_running(task.id, now)
@@ -220,6 +222,32 @@ class Dispatcher:
         trimmed = math.ceil((last - pane.history_size) / chunk) * chunk
         self.queue.move_mark(task.id, trimmed)
         return replace(task, output_mark=task.output_mark - trimmed)
+
+    def _find_typed_line(self, task: Task, pane: PaneInfo, kind: AgentKind) -> Task:
+        """Check that the task's mark is still on the line its text was typed on, and find that line again
+        when not: a burst of output can make tmux trim a full history and grow it back past the size of the
+        last look, a trim `_follow_trims` cannot see. Trims come in tenths of the history limit, so the line
+        can only be whole tenths higher up. One round trip when nothing was missed."""
+        if task.output_mark is None:
+            return task
+        try:
+            typed = kind.task_input(task.text).split("\n")[0].strip()[:40]
+        except AgentmuxError:
+            return task
+        chunk = max(1, self.fleet.config.settings.history_limit // 10)
+        for tenths in range(11):
+            row = task.output_mark - tenths * chunk - pane.history_size
+            if row > pane.cursor_y:
+                continue  # below what the pane holds: the history was trimmed at least this much
+            if row < -pane.history_size:
+                break  # trimmed away: the result keeps what is left
+            line = self.fleet.tmux.capture([CaptureRequest(pane.pane_id, start=row, end=row, escapes=False)])
+            if typed in line.get(pane.pane_id, ""):
+                if tenths:
+                    self.queue.move_mark(task.id, tenths * chunk)
+                    task = replace(task, output_mark=task.output_mark - tenths * chunk)
+                return task
+        return task
 
     def _output(self, task: Task, pane: PaneInfo) -> list[str]:
         """What the agent printed after the line the task was typed on, up to the cursor (lines joined where

@@ -16,6 +16,7 @@ module holds the rules every process shares:
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import time
@@ -110,6 +111,20 @@ class TaskEvent:
     message: str
 
 
+MAX_PRIORITY = 10**9
+MAX_RETRIES = 1000
+
+
+def _fits(number: int) -> bool:
+    """Can SQLite hold it (a 64-bit integer)? An id beyond that names no task."""
+    return -(2**63) <= number < 2**63
+
+
+def _check_priority(priority: int) -> None:
+    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        raise AgentmuxError(f"priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}")
+
+
 class Queue:
     """The queue of every agent on one socket, in that socket's store."""
 
@@ -119,7 +134,8 @@ class Queue:
     # --- reading -----------------------------------------------------------------------------------------
 
     def get(self, task_id: int) -> Task:
-        row = self.store.db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row = (self.store.db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+               if _fits(task_id) else None)
         if row is None:
             raise AgentmuxError(f"no task {task_id}")
         return Task.from_row(row, self._after(self.store.db, task_id))
@@ -187,8 +203,10 @@ class Queue:
             when: str = "success", if_output: str | None = None, timeout: float | None = None,
             retries: int = 0, now: float | None = None) -> Task:
         """Add a task; durable when this returns. Dependencies must exist already."""
+        text = text.replace("\r\n", "\n").strip("\n")  # Enter follows the text: a final newline would be a second
         if not text.strip():
             raise AgentmuxError("the task's text is empty")
+        _check_priority(priority)
         if when not in WHEN:
             raise AgentmuxError(f"--when must be one of {', '.join(WHEN)}, not {when!r}")
         if if_output is not None:
@@ -196,14 +214,14 @@ class Queue:
                 re.compile(if_output)
             except re.error as exc:
                 raise AgentmuxError(f"--if-output is not a valid regular expression: {exc}") from None
-        if timeout is not None and not timeout > 0:
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise AgentmuxError("--timeout must be a number of seconds above 0")
-        if retries < 0:
-            raise AgentmuxError("--retries must be 0 or more")
+        if not 0 <= retries <= MAX_RETRIES:
+            raise AgentmuxError(f"--retries must be between 0 and {MAX_RETRIES}")
         now = time.time() if now is None else now
         with self.store.transaction() as db:
             for dep in after:
-                if db.execute("SELECT 1 FROM tasks WHERE id = ?", (dep,)).fetchone() is None:
+                if not _fits(dep) or db.execute("SELECT 1 FROM tasks WHERE id = ?", (dep,)).fetchone() is None:
                     raise AgentmuxError(f"--after {dep}: no such task")
             cursor = db.execute(
                 "INSERT INTO tasks (agent, text, priority, state, run_when, if_output, timeout, retries, "
@@ -253,7 +271,8 @@ class Queue:
 
     @staticmethod
     def _row(db: sqlite3.Connection, task_id: int) -> sqlite3.Row:
-        row: sqlite3.Row | None = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row: sqlite3.Row | None = (db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                                   if _fits(task_id) else None)
         if row is None:
             raise AgentmuxError(f"no task {task_id}")
         return row
@@ -293,6 +312,7 @@ class Queue:
 
     def set_priority(self, task_id: int, priority: int, now: float | None = None) -> Task:
         """Reprioritise a task that has not gone out yet."""
+        _check_priority(priority)
         now = time.time() if now is None else now
         with self.store.transaction() as db:
             state = TaskState(self._row(db, task_id)["state"])
