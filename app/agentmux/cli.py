@@ -443,10 +443,8 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
         return 0
     if action == "ls":
         tasks = queue.tasks(known_agent(fleet, args.name) if args.name else None)
-        if not args.all:
-            ended = [t for t in tasks if t.state.ended]
-            ended.sort(key=lambda t: t.finished_at or t.updated_at)
-            tasks = [t for t in tasks if not t.state.ended or t in ended[-20:]]
+        ended = sorted((t for t in tasks if t.state.ended), key=lambda t: t.finished_at or t.updated_at)
+        tasks = [t for t in tasks if not t.state.ended] + (ended if args.all else ended[-20:])
         if args.json:
             print(json.dumps([t.as_json() for t in tasks], indent=2))
             return 0
@@ -482,7 +480,8 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
             print("history:")
             for event in events:
                 print(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(event.at))}  {event.message}")
-        print("result:" + ("\n" + task.result if task.result else " (none yet)"))
+        print("result:" + ("\n" + task.result if task.result else
+                           " (nothing printed)" if task.state.ended else " (none yet)"))
         return 0
     if action in ("cancel", "retry"):
         task = queue.cancel(args.id) if action == "cancel" else queue.retry(args.id)

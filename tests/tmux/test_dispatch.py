@@ -350,3 +350,18 @@ kind = "shell"
 
 def started_after(later: Task, earlier: Task) -> bool:
     return later.sent_at is not None and earlier.finished_at is not None and later.sent_at >= earlier.finished_at
+
+
+def test_a_task_that_ends_the_shell_keeps_its_output_without_tmuxs_dead_pane_line(
+        env: Env, running) -> None:  # type: ignore[no-untyped-def]
+    env.write_config('''
+[[agents]]
+name = "sh"
+kind = "shell"
+''')
+    run = running()
+    last = run.queue.add("sh", "echo bye; exit 3")
+    run.until(lambda: run.ended(last), message="the shell's last command")
+    ended = run.task(last.id)
+    assert ended.state == TaskState.FAILED and "exited with status 3" in ended.reason
+    assert ended.result == "bye", ended.result

@@ -124,6 +124,27 @@ def test_failures_retry_with_backoff_then_fail(queue: Queue) -> None:
     assert queue.mark_dispatched(task.id, 0, now=103)
     final = queue.finish(task.id, False, "boom", "error marker", now=104)
     assert final.state == TaskState.FAILED and final.attempts == 2
+    # retried by hand: its automatic retries start again
+    assert queue.retry(task.id, now=200).state == TaskState.READY
+    assert queue.mark_dispatched(task.id, 0, now=200)
+    assert queue.finish(task.id, False, "boom", "error marker", now=201).state == TaskState.READY
+    assert queue.mark_dispatched(task.id, 0, now=210)
+    assert queue.finish(task.id, False, "boom", "error marker", now=211).state == TaskState.FAILED
+
+
+def test_a_retried_task_decides_again_the_tasks_skipped_because_of_it(queue: Queue) -> None:
+    first = queue.add("a", "build")
+    second = queue.add("b", "deploy", after=[first.id])
+    third = queue.add("b", "announce", after=[second.id])
+    assert queue.mark_dispatched(first.id, 0, now=1)
+    queue.finish(first.id, False, "", "broke", now=2)
+    assert queue.get(third.id).state == TaskState.SKIPPED
+    assert any(e.message.startswith("skipped: task 1 failed") for e in queue.events(second.id))
+    queue.retry(first.id, now=3)
+    assert [queue.get(t.id).state for t in (second, third)] == [TaskState.QUEUED, TaskState.QUEUED]
+    assert queue.mark_dispatched(first.id, 0, now=4)
+    queue.finish(first.id, True, "ok", "done", now=5)
+    assert queue.get(second.id).state == TaskState.READY and queue.get(third.id).state == TaskState.QUEUED
 
 
 def test_a_dispatch_cut_off_is_retried_or_marked_and_says_so(queue: Queue) -> None:

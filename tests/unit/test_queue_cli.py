@@ -46,7 +46,9 @@ def test_queue_commands(env: Env) -> None:
     shown = env.cli("queue", "show", "2")
     assert "skipped" in shown.stdout and "task 1 cancelled" in shown.stdout
     assert env.cli("queue", "retry", "1").stdout.strip() == "task 1 for builder: ready"
-    assert json.loads(env.cli("queue", "show", "2", "--json").stdout)["state"] == "skipped"
+    # skipped because task 1 was cancelled: it waits for task 1's new outcome
+    assert json.loads(env.cli("queue", "show", "2", "--json").stdout)["state"] == "queued"
+    assert "waiting again: task 1 was retried" in env.cli("queue", "show", "2").stdout
 
 
 def test_queue_errors_are_one_line(env: Env) -> None:

@@ -18,6 +18,7 @@ any moment leaves a state the next one can continue from (see `Queue.recover`).
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,6 +35,8 @@ from agentmux.tmux.backend import CaptureRequest, PaneInfo
 if TYPE_CHECKING:
     from agentmux.agents.lifecycle import Fleet
 
+PANE_IS_DEAD_RE = re.compile(r"^Pane is dead \((status|signal) [^)]*\)\s*$")
+"""tmux's own line on a pane whose program ended (remain-on-exit): not the agent's output."""
 ENDED_AGENT = frozenset({AgentState.EXITED, AgentState.ERROR, AgentState.STOPPED})
 
 
@@ -262,7 +265,7 @@ class Dispatcher:
         request = CaptureRequest(pane.pane_id, start=max(start, -pane.history_size), end=pane.cursor_y,
                                  escapes=False, join=True)
         text = self.fleet.tmux.capture([request]).get(pane.pane_id, "")
-        lines = [line.rstrip() for line in text.split("\n")]
+        lines = [line.rstrip() for line in text.split("\n") if not PANE_IS_DEAD_RE.match(line)]
         if kept:
             lines = lines[1:]  # the line the task was typed on: its prompt and the task's own text
         while lines and not lines[-1]:

@@ -303,10 +303,13 @@ class Queue:
                 raise AgentmuxError(f"task {task_id} is {state.value}: only a failed, cancelled or skipped task "
                                     "can be retried")
             waits = self._after(db, task_id)
+            # its own retries start again: as many automatic retries after this attempt as it was given
+            retries = row["retries"] + row["attempts"] if row["retries"] else 0
             db.execute("UPDATE tasks SET state = ?, reason = 'retried by request', result = '', updated_at = ?, "
-                       "not_before = NULL, finished_at = NULL WHERE id = ?",
-                       ((TaskState.QUEUED if waits else TaskState.READY).value, now, task_id))
+                       "not_before = NULL, finished_at = NULL, retries = ? WHERE id = ?",
+                       ((TaskState.QUEUED if waits else TaskState.READY).value, now, retries, task_id))
             self._event(db, task_id, now, f"retried by request (was {state.value})")
+            self._reopen_skipped_after(db, task_id, now)
             self._resolve(db, now, candidates=[task_id])
         return self.get(task_id)
 
@@ -357,7 +360,21 @@ class Queue:
             else:
                 db.execute("UPDATE tasks SET state = 'skipped', reason = ?, updated_at = ?, finished_at = ? "
                            "WHERE id = ?", (problem, now, now, task_id))
+                self._event(db, task_id, now, f"skipped: {problem}")
                 work += self._waiting_for(db, task_id)
+
+    def _reopen_skipped_after(self, db: sqlite3.Connection, task_id: int, now: float) -> None:
+        """Tasks skipped because of a task now retried wait for it again (and so on down the chain): they
+        are decided on its new outcome, not on the old one."""
+        work = [task_id]
+        while work:
+            retried = work.pop()
+            for (waiting,) in db.execute("SELECT d.task FROM task_deps d JOIN tasks t ON t.id = d.task "
+                                         "WHERE d.after = ? AND t.state = 'skipped'", (retried,)).fetchall():
+                db.execute("UPDATE tasks SET state = 'queued', reason = '', updated_at = ?, finished_at = NULL "
+                           "WHERE id = ?", (now, waiting))
+                self._event(db, waiting, now, f"waiting again: task {task_id} was retried")
+                work.append(waiting)
 
     @staticmethod
     def _waiting_for(db: sqlite3.Connection, task_id: int) -> list[int]:

@@ -375,7 +375,8 @@ def details_view(details: TaskDetails, now: float) -> Group:
     else:
         parts.append(Text("nothing yet", style="dim"))
     parts.append(_section("Result", "(what the agent printed after the task's line, up to its next prompt)"))
-    parts.append(Text(task.result.rstrip()) if task.result else Text("(none yet)", style="dim"))
+    empty = "(nothing printed)" if task.state.ended else "(none yet)"
+    parts.append(Text(task.result.rstrip()) if task.result else Text(empty, style="dim"))
     return Group(*parts)
 
 
