@@ -237,8 +237,12 @@ class Dispatcher:
             typed = kind.task_input(task.text).split("\n")[0].strip()[:40]
         except AgentmuxError:
             return task
-        chunk = max(1, self.fleet.config.settings.history_limit // 10)
-        for tenths in range(11):
+        limit = self.fleet.config.settings.history_limit
+        chunk = max(1, limit // 10)
+        # a trim leaves nine tenths of the limit: below that, none was missed (and the text may just not be
+        # echoed yet; looking higher up could then find the same command typed a tenth earlier)
+        most = 10 if pane.history_size >= limit - chunk else 0
+        for tenths in range(most + 1):
             row = task.output_mark - tenths * chunk - pane.history_size
             if row > pane.cursor_y:
                 continue  # below what the pane holds: the history was trimmed at least this much
