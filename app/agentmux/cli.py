@@ -274,7 +274,8 @@ def known_agent(fleet: Fleet, name: str) -> str:
 
 
 def agent_kind(fleet: Fleet, name: str) -> AgentKind:
-    """The kind of a known agent: as it was started (the store), else as configured."""
+    """The kind of a known agent: as it was started (the store), else as configured (whose error names the
+    file when neither knows it)."""
     record = fleet.store.agent(name)
     kind = record.kind if record is not None else fleet.config.agent(name).kind
     return KINDS.get(kind, KINDS["command"])
@@ -436,7 +437,7 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
 
     if action == "add":
         text = sys.stdin.read() if args.text == "-" else args.text
-        agent_kind(fleet, known_agent(fleet, args.name)).task_input(text)  # a text its kind cannot take: now
+        agent_kind(fleet, args.name).task_input(text)  # an unknown agent, or a text its kind cannot take: now
         task = queue.add(args.name, text, priority=args.priority, after=args.after,
                          when=args.when, if_output=args.if_output, timeout=args.timeout, retries=args.retries)
         print(line(task))

@@ -20,6 +20,11 @@ name = "{name}"
 kind = "demo"
 command = "--speed {speed} --ask-rate 0 --fail-rate 0 --seed 1 --trace {trace}"
 '''
+SHELL = '''
+[[agents]]
+name = "sh"
+kind = "shell"
+'''
 
 
 def demo_agents(env: Env, names: list[str], speed: float = 0.0, extra: str = "") -> dict[str, Path]:
@@ -219,11 +224,7 @@ def test_a_timeout_fails_the_task_and_interrupts_the_agent(env: Env, running) ->
 
 
 def test_a_shell_agents_task_succeeds_by_its_exit_status(env: Env, running) -> None:  # type: ignore[no-untyped-def]
-    env.write_config('''
-[[agents]]
-name = "sh"
-kind = "shell"
-''')
+    env.write_config(SHELL)
     run = running()
     ok = run.queue.add("sh", "printf 'one\\ntwo\\n'")
     bad = run.queue.add("sh", "ls /no/such/dir")
@@ -315,11 +316,7 @@ def test_a_result_is_whole_when_the_agent_prints_past_a_full_scrollback_between_
         env: Env, running) -> None:  # type: ignore[no-untyped-def]
     """tmux drops the oldest tenth of a full history at once; a burst can do that and grow back past the size
     of the last look, so the task's line must be found again by what was typed on it."""
-    env.write_config('''
-[[agents]]
-name = "sh"
-kind = "shell"
-''', settings="history_limit = 1000")
+    env.write_config(SHELL, settings="history_limit = 1000")
     run = running()
     fill = run.queue.add("sh", "seq 1 1500")
     burst = run.queue.add("sh", "seq -f L%g 1 400")
@@ -331,11 +328,7 @@ kind = "shell"
 
 def test_a_script_of_several_lines_is_one_shell_task_and_a_final_newline_is_no_second_enter(
         env: Env, running) -> None:  # type: ignore[no-untyped-def]
-    env.write_config('''
-[[agents]]
-name = "sh"
-kind = "shell"
-''' + DEMO.format(name="d", speed=0, trace=env.root / "d.trace"))
+    env.write_config(SHELL + DEMO.format(name="d", speed=0, trace=env.root / "d.trace"))
     run = running()
     script = run.queue.add("sh", "echo line1\nsleep 0.5\nif true; then\n  echo \"it's\" line3\nfi\n(exit 4)\n")
     after = run.queue.add("sh", "echo next\n")
@@ -354,11 +347,7 @@ def started_after(later: Task, earlier: Task) -> bool:
 
 def test_a_task_that_ends_the_shell_keeps_its_output_without_tmuxs_dead_pane_line(
         env: Env, running) -> None:  # type: ignore[no-untyped-def]
-    env.write_config('''
-[[agents]]
-name = "sh"
-kind = "shell"
-''')
+    env.write_config(SHELL)
     run = running()
     last = run.queue.add("sh", "echo bye; exit 3")
     run.until(lambda: run.ended(last), message="the shell's last command")

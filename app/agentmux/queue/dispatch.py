@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 PANE_IS_DEAD_RE = re.compile(r"^Pane is dead \((status|signal) [^)]*\)\s*$")
 """tmux's own line on a pane whose program ended (remain-on-exit): not the agent's output."""
+RESTARTED = "the agent was stopped and started again while working on it"
 ENDED_AGENT = frozenset({AgentState.EXITED, AgentState.ERROR, AgentState.STOPPED})
 
 
@@ -166,7 +167,7 @@ class Dispatcher:
             return False  # a stop is under way: the pane's end decides
         task = self._follow_trims(task, pane)
         if self._restarted(task, status):
-            return self._end(task, False, [], "the agent was stopped and started again while working on it", now)
+            return self._end(task, False, [], RESTARTED, now)
         if kind.prompt is not None and self._seems_ready(kind, status, observer):
             task = self._find_typed_line(task, pane, kind)  # back at its prompt: the result is read from there
         progressed = task.output_mark is None or pane.history_size + pane.cursor_y > task.output_mark
@@ -186,7 +187,7 @@ class Dispatcher:
         if look is None or not look.ready:
             return False
         if self._restarted(task):
-            return self._end(task, False, [], "the agent was stopped and started again while working on it", now)
+            return self._end(task, False, [], RESTARTED, now)
         output = self._output(task, look.pane)
         ok, reason = kind.outcome(output)
         if output and kind.prompt is not None and kind.prompt.fullmatch(output[-1].rstrip()):

@@ -134,11 +134,7 @@ class Queue:
     # --- reading -----------------------------------------------------------------------------------------
 
     def get(self, task_id: int) -> Task:
-        row = (self.store.db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-               if _fits(task_id) else None)
-        if row is None:
-            raise AgentmuxError(f"no task {task_id}")
-        return Task.from_row(row, self._after(self.store.db, task_id))
+        return Task.from_row(self._row(self.store.db, task_id), self._after(self.store.db, task_id))
 
     def tasks(self, agent: str | None = None) -> list[Task]:
         """Tasks in the order they would go out: by agent, then priority, then age."""
