@@ -29,8 +29,6 @@ LEASE_TTL = 3.0
 FAST_INTERVAL = 0.1
 """Seconds between looks while tasks are out or ready: an agent that turns idle gets its next task fast."""
 QUIET_INTERVAL = 0.25
-PASSED_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "TMUX_TMPDIR", "XDG_CONFIG_HOME",
-              "XDG_STATE_HOME", "XDG_DATA_HOME")
 HOLDER_RE = re.compile(r"^(?P<role>\S+) pid (?P<pid>\d+) on (?P<host>\S+) ")
 
 
@@ -160,7 +158,7 @@ def start_serve(fleet: Fleet) -> bool:
     if serve_running(fleet):
         return False
     fleet.tmux.kill_session(SERVE_SESSION)  # a dead one (remain-on-exit) is replaced
-    env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
+    env = fleet.tmux.client_env  # the minimal environment every agent starts from: no agent's secrets
     argv = [sys.executable, "-m", "agentmux", "--config", str(fleet.config.path), "serve"]
     fleet.tmux.new_session(SERVE_SESSION, argv, fleet.config.path.parent, env, 160, 40, 2000)
     return True

@@ -198,7 +198,7 @@ class Fleet:
         failures: list[str] = []
         if not self.store.take_cleanup(spec.name) or not spec.cleanup:
             return failures
-        env = {**os.environ, **self.agent_env(spec)}
+        env = {**self.tmux.client_env, **self.agent_env(spec)}  # as in its session: no other agent's variables
         for command in spec.cleanup:
             try:
                 result = subprocess.run(

@@ -1,19 +1,25 @@
 """agentmux's private tmux server: lifecycle over libtmux, hot paths over one tmux call per batch.
 
 Every command goes to agentmux's own socket (`tmux -L SOCKET`), never the user's default server.
-Values that may be secret (session environment) travel in a private 0600 file that the server reads
-with `source-file`, never on a command line, since `ps` shows every process's argv to every user.
+Values that may be secret (session environment) travel to the server through a pipe (`source-file -`
+reading the client's standard input): never on a command line, since `ps` shows every process's argv to
+every user, and never in a file, which a crash at the wrong moment would leave behind.
+
+Every tmux client agentmux runs gets a minimal environment (`minimal_env`): the server inherits the
+environment of the client that starts it, and every session inherits the server's. Started from the
+user's whole environment, the variable behind one agent's `env:` secret reached every agent.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import os
 import re
 import secrets
 import shutil
 import socket as socketlib
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +35,22 @@ HIDDEN_SESSION = "_agentmux"
 SERVE_SESSION = "_agentmux-serve"
 """The hidden session `agentmux up` runs the headless supervisor (`agentmux serve`) in."""
 NO_SERVER_RE = re.compile(r"no server running|error connecting to|failed to connect to server", re.IGNORECASE)
+
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
+              "TMUX_TMPDIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
+              "XDG_RUNTIME_DIR", "PYTHONPATH", "VIRTUAL_ENV")
+"""What agentmux's tmux server, and so every agent, inherits from the environment agentmux runs in (names
+or `fnmatch` patterns); `pass_env` in the config adds more. Nothing else: a variable an `env:` secret
+refers to reaches only the agent that names it, as that agent's own session variable."""
+
+
+def minimal_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of `environ` that PASSED_ENV or `extra` name."""
+    environ = os.environ if environ is None else environ
+    patterns = (*PASSED_ENV, *extra)
+    return {key: value for key, value in environ.items()
+            if any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)}
+
 
 PANE_FIELDS = (
     "session_name", "pane_id", "pane_pid", "pane_dead", "pane_dead_status", "pane_dead_signal",
@@ -161,17 +183,34 @@ class CaptureRequest:
 class TmuxServer:
     """agentmux's tmux server on its own socket."""
 
-    def __init__(self, socket: str, config_file: Path | None = None, run_dir: Path | None = None) -> None:
+    def __init__(self, socket: str, config_file: Path | None = None, run_dir: Path | None = None,
+                 pass_env: Sequence[str] = ()) -> None:
         self.socket = socket
         self.config_file = config_file
         self.run_dir = run_dir
+        self.pass_env = tuple(pass_env)
         self.binary = shutil.which("tmux") or "tmux"
+        self.remove_leftovers()
         # The config file goes only to commands that may start the server: tmux 3.3 delays reaping
         # exited pane processes while clients that pass -f keep connecting, so exit statuses go missing.
         self.libtmux = libtmux.Server(socket_name=socket, tmux_bin=self.binary)
         self._control: ControlClient | None = None
         self._control_lock = threading.Lock()
         self._closed = False
+
+    def remove_leftovers(self) -> None:
+        """Delete the private command files of older agentmux versions (they held `-e NAME=value`), which a
+        process killed at the wrong moment could leave in the run directory."""
+        if self.run_dir is None or not self.run_dir.is_dir():
+            return
+        for leftover in self.run_dir.glob(".tmux-*.conf"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment of every tmux client agentmux runs (and so of a server one of them starts)."""
+        return minimal_env(self.pass_env)
 
     @property
     def base_args(self) -> list[str]:
@@ -193,7 +232,7 @@ class TmuxServer:
         try:
             result = subprocess.run(
                 [*prefix, *args], input=stdin, capture_output=True, timeout=30,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
+                stdin=None if stdin is not None else subprocess.DEVNULL, env=self.client_env,
             )
         except FileNotFoundError:
             raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
@@ -232,7 +271,7 @@ class TmuxServer:
                 return None
             self.ensure_hidden_session()
             try:
-                self._control = ControlClient(self.base_args, HIDDEN_SESSION)
+                self._control = ControlClient(self.base_args, HIDDEN_SESSION, env=self.client_env)
             except OSError:
                 return None
             return self._control
@@ -271,16 +310,10 @@ class TmuxServer:
         return answers
 
     def source(self, commands: Sequence[str]) -> None:
-        """Run tmux commands that may carry secrets: written to a 0600 file, read by the server, deleted."""
-        directory = self.run_dir or Path(tempfile.gettempdir())
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, name = tempfile.mkstemp(prefix=".tmux-", suffix=".conf", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(commands) + "\n")
-            self.run("start-server", ";", "source-file", name, starts_server=True)
-        finally:
-            Path(name).unlink(missing_ok=True)
+        """Run tmux commands that may carry secrets: the server reads them from this client's standard input
+        (a pipe), starting first if it does not run yet."""
+        self.run("start-server", ";", "source-file", "-", stdin=("\n".join(commands) + "\n").encode("utf-8"),
+                 starts_server=True)
 
     # --- sessions ----------------------------------------------------------------------------------------
 
@@ -298,7 +331,7 @@ class TmuxServer:
             parts += ["-e", tmux_quote(f"{key}={value}")]
         parts += ["--", *(tmux_quote(arg) for arg in argv)]
         target = tmux_quote(f"={name}:")
-        commands = [
+        commands = [*self._scrub_global_env(),
             f"set-option -g history-limit {history_limit}",
             " ".join(parts),
             f"set-option -w -t {target} remain-on-exit on",
@@ -306,6 +339,18 @@ class TmuxServer:
         if agent is not None:
             commands.append(f"set-option -t {target} {AGENT_OPTION} {tmux_quote(agent)}")
         self.source(commands)
+
+    def _scrub_global_env(self) -> list[str]:
+        """Commands that take out of the server's global environment what a minimal start would not have put
+        there (a server started by hand, or by an older agentmux, inherited its starter's whole environment)."""
+        if not self.is_running():
+            return []
+        ok, output = self.query("show-environment", "-g")
+        if not ok:
+            return []
+        allowed = self.client_env
+        names = [line.partition("=")[0] for line in output.splitlines() if "=" in line and not line.startswith("-")]
+        return [f"set-environment -g -u {tmux_quote(name)}" for name in names if name not in allowed]
 
     def has_session(self, name: str) -> bool:
         if not self.is_running():

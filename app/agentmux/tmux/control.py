@@ -37,10 +37,10 @@ class Reply:
 class ControlClient:
     """A `tmux -C attach` process with a reader thread that matches replies to commands."""
 
-    def __init__(self, args: list[str], session: str) -> None:
+    def __init__(self, args: list[str], session: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [*args, "-C", "attach-session", "-t", f"={session}", "-f", "ignore-size,no-output"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )  # buffered: an unbuffered pipe would cost the reader one read() system call per byte
         self._pending: deque[Future[Reply]] = deque()
         self._write_lock = threading.Lock()

@@ -1,0 +1,112 @@
+"""What reaches an agent's environment: its own variables and a minimal, stated set (README, Configuration).
+
+The tmux server inherits the environment of the client that starts it and every session inherits the
+server's, so agentmux starts tmux from a minimal environment; these tests read the real environments of
+the server, the agents and `agentmux serve` from /proc.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import Env, wait_until
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rfind(")") + 2:].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, work = [], [pid]
+    while work:
+        current = work.pop()
+        found.append(current)
+        work += children.get(current, [])
+    return found
+
+
+def pane_pid(env: Env, session: str) -> int:
+    result = env.tmux("display-message", "-p", "-t", f"={session}:", "#{pane_pid}")
+    return int(result.stdout.strip())
+
+
+def test_a_variable_behind_an_env_secret_reaches_only_its_agent(env: Env, tmp_path: Path) -> None:
+    secret = "s3cr3t-" + os.urandom(8).hex()
+    env.environ["MYSECRET_VAR"] = secret
+    env.environ["UNRELATED_VAR"] = "not-passed"
+    env.write_config(f'''
+[[agents]]
+name = "holder"
+command = "printf '%s' \\"$API_KEY\\" > {tmp_path}/seen; exec sleep 600"
+secrets = {{ API_KEY = "env:MYSECRET_VAR" }}
+
+[[agents]]
+name = "other"
+command = "exec sleep 600"
+''')
+    assert env.cli("up").returncode == 0
+    wait_until(lambda: (tmp_path / "seen").exists() and (tmp_path / "seen").read_text() == secret,
+               message="the holder sees its secret as its own variable")
+    wait_until(lambda: env.tmux("has-session", "-t", "=_agentmux-serve").returncode == 0, message="serve runs")
+
+    global_env = env.tmux("show-environment", "-g").stdout
+    assert secret not in global_env and "MYSECRET_VAR" not in global_env and "UNRELATED_VAR" not in global_env
+    assert secret not in env.tmux("show-environment", "-t", "=other").stdout
+    assert secret not in env.tmux("show-environment", "-t", "=_agentmux-serve").stdout
+    server_pid = int(env.tmux("display-message", "-p", "#{pid}").stdout.strip())
+    processes = {"server": [server_pid]}
+    for session in ("other", "_agentmux-serve", "holder"):
+        processes[session] = descendants(pane_pid(env, session))
+    for who, pids in processes.items():
+        for pid in pids:
+            seen = environ_of(pid)
+            assert "MYSECRET_VAR" not in seen and "UNRELATED_VAR" not in seen, (who, pid)
+            if who != "holder":
+                assert secret not in seen.values(), (who, pid)
+    assert environ_of(pane_pid(env, "holder")).get("API_KEY") == secret
+    # what passes through is stated: PATH and HOME do
+    assert "PATH" in environ_of(pane_pid(env, "other"))
+
+
+def test_no_file_holds_a_secret_at_any_moment_and_old_leftovers_are_removed(env: Env, tmp_path: Path) -> None:
+    """Secrets go to tmux through a pipe: a tmux shim lists the run directory at every call, so a file that
+    existed only while tmux read it would be seen."""
+    secret = "tok-" + os.urandom(8).hex()
+    env.environ["MY_TOKEN"] = secret
+    run_dir = env.state_dir / "run"
+    run_dir.mkdir(parents=True)
+    leftover = run_dir / ".tmux-abc123.conf"
+    leftover.write_text(f'new-session -e "K={secret}"\n')  # what an older agentmux killed mid-start left
+    real_tmux = next(p for p in ("/usr/bin/tmux", "/usr/local/bin/tmux", "/bin/tmux") if Path(p).exists())
+    shim_dir = tmp_path / "shim"
+    shim_dir.mkdir()
+    listing = tmp_path / "listing.log"
+    (shim_dir / "tmux").write_text(
+        f'#!/bin/sh\nfind {env.state_dir} -type f ! -name "*.db*" >> {listing} 2>/dev/null\nexec {real_tmux} "$@"\n')
+    (shim_dir / "tmux").chmod(0o755)
+    env.environ["PATH"] = f"{shim_dir}:{env.environ['PATH']}"
+    env.write_config('''
+[[agents]]
+name = "holder"
+command = "exec sleep 600"
+secrets = { K = "env:MY_TOKEN" }
+''')
+    assert env.cli("ls").returncode == 0
+    assert not leftover.exists(), "a later agentmux command removes an old command file"
+    listing.write_text("")
+    assert env.cli("up", "--no-serve").returncode == 0
+    assert env.cli("restart", "holder").returncode == 0
+    assert listing.read_text().strip() == "", listing.read_text()
+    assert secret in env.tmux("show-environment", "-t", "=holder", "K").stdout
