@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from agentmux.queue import Queue, Task
+from agentmux.supervisor import Supervisor
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -103,3 +106,45 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     subprocess.run(["tmux", "-L", world.socket, "-f", "/dev/null", "kill-server"], capture_output=True,
                    env=world.environ, timeout=30)
     subprocess.run(["rm", "-rf", str(tmux_tmpdir)], check=False)
+
+
+class Running:
+    """A supervisor ticking in this test's thread between checks (no background threads to race)."""
+
+    def __init__(self, env: Env) -> None:
+        self.fleet = env.fleet()
+        for spec in self.fleet.config.agents:
+            self.fleet.start(spec.name)
+        self.supervisor = Supervisor(self.fleet)
+        self.queue = Queue(self.fleet.store)
+
+    def until(self, predicate: Callable[[], object], timeout: float = 20.0, message: str = "condition") -> object:
+        def step() -> object:
+            self.supervisor.tick()
+            return predicate()
+
+        return wait_until(step, timeout=timeout, interval=0.05, message=message)
+
+    def task(self, task_id: int) -> Task:
+        return self.queue.get(task_id)
+
+    def ended(self, *tasks: Task) -> bool:
+        return all(self.task(t.id).state.ended for t in tasks)
+
+    def close(self) -> None:
+        self.supervisor.supervision.release()
+        self.fleet.close()
+
+
+@pytest.fixture
+def running(env: Env) -> Iterator[Callable[[], Running]]:
+    """Start the config's agents and give a supervisor that ticks in the test's own thread; closed after."""
+    made: list[Running] = []
+
+    def make() -> Running:
+        made.append(Running(env))
+        return made[-1]
+
+    yield make
+    for run in made:
+        run.close()

@@ -4,14 +4,10 @@ cancel, retry, pause, timeouts, and never typing into a busy agent."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from agentmux.queue import Queue, Task, TaskState
 from agentmux.store import Store
-from agentmux.supervisor import Supervisor
 from tests.conftest import Env, wait_until
 
 DEMO = '''
@@ -43,47 +39,6 @@ def inputs(trace: Path) -> list[tuple[float, str]]:
         if event == "input":
             rows.append((float(at), text[0] if text else ""))
     return rows
-
-
-class Running:
-    """A supervisor ticking in this test's thread between checks (no background threads to race)."""
-
-    def __init__(self, env: Env) -> None:
-        self.fleet = env.fleet()
-        for spec in self.fleet.config.agents:
-            self.fleet.start(spec.name)
-        self.supervisor = Supervisor(self.fleet)
-        self.queue = Queue(self.fleet.store)
-
-    def until(self, predicate: Callable[[], object], timeout: float = 20.0, message: str = "condition") -> object:
-        def step() -> object:
-            self.supervisor.tick()
-            return predicate()
-
-        return wait_until(step, timeout=timeout, interval=0.05, message=message)
-
-    def task(self, task_id: int) -> Task:
-        return self.queue.get(task_id)
-
-    def ended(self, *tasks: Task) -> bool:
-        return all(self.task(t.id).state.ended for t in tasks)
-
-    def close(self) -> None:
-        self.supervisor.supervision.release()
-        self.fleet.close()
-
-
-@pytest.fixture
-def running(env: Env):  # type: ignore[no-untyped-def]
-    made: list[Running] = []
-
-    def make() -> Running:
-        made.append(Running(env))
-        return made[-1]
-
-    yield make
-    for run in made:
-        run.close()
 
 
 def test_tasks_go_out_by_priority_then_age_one_at_a_time(env: Env, running) -> None:  # type: ignore[no-untyped-def]

@@ -8,9 +8,10 @@ the server, the agents and `agentmux serve` from /proc.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Env, wait_until
+from tests.conftest import Env, Running, wait_until
 
 
 def environ_of(pid: int) -> dict[str, str]:
@@ -110,3 +111,36 @@ secrets = { K = "env:MY_TOKEN" }
     assert env.cli("restart", "holder").returncode == 0
     assert listing.read_text().strip() == "", listing.read_text()
     assert secret in env.tmux("show-environment", "-t", "=holder", "K").stdout
+
+
+def test_an_agents_secrets_are_masked_in_everything_stored(env: Env, running: Callable[[], Running]) -> None:
+    """`echo tok=$TOKEN` became the task's result, with the secret in it; now the store never holds it."""
+    secret = "tok-" + os.urandom(8).hex()
+    env.environ["MY_TOKEN"] = secret
+    os.environ["MY_TOKEN"] = secret  # the test's own process starts the agent (as `agentmux up` would)
+    try:
+        env.write_config('''
+[[agents]]
+name = "sh"
+kind = "shell"
+secrets = { TOKEN = "env:MY_TOKEN" }
+cleanup = ["echo cleaning $TOKEN"]
+''')
+        fleet_run = running()
+    finally:
+        del os.environ["MY_TOKEN"]  # gone: a stop's cleanup then takes the value its session holds
+    queue = fleet_run.queue
+    shown = queue.add("sh", "echo tok=$TOKEN")
+    failed = queue.add("sh", 'echo "bad $TOKEN" >&2; exit 3', after=[shown.id], when="always")
+    fleet_run.until(lambda: fleet_run.ended(shown, failed), message="both tasks end")
+    assert fleet_run.task(shown.id).result == "tok=[secret TOKEN]"
+    assert "[secret TOKEN]" in fleet_run.task(failed.id).result
+    status = next(s for s in fleet_run.fleet.status() if s.name == "sh")
+    assert secret not in status.screen, "the screen a TUI shows is masked too"
+    assert fleet_run.fleet.stop("sh").ok
+    events = [message for _, _, kind, message in fleet_run.fleet.store.events("sh") if kind == "cleanup"]
+    assert events and "cleaning [secret TOKEN]" in events[0]
+    fleet_run.close()
+    for path in env.state_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

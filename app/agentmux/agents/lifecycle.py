@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentmux import config as config_module
 from agentmux.agents.kinds import get_kind
@@ -21,6 +21,7 @@ from agentmux.agents.secrets import resolve_secrets
 from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
+from agentmux.redact import NO_SECRETS, Redactor
 from agentmux.store import Store
 from agentmux.tmux.backend import HIDDEN_SESSION, SERVE_SESSION, PaneInfo, TmuxServer
 
@@ -60,6 +61,7 @@ class Fleet:
         self.store = store or Store(config.store_path)
         self.tmux = tmux or TmuxServer(settings.socket, settings.tmux_config, run_dir=settings.state_dir / "run")
         self._follower = config_module.ConfigFollower(config)
+        self._redactors: dict[str, tuple[str, Redactor]] = {}
 
     def close(self) -> None:
         self.tmux.close()
@@ -83,6 +85,19 @@ class Fleet:
             if pane.agent == name:
                 return pane
         return None
+
+    def redactor(self, name: str, pane: PaneInfo | None) -> Redactor:
+        """Masks the agent's own secret values, as its session holds them: read from tmux once per pane, so
+        any process can mask what the agent printed without resolving references itself. Without a pane
+        (gone), the last one read for the agent."""
+        known = self._redactors.get(name)
+        if pane is None:
+            return known[1] if known is not None else NO_SECRETS
+        if known is not None and known[0] == pane.pane_id:
+            return known[1]
+        redactor = Redactor(self.tmux.session_secrets(pane)) if pane.secret_names else NO_SECRETS
+        self._redactors[name] = (pane.pane_id, redactor)
+        return redactor
 
     def agent_env(self, spec: AgentSpec) -> dict[str, str]:
         """The agent's session environment: its env, its secrets, and where agentmux is."""
@@ -115,6 +130,7 @@ class Fleet:
         self.tmux.new_session(
             name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
             settings.width, settings.height, settings.history_limit, agent=name,
+            secret_names=sorted(spec.secrets),
         )
         pane = self.pane(name)
         now = time.time()
@@ -198,7 +214,18 @@ class Fleet:
         failures: list[str] = []
         if not self.store.take_cleanup(spec.name) or not spec.cleanup:
             return failures
-        env = {**self.tmux.client_env, **self.agent_env(spec)}  # as in its session: no other agent's variables
+        try:
+            agent_env = self.agent_env(spec)
+        except AgentmuxError:
+            # run by a process without the secret's source (the supervisor): the values the session holds
+            pane = self.pane(spec.name)
+            held = self.tmux.session_secrets(pane) if pane is not None else {}
+            missing = sorted(set(spec.secrets) - set(held))
+            if missing:
+                return [f"cleanup not run: secret {', '.join(missing)} cannot be resolved here"]
+            agent_env = {**self.agent_env(replace(spec, secrets={})), **held}
+        env = {**self.tmux.client_env, **agent_env}  # as in its session: no other agent's variables
+        mask = Redactor({name: agent_env[name] for name in spec.secrets})
         for command in spec.cleanup:
             try:
                 result = subprocess.run(
@@ -209,7 +236,8 @@ class Fleet:
                 failures.append(f"cleanup command timed out after {CLEANUP_TIMEOUT:.0f}s: {command}")
                 continue
             output = (result.stdout + result.stderr).strip()
-            self.store.record_event(spec.name, "cleanup", f"$ {command} (status {result.returncode}) {output}"[:2000])
+            self.store.record_event(spec.name, "cleanup",
+                                    mask(f"$ {command} (status {result.returncode}) {output}")[:2000])
             if result.returncode != 0:
                 failures.append(f"cleanup command failed with status {result.returncode}: {command}")
         return failures

@@ -210,7 +210,9 @@ class Observer:
                 store.set_pane(record.name, pane.session, pane.pane_id, pane.pid)
                 record = replace(record, session=pane.session, pane_id=pane.pane_id, pid=pane.pid)
             if pane.pane_id in screens:
-                self._take_screen(record, memory, screens[pane.pane_id], pane, now)
+                mask = self.fleet.redactor(record.name, pane)
+                self._take_screen(record, memory, mask(screens[pane.pane_id]) if mask else screens[pane.pane_id],
+                                  pane, now)
                 memory.signal = pane.change_signal
             idle_after = self.fleet.config.idle_after(spec) if spec else self.fleet.config.settings.idle_after
             detected = kind.detect(Observation(

@@ -66,12 +66,14 @@ class Dispatcher:
         """Whether the last tick changed the queue (the TUI then re-reads it)."""
         self.on_event: Callable[[str], None] | None = None
         self._history: dict[str, int] = {}
+        self._panes: dict[str, PaneInfo] = {}
 
     # --- one tick ----------------------------------------------------------------------------------------
 
     def tick(self, observer: Observer, statuses: list[AgentStatus]) -> None:
         now = self.clock()
         self.wrote = False
+        self._panes = observer.panes
         if not self.recovered:
             for task in self.queue.recover(self.policy, now):
                 self._say(f"task {task.id} for {task.agent}: {task.reason}")
@@ -278,7 +280,9 @@ class Dispatcher:
         return lines
 
     def _end(self, task: Task, ok: bool, output: list[str], reason: str, now: float) -> bool:
-        ended = self.queue.finish(task.id, ok, "\n".join(output), reason, now)
+        """Record the outcome, with the agent's own secrets masked in what is kept (result and reason)."""
+        mask = self.fleet.redactor(task.agent, self._panes.get(task.agent))
+        ended = self.queue.finish(task.id, ok, mask("\n".join(output)), mask(reason), now)
         self.wrote = True
         self._say(f"task {task.id} for {task.agent}: {ended.state.value} ({ended.reason})")
         return True

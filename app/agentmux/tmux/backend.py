@@ -31,6 +31,8 @@ from agentmux.errors import AgentmuxError
 from agentmux.tmux.control import ControlClient, ControlClosed
 
 AGENT_OPTION = "@agentmux_agent"
+SECRETS_OPTION = "@agentmux_secrets"
+"""The names (never the values) of the session variables that hold the agent's secrets."""
 HIDDEN_SESSION = "_agentmux"
 SERVE_SESSION = "_agentmux-serve"
 """The hidden session `agentmux up` runs the headless supervisor (`agentmux serve`) in."""
@@ -55,7 +57,7 @@ def minimal_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = N
 PANE_FIELDS = (
     "session_name", "pane_id", "pane_pid", "pane_dead", "pane_dead_status", "pane_dead_signal",
     "window_activity", "history_size", "cursor_x", "cursor_y", "pane_width", "pane_height",
-    AGENT_OPTION,
+    AGENT_OPTION, SECRETS_OPTION,
 )
 PANE_FORMAT = "\t".join(f"#{{{name}}}" for name in PANE_FIELDS)
 
@@ -124,6 +126,8 @@ class PaneInfo:
     width: int
     height: int
     agent: str
+    secret_names: tuple[str, ...] = ()
+    """The agent's secret variables (names only); their values are in the session environment."""
 
     @classmethod
     def parse(cls, line: str) -> PaneInfo:
@@ -152,6 +156,7 @@ class PaneInfo:
             width=_int_or_none(parts[10]) or 0,
             height=_int_or_none(parts[11]) or 0,
             agent=parts[12],
+            secret_names=tuple(parts[13].split()),
         )
 
     @property
@@ -319,7 +324,7 @@ class TmuxServer:
 
     def new_session(
         self, name: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], width: int, height: int,
-        history_limit: int, agent: str | None = None,
+        history_limit: int, agent: str | None = None, secret_names: Sequence[str] = (),
     ) -> None:
         """Create a detached session running `argv` (exec'd directly, no shell), with its own environment.
 
@@ -338,6 +343,8 @@ class TmuxServer:
         ]
         if agent is not None:
             commands.append(f"set-option -t {target} {AGENT_OPTION} {tmux_quote(agent)}")
+        if secret_names:
+            commands.append(f"set-option -t {target} {SECRETS_OPTION} {tmux_quote(' '.join(secret_names))}")
         self.source(commands)
 
     def _scrub_global_env(self) -> list[str]:
@@ -351,6 +358,19 @@ class TmuxServer:
         allowed = self.client_env
         names = [line.partition("=")[0] for line in output.splitlines() if "=" in line and not line.startswith("-")]
         return [f"set-environment -g -u {tmux_quote(name)}" for name in names if name not in allowed]
+
+    def session_secrets(self, pane: PaneInfo) -> dict[str, str]:
+        """The secret variables of an agent's session and their values, read from tmux; empty when it has
+        none or is gone."""
+        wanted, session = pane.secret_names, pane.session
+        if not wanted:
+            return {}
+        replies = self.query_many([["show-environment", "-t", f"={session}:", name] for name in wanted])
+        found = {}
+        for name, (ok, text) in zip(wanted, replies, strict=True):
+            if ok and text.startswith(f"{name}="):
+                found[name] = text[len(name) + 1:]
+        return found
 
     def has_session(self, name: str) -> bool:
         if not self.is_running():

@@ -135,7 +135,8 @@ class ZoomScreen(Screen[None]):
     def follow_pane(self) -> None:
         """Capture this pane with its history whenever it changes (the zoomed agent gets the fastest rate)."""
         worker = get_current_worker()
-        tmux = self.app.fleet.tmux  # type: ignore[attr-defined]
+        fleet = self.app.fleet  # type: ignore[attr-defined]
+        tmux = fleet.tmux
         last_signal: tuple[int, int, int, int, bool] | None = None
         last_text = None
         while not worker.is_cancelled:
@@ -144,6 +145,7 @@ class ZoomScreen(Screen[None]):
                 if pane is not None and (pane.change_signal != last_signal or last_text is None):
                     text = tmux.capture([CaptureRequest(pane.pane_id, start=-HISTORY_LINES)]).get(pane.pane_id)
                     if text is not None:
+                        text = fleet.redactor(self.agent, pane)(text)  # its secrets never reach the screen
                         last_signal = pane.change_signal
                         if text != last_text:
                             last_text = text
