@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from agentmux.config import AgentSpec
 
 
-TRAPPED = "INT QUIT HUP TERM"
+TRAPPED = "INT QUIT TERM"
+"""Signals the pane script only notes while its program runs. Not SIGHUP: when the tmux server dies the
+kernel hangs up the pane's terminal and signals only the script; dying of it, the script makes the kernel
+hang up the program too (a script that noted it left the program running with no server)."""
 LINGER = 0.2
 """Seconds the pane stays open after its program ends, so tmux reads the last output."""
 

@@ -13,10 +13,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from agentmux import config as config_module
 from agentmux.agents.kinds import get_kind
 from agentmux.agents.observer import AgentStatus, Observer
+from agentmux.agents.processes import agent_processes, end_processes, group_alive
 from agentmux.agents.secrets import resolve_secrets
 from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
@@ -41,6 +43,26 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def run_bounded(command: str, cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str]:
+    """Run a /bin/sh command line with a time limit; past it, the command and every process it started in
+    its own session are killed. (Exit status or None when it timed out, its output.)"""
+    process = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output.decode("utf-8", "replace").strip()
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            output, _ = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a process that left the session still holds the pipe
+            process.kill()
+            process.wait()
+            output = b""
+        return None, output.decode("utf-8", "replace").strip()
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,7 @@ class Fleet:
             return Outcome(name, f"{name} is already running")
         env = self.agent_env(spec)
         settings = self.config.settings
+        note = self._end_leftovers(name)
         self.tmux.kill_session(name)
         self.tmux.new_session(
             name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
@@ -136,8 +159,25 @@ class Fleet:
         now = time.time()
         self.store.mark_started(name, spec.kind, name, pane.pane_id if pane else None,
                                 pane.pid if pane else None, now)
-        self.store.record_event(name, "start", f"started in {spec.cwd}", now)
-        return Outcome(name, f"started {name}")
+        self.store.record_event(name, "start", f"started in {spec.cwd}{note}", now)
+        return Outcome(name, f"started {name}{note}")
+
+    def _end_leftovers(self, name: str) -> str:
+        """End processes of an earlier copy of the agent that outlived its session (its tmux server was
+        killed, or its program ignored the hang-up), so two copies never run; a note for the user, or an
+        error when they cannot be ended."""
+        record = self.store.agent(name)
+        leftovers = agent_processes(name, self.config.settings.socket, record.pid if record else None,
+                                    record.started_at if record else None)
+        if not leftovers:
+            return ""
+        pids = ", ".join(map(str, leftovers))
+        alive = end_processes(leftovers)
+        if alive:
+            raise AgentmuxError(f"{name}: an earlier copy still runs (pids {', '.join(map(str, alive))}) and cannot "
+                                "be ended; end it, then start the agent again")
+        self.store.record_event(name, "leftovers", f"ended processes of an earlier copy: {pids}")
+        return f" (first ended an earlier copy still running outside tmux: pids {pids})"
 
     def stop(self, name: str, force: bool = False, timeout: float | None = None) -> Outcome:
         """Graceful stop: the kind's quit keys, then SIGTERM, then SIGKILL; cleanup commands after."""
@@ -150,8 +190,10 @@ class Fleet:
         if pane is None or pane.dead:
             if record is not None and record.state.is_live:
                 self.store.set_state(name, AgentState.STOPPED, "stopped")
+            note = self._end_leftovers(name)
             failures = self.run_cleanup(spec) if spec else []
-            return Outcome(name, f"{name} was not running" + "".join(f"; {f}" for f in failures), ok=not failures)
+            return Outcome(name, f"{name} was not running{note}" + "".join(f"; {f}" for f in failures),
+                           ok=not failures)
         how = "killed"
         if not force:
             kind = get_kind(spec.kind if spec else "command")
@@ -162,15 +204,16 @@ class Fleet:
                 # One group per attempt: keys sent together after Ctrl-C would be flushed with the line.
                 self.tmux.send_keys(pane.pane_id, *kind.stop_keys[attempt % len(kind.stop_keys)].split())
                 attempt += 1
-                if wait_for(lambda: self._dead(pane.pane_id), min(2.0, max(0.0, deadline - time.monotonic()))):
+                if wait_for(lambda: self._ended(pane), min(2.0, max(0.0, deadline - time.monotonic()))):
                     how = "stopped"
                     break
-        # Then what closing a terminal does (SIGHUP), then SIGTERM, then SIGKILL.
+        # Then what closing a terminal does (SIGHUP), then SIGTERM, then SIGKILL, to the pane's process group
+        # until none of it is left (a program that ignores SIGHUP outlives the pane's script).
         for sig in (() if force else (signal.SIGHUP, signal.SIGTERM)) + (signal.SIGKILL,):
-            if self._dead(pane.pane_id):
+            if self._ended(pane):
                 break
             self._signal(pane, sig)
-            wait_for(lambda: self._dead(pane.pane_id), 2.0 if sig != signal.SIGKILL else 5.0)
+            wait_for(lambda: self._ended(pane), 2.0 if sig != signal.SIGKILL else 5.0)
         self.store.set_state(name, AgentState.STOPPED, f"{how} by user")
         self.store.record_event(name, "stop", f"{how} by user")
         failures = self.run_cleanup(spec) if spec else []
@@ -227,19 +270,16 @@ class Fleet:
         env = {**self.tmux.client_env, **agent_env}  # as in its session: no other agent's variables
         mask = Redactor({name: agent_env[name] for name in spec.secrets})
         for command in spec.cleanup:
-            try:
-                result = subprocess.run(
-                    ["/bin/sh", "-c", command], cwd=spec.cwd, env=env, capture_output=True, text=True,
-                    timeout=CLEANUP_TIMEOUT, stdin=subprocess.DEVNULL,
-                )
-            except subprocess.TimeoutExpired:
-                failures.append(f"cleanup command timed out after {CLEANUP_TIMEOUT:.0f}s: {command}")
-                continue
-            output = (result.stdout + result.stderr).strip()
-            self.store.record_event(spec.name, "cleanup",
-                                    mask(f"$ {command} (status {result.returncode}) {output}")[:2000])
-            if result.returncode != 0:
-                failures.append(f"cleanup command failed with status {result.returncode}: {command}")
+            status, output = run_bounded(command, spec.cwd, env, CLEANUP_TIMEOUT)
+            if status is None:
+                failures.append(f"cleanup command timed out after {CLEANUP_TIMEOUT:g}s (ended with the processes "
+                                f"it started): {command}")
+                status_text = "timed out"
+            else:
+                status_text = f"status {status}"
+                if status != 0:
+                    failures.append(f"cleanup command failed with status {status}: {command}")
+            self.store.record_event(spec.name, "cleanup", mask(f"$ {command} ({status_text}) {output}")[:2000])
         return failures
 
     # --- helpers -----------------------------------------------------------------------------------------
@@ -247,6 +287,10 @@ class Fleet:
     def _dead(self, pane_id: str) -> bool:
         info = self.tmux.pane_info(pane_id)
         return info is None or info.dead
+
+    def _ended(self, pane: PaneInfo) -> bool:
+        """The pane's program has ended and nothing of its process group is left."""
+        return self._dead(pane.pane_id) and not group_alive(pane.pid)
 
     @staticmethod
     def _signal(pane: PaneInfo, sig: signal.Signals) -> None:

@@ -1,0 +1,124 @@
+"""An agent's processes, found from /proc (Linux): to end what outlived its tmux session, and never run a
+second copy of an agent that is still alive.
+
+A pane's program can outlive its pane: a program that ignores SIGHUP keeps running when the tmux server is
+killed, and a program's own children can leave its process group. agentmux finds them two ways: by the
+variables it sets in every agent's session (`AGENTMUX_AGENT`, `AGENTMUX_SOCKET`), which children inherit
+whatever their group, and by the process group of the pane recorded when the agent started (members
+started after that moment). Elsewhere than Linux nothing is found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@cache
+def _boot_time() -> float:
+    for line in (PROC / "stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: state is [0], pgrp [2], start time (ticks) [19]."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def process_start(pid: int) -> float | None:
+    """When a process started (Unix time), or None when it does not exist."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _environ(pid: int) -> dict[bytes, bytes]:
+    try:
+        raw = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+
+
+def agent_processes(name: str, socket: str, pgid: int | None = None, started_at: float | None = None) -> list[int]:
+    """Live processes (not zombies) of agent `name` on `socket`: tagged with its variables, or members of its
+    pane's process group `pgid` that started at or after `started_at`."""
+    if not PROC.is_dir():
+        return []
+    me = os.getpid()
+    tag = {b"AGENTMUX_AGENT": name.encode(), b"AGENTMUX_SOCKET": socket.encode()}
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        pid = int(entry.name)
+        fields = _stat_fields(pid)
+        if fields is None or fields[0] in ("Z", "X"):
+            continue
+        in_group = pgid is not None and int(fields[2]) == pgid and (
+            started_at is None or _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK") >= started_at - 1)
+        environ = _environ(pid)
+        if in_group or all(environ.get(key) == value for key, value in tag.items()):
+            found.append(pid)
+    return sorted(found)
+
+
+def _alive(pids: Iterable[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None and fields[0] not in ("Z", "X"):
+            alive.append(pid)
+    return alive
+
+
+def end_processes(pids: Iterable[int], grace: float = 1.0) -> list[int]:
+    """End processes the way closing a terminal and then `kill` would: SIGHUP, SIGTERM, then SIGKILL, each
+    after `grace` seconds without effect. Returns those still alive (not ours to signal)."""
+    left = _alive(pids)
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
+        if not left:
+            break
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = _alive(left)
+    return _alive(left)
+
+
+def group_alive(pgid: int | None) -> bool:
+    """Does a live (not zombie) process of the group still exist? (A pane's program that ignores SIGHUP
+    outlives the pane's script, which tmux then shows as dead.)"""
+    if pgid is None:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not PROC.is_dir():
+        return True
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                return True
+    return False
