@@ -281,6 +281,13 @@ def agent_kind(fleet: Fleet, name: str) -> AgentKind:
     return KINDS.get(kind, KINDS["command"])
 
 
+def read_stdin() -> str:
+    """Standard input as text: all of it, exactly, or one line saying where it is not UTF-8."""
+    from agentmux.agents.delivery import decode_input
+
+    return decode_input(sys.stdin.buffer.read())
+
+
 def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
     words = list(args.words)
     if args.all:
@@ -289,7 +296,7 @@ def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
         if len(words) < 2:
             raise UsageError("send needs NAME and TEXT (or --all TEXT)")
         names = [known_agent(fleet, words.pop(0))]
-    text = sys.stdin.read() if words == ["-"] else " ".join(words)
+    text = read_stdin() if words == ["-"] else " ".join(words)
     if not args.no_enter:
         text = text.rstrip("\n")  # `echo TEXT | agentmux send NAME -`: Enter once, not twice
     if not names:
@@ -436,8 +443,8 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
         return f"task {task.id} for {task.agent}: {task.state.value}{waits}"
 
     if action == "add":
-        text = sys.stdin.read() if args.text == "-" else args.text
-        agent_kind(fleet, args.name).task_input(text)  # an unknown agent, or a text its kind cannot take: now
+        text = read_stdin() if args.text == "-" else args.text
+        agent_kind(fleet, args.name).check_task(text)  # an unknown agent, or a text its kind cannot take: now
         task = queue.add(args.name, text, priority=args.priority, after=args.after,
                          when=args.when, if_output=args.if_output, timeout=args.timeout, retries=args.retries)
         print(line(task))

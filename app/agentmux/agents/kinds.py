@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8, first_control
 from agentmux.agents.detectors import (
     DEMO_CANCELLED,
     DEMO_ERROR,
@@ -21,7 +22,7 @@ from agentmux.agents.detectors import (
     detect_shell,
 )
 from agentmux.agents.state import Detected
-from agentmux.errors import AgentmuxError
+from agentmux.errors import UsageError
 
 if TYPE_CHECKING:
     from agentmux.config import AgentSpec
@@ -33,6 +34,23 @@ kernel hangs up the pane's terminal and signals only the script; dying of it, th
 hang up the program too (a script that noted it left the program running with no server)."""
 LINGER = 0.2
 """Seconds the pane stays open after its program ends, so tmux reads the last output."""
+
+
+TYPED_MAX = 1000
+"""Bytes of a shell task typed as it is; a longer one goes as a script (a shell without line editing reads
+through the terminal, which keeps at most 4,095 bytes of a line)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a task's text reaches an agent: `typed` (then Enter), or `script`, a file the shell runs with `.`."""
+
+    typed: str | None = None
+    script: str | None = None
+
+    def line(self, script_path: str) -> str:
+        """The line typed into the agent for it."""
+        return self.typed if self.typed is not None else f". {shlex.quote(script_path)}"
 
 
 @dataclass(frozen=True)
@@ -56,10 +74,14 @@ class AgentKind:
         A program in general gives no verdict: it finished when it went quiet."""
         return True, "the agent went idle"
 
-    def task_input(self, text: str) -> str:
-        """What to type for a task's text (Enter follows). Raises AgentmuxError for a text this kind cannot
-        take as one task, so the user hears it when adding it rather than when it is due."""
-        return text
+    def check_task(self, text: str) -> None:
+        """Refuse (UsageError, one line) a task text this kind cannot take as given, so the user hears it when
+        adding it rather than when it is due."""
+        check_typable(text, hint="; a shell agent can run such text (it reads it from a file)")
+
+    def delivery(self, text: str) -> Delivery:
+        """How a checked task text reaches the agent: typed as it is (Enter follows), or as a script."""
+        return Delivery(typed=text)
 
     def validate(self, spec: AgentSpec) -> tuple[str, str] | None:
         """A (key, reason) problem with an agent of this kind, or None."""
@@ -114,11 +136,12 @@ class DemoKind(AgentKind):
         return _demo_program(spec)
 
 
-    def task_input(self, text: str) -> str:
+    def check_task(self, text: str) -> None:
         if "\n" in text:
-            raise AgentmuxError("a demo agent reads one line per task: queue each line as a task of its own "
-                                "(--after chains them)")
-        return text
+            raise UsageError("a demo agent reads one line per task: queue each line as a task of its own "
+                             "(--after chains them)")
+        check_typable(text)
+        check_line_lengths(text, "a demo agent")  # it reads with the terminal's line editing
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         """Failed when it printed its error marker (`✗ error: REASON`) or was interrupted (`^C cancelled`),
@@ -138,13 +161,16 @@ class ShellKind(AgentKind):
     def program(self, spec: AgentSpec) -> str:
         return f"PS1={shlex.quote(SHELL_PS1)} exec {spec.command.strip() or '/bin/sh'}"
 
-    def task_input(self, text: str) -> str:
-        """A script of several lines becomes one command line, so the shell shows its prompt once, when the
-        whole script has run, and its exit status is the script's (typed as lines, each would show one)."""
-        if "\n" not in text:
-            return text
-        lines = " ".join(shlex.quote(line) for line in text.split("\n"))
-        return f"eval \"$(printf '%s\\n' {lines})\""
+    def check_task(self, text: str) -> None:
+        check_utf8(text)  # anything else arrives exactly, as a script
+
+    def delivery(self, text: str) -> Delivery:
+        """One short line of plain text is typed; anything else (several lines, a control character, a long
+        line) becomes a script the shell reads with `.`: its prompt then shows once, when the whole script
+        has run, with the script's exit status, and every byte arrives as given."""
+        if "\n" in text or first_control(text) is not None or len(text.encode("utf-8")) > TYPED_MAX:
+            return Delivery(script=text)
+        return Delivery(typed=text)
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         prompt = SHELL_PROMPT_RE.fullmatch(output[-1].rstrip()) if output else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentmux import config as config_module
+from agentmux.agents.delivery import check_line_lengths, check_typable
 from agentmux.agents.kinds import get_kind
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.processes import agent_processes, end_processes, group_alive
@@ -246,6 +247,11 @@ class Fleet:
         pane = self.pane(name)
         if pane is None or pane.dead:
             raise AgentmuxError(f"{name} is not running (start it with `agentmux up {name}`)")
+        check_typable(text, hint=f" (agentmux types text; to press keys use `tmux -L {self.config.settings.socket} "
+                                 f"send-keys -t ={name}: C-c`)")
+        if self.tmux.reads_lines(pane):
+            check_line_lengths(text, f"{name}'s program",
+                               hint="; split it, or queue it for a shell agent, which reads long text from a file")
         self.tmux.send_text(pane.pane_id, text, enter=enter)
         return Outcome(name, f"sent to {name}")
 

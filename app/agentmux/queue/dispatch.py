@@ -18,12 +18,15 @@ any moment leaves a state the next one can continue from (see `Queue.recover`).
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentmux.agents.delivery import check_line_lengths
 from agentmux.agents.detectors import strip_ansi
 from agentmux.agents.kinds import KINDS, AgentKind
 from agentmux.agents.observer import AgentStatus, Observer
@@ -115,7 +118,14 @@ class Dispatcher:
         self.wrote = True
         self._history[agent] = look.pane.history_size
         try:
-            self.fleet.tmux.send_text(pane.pane_id, kind.task_input(task.text))
+            kind.check_task(task.text)  # again: a text queued by an older agentmux, or by hand in the store
+            delivery = kind.delivery(task.text)
+            line = delivery.line(str(self._script_path(task.id)))
+            if self.fleet.tmux.reads_lines(look.pane):
+                check_line_lengths(line, f"{agent}'s program")
+            if delivery.script is not None:
+                self._write_script(task.id, delivery.script)
+            self.fleet.tmux.send_text(pane.pane_id, line)
         except AgentmuxError as exc:
             self.queue.finish(task.id, False, "", f"could not type it into {agent}: {exc}", self.clock())
             self._say(f"task {task.id} for {agent}: could not be typed: {exc}")
@@ -236,10 +246,7 @@ class Dispatcher:
         can only be whole tenths higher up. One round trip when nothing was missed."""
         if task.output_mark is None:
             return task
-        try:
-            typed = kind.task_input(task.text).split("\n")[0].strip()[:40]
-        except AgentmuxError:
-            return task
+        typed = kind.delivery(task.text).line(str(self._script_path(task.id))).split("\n")[0].strip()[:40]
         limit = self.fleet.config.settings.history_limit
         chunk = max(1, limit // 10)
         # a trim leaves nine tenths of the limit: below that, none was missed (and the text may just not be
@@ -279,10 +286,22 @@ class Dispatcher:
             lines.pop()
         return lines
 
+    def _script_path(self, task_id: int) -> Path:
+        return self.fleet.config.settings.state_dir / "run" / "tasks" / f"task-{task_id}.sh"
+
+    def _write_script(self, task_id: int, text: str) -> None:
+        """The file a shell agent reads a task from (private: the directory is 0700, the file 0600)."""
+        path = self._script_path(task_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text + "\n")
+
     def _end(self, task: Task, ok: bool, output: list[str], reason: str, now: float) -> bool:
         """Record the outcome, with the agent's own secrets masked in what is kept (result and reason)."""
         mask = self.fleet.redactor(task.agent, self._panes.get(task.agent))
         ended = self.queue.finish(task.id, ok, mask("\n".join(output)), mask(reason), now)
+        self._script_path(task.id).unlink(missing_ok=True)
         self.wrote = True
         self._say(f"task {task.id} for {task.agent}: {ended.state.value} ({ended.reason})")
         return True

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import socket as socketlib
 import subprocess
+import termios
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ def minimal_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = N
 PANE_FIELDS = (
     "session_name", "pane_id", "pane_pid", "pane_dead", "pane_dead_status", "pane_dead_signal",
     "window_activity", "history_size", "cursor_x", "cursor_y", "pane_width", "pane_height",
-    AGENT_OPTION, SECRETS_OPTION,
+    AGENT_OPTION, SECRETS_OPTION, "pane_tty",
 )
 PANE_FORMAT = "\t".join(f"#{{{name}}}" for name in PANE_FIELDS)
 
@@ -128,6 +129,7 @@ class PaneInfo:
     agent: str
     secret_names: tuple[str, ...] = ()
     """The agent's secret variables (names only); their values are in the session environment."""
+    tty: str = ""
 
     @classmethod
     def parse(cls, line: str) -> PaneInfo:
@@ -157,6 +159,7 @@ class PaneInfo:
             height=_int_or_none(parts[11]) or 0,
             agent=parts[12],
             secret_names=tuple(parts[13].split()),
+            tty=parts[14],
         )
 
     @property
@@ -418,6 +421,23 @@ class TmuxServer:
         if enter:
             args += [";", "send-keys", "-t", target, "Enter"]
         self.run(*args, stdin=text.encode("utf-8"))
+
+    @staticmethod
+    def reads_lines(pane: PaneInfo) -> bool:
+        """Does the pane's program read input through the terminal's line editing (canonical mode), which keeps
+        at most 4,095 bytes of a line? False when it cannot be told (then nothing is refused for it)."""
+        if not pane.tty:
+            return False
+        try:
+            fd = os.open(pane.tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            return bool(termios.tcgetattr(fd)[3] & termios.ICANON)
+        except termios.error:
+            return False
+        finally:
+            os.close(fd)
 
     def send_keys(self, target: str, *keys: str) -> None:
         """Send tmux key names (`C-c`, `Enter`, `y`)."""
