@@ -6,6 +6,7 @@ test's own socket under the test's own TMUX_TMPDIR, and only that server is kill
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +66,13 @@ class Env:
             [sys.executable, "-m", "agentmux", "--config", str(self.config_path), *args],
             capture_output=True, text=True, env=self.environ, cwd=self.root, timeout=timeout, input=input,
         )
+
+    def status(self, name: str) -> dict[str, object]:
+        """The agent's row of `agentmux ls --json`."""
+        result = self.cli("ls", "--json")
+        assert result.returncode == 0, result.stderr
+        rows: dict[str, dict[str, object]] = {row["name"]: row for row in json.loads(result.stdout)}
+        return rows[name]
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,

@@ -182,11 +182,14 @@ def cmd_up(fleet: Fleet, args: argparse.Namespace) -> int:
     names = args.names or [spec.name for spec in fleet.config.agents if spec.autostart]
     for name in names:
         fleet.config.agent(name)
-    if not names:
+    if not fleet.config.agents:
         print(f"no agents to start (add one with `agentmux add NAME --command CMD`; config: {fleet.config.path})")
         return 0
+    if not names:
+        print("no agents with autostart (start one with `agentmux up NAME`)")
     outcomes = each(fleet, names, fleet.start)
-    if not args.no_serve and any(o.ok for o in outcomes):
+    # the supervisor runs whenever agents are configured: queued tasks are dispatched even if none was started now
+    if not args.no_serve:
         from agentmux.supervisor import start_serve
         from agentmux.tmux.backend import SERVE_SESSION
 

@@ -66,7 +66,7 @@ def test_queue_errors_are_one_line(env: Env) -> None:
         (("queue", "add", "builder", "x", "--priority", "99999999999999999999"), 1, "priority must be between"),
         (("queue", "add", "builder", "x", "--timeout", "inf"), 1, "--timeout must be a number of seconds"),
         (("queue", "add", "builder", "x", "--retries", "100000"), 1, "--retries must be between 0 and 1000"),
-        (("queue", "add", "demo", "one\ntwo"), 1, "a demo agent reads one line per task"),
+        (("queue", "add", "demo", "one\ntwo"), 2, "a demo agent reads one line per task"),
     ]:
         result = env.cli(*args)
         assert result.returncode == code, (args, result.stderr)

@@ -48,6 +48,11 @@ class Observation:
     events: tuple[str, ...] = field(default_factory=tuple)
 
 
+INIT_FAILED = "[agentmux] init command failed with status"
+"""The line a pane script prints when an init command fails (agents/kinds.py), before it ends."""
+INIT_FAILED_RE = re.compile(r"^\[agentmux\] init command failed with status \d+: .*$", re.MULTILINE)
+
+
 def detect_ended(obs: Observation) -> Detected | None:
     """The state of an agent whose process has ended, or None while it runs."""
     if not obs.pane_dead:
@@ -58,6 +63,9 @@ def detect_ended(obs: Observation) -> Detected | None:
         how = f"exited with status {obs.exit_status if obs.exit_status is not None else 'unknown'}"
     if obs.stop_requested:
         return Detected(AgentState.STOPPED, f"stopped ({how})")
+    init = INIT_FAILED_RE.search(obs.screen)
+    if init is not None:
+        return Detected(AgentState.ERROR, init.group(0).strip().removeprefix("[agentmux] "))
     if obs.exit_status == 0 and not obs.exit_signal:
         return Detected(AgentState.EXITED, how)
     return Detected(AgentState.ERROR, how)

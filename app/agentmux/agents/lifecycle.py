@@ -147,6 +147,7 @@ class Fleet:
         pane = self.pane(name)
         if pane is not None and not pane.dead:
             return Outcome(name, f"{name} is already running")
+        self.check_startable(name)
         env = self.agent_env(spec)
         settings = self.config.settings
         note = self._end_leftovers(name)
@@ -221,7 +222,17 @@ class Fleet:
         message = f"{how} {name}" + "".join(f"; {failure}" for failure in failures)
         return Outcome(name, message, ok=not failures)
 
+    def check_startable(self, name: str) -> None:
+        """Raise the error a start would meet before doing anything (an unknown agent, a secret that cannot
+        be resolved, a working directory gone), so `restart` never stops an agent it cannot start again."""
+        spec = self.config.agent(name)
+        self.agent_env(spec)
+        if not spec.cwd.is_dir():
+            raise AgentmuxError(f"{name}: its working directory {spec.cwd} does not exist")
+
     def restart(self, name: str) -> Outcome:
+        """Stop, then start; checked first, so an agent that could not start again keeps running."""
+        self.check_startable(name)
         stopped = self.stop(name)
         started = self.start(name)
         return Outcome(name, f"restarted {name}", ok=stopped.ok and started.ok)

@@ -19,7 +19,7 @@ from agentmux.agents.kinds import KINDS
 from agentmux.agents.state import AgentState, Debouncer, Detected
 from agentmux.logs.lines import visible_lines
 from agentmux.store import AgentRecord
-from agentmux.tmux.backend import CaptureRequest, PaneInfo
+from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo
 
 if TYPE_CHECKING:
     from agentmux.agents.lifecycle import Fleet
@@ -71,6 +71,15 @@ DETECT_LINES = 12
 """Detectors read the last lines of a screen (prompts and questions are there), not all of it."""
 RECORDS_TTL = 1.0
 """Seconds a continuous observer trusts its copy of the agents' rows."""
+
+
+def last_lines(screen: str, count: int = DETECT_LINES) -> list[str]:
+    """The last lines a detector reads: what the program printed last (tmux's own "Pane is dead" line and
+    the blank rows above it left out)."""
+    lines = visible_lines(screen)
+    if lines and PANE_IS_DEAD_RE.match(strip_ansi(lines[-1])):
+        lines = visible_lines("\n".join(lines[:-1]))
+    return lines[-count:]
 
 
 def format_age(seconds: float | None) -> str:
@@ -171,8 +180,8 @@ class Observer:
         for record in records:
             pane = panes.get(record.name)
             memory = self._memory(record)
-            if pane is None or pane.dead:
-                continue
+            if pane is None or (pane.dead and not record.state.is_live):
+                continue  # a pane that just died is read once more: its last lines may say why (init failed)
             moved = pane.change_signal != memory.signal or pane.activity >= int(memory.captured_at)
             if (not self.continuous or moved) and (should_capture is None or should_capture(record.name)):
                 to_capture.append(CaptureRequest(pane.pane_id))
@@ -216,7 +225,7 @@ class Observer:
                 memory.signal = pane.change_signal
             idle_after = self.fleet.config.idle_after(spec) if spec else self.fleet.config.settings.idle_after
             detected = kind.detect(Observation(
-                screen=strip_ansi("\n".join(visible_lines(memory.screen)[-DETECT_LINES:])),
+                screen=strip_ansi("\n".join(last_lines(memory.screen))),
                 now=now,
                 started_at=record.started_at or now,
                 last_output_at=memory.last_output_at,
@@ -226,6 +235,8 @@ class Observer:
                 exit_signal=pane.dead_signal,
                 stop_requested=record.desired == "stopped",
             ))
+            if pane.dead and pane.pane_id not in screens and detected.state == record.state:
+                detected = Detected(record.state, record.reason)  # said when it ended, from its last screen
         if memory.debouncer is not None:
             detected = memory.debouncer.feed(detected, now)
         exit_status = pane.dead_status if pane is not None and pane.dead else record.exit_status

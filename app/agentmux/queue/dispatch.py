@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,13 +32,11 @@ from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.state import AgentState
 from agentmux.errors import AgentmuxError
 from agentmux.queue.model import Queue, Task, TaskState
-from agentmux.tmux.backend import CaptureRequest, PaneInfo
+from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo
 
 if TYPE_CHECKING:
     from agentmux.agents.lifecycle import Fleet
 
-PANE_IS_DEAD_RE = re.compile(r"^Pane is dead \((status|signal) [^)]*\)\s*$")
-"""tmux's own line on a pane whose program ended (remain-on-exit): not the agent's output."""
 RESTARTED = "the agent was stopped and started again while working on it"
 ENDED_AGENT = frozenset({AgentState.EXITED, AgentState.ERROR, AgentState.STOPPED})
 

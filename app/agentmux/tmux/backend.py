@@ -37,6 +37,8 @@ SECRETS_OPTION = "@agentmux_secrets"
 HIDDEN_SESSION = "_agentmux"
 SERVE_SESSION = "_agentmux-serve"
 """The hidden session `agentmux up` runs the headless supervisor (`agentmux serve`) in."""
+PANE_IS_DEAD_RE = re.compile(r"^Pane is dead \((status|signal) [^)]*\)\s*$")
+"""tmux's own line on a pane whose program ended (remain-on-exit): not the agent's output."""
 NO_SERVER_RE = re.compile(r"no server running|error connecting to|failed to connect to server", re.IGNORECASE)
 
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
