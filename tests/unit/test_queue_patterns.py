@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -227,6 +228,13 @@ def test_queue_add_refuses_a_pattern_re2_cannot_use_with_exit_code_2(env: Env, p
     assert line.startswith("agentmux: --if-output is not a valid regular expression: ") and says in line, line
     assert "no backreferences" in line and "lookahead or lookbehind" in line
     assert env.cli("queue", "ls", "--json").stdout.strip() == "[]", "nothing was added"
+
+
+def test_queue_add_refuses_a_pattern_that_is_not_utf8(env: Env) -> None:
+    env.write_config(CONFIG)
+    result = env.cli("queue", "add", "builder", "x", "--after", "1", "--if-output", os.fsdecode(b"ok\xff"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "agentmux: --if-output is not valid UTF-8 text (byte 0xff is not part of a character)\n"
 
 
 def test_re2s_complaint_is_one_short_line() -> None:

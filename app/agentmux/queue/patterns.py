@@ -50,8 +50,8 @@ class Pattern:
     def __init__(self, pattern: str) -> None:
         try:
             pattern.encode()
-        except UnicodeEncodeError:
-            raise PatternError("not valid text (it holds a lone surrogate, not a character)") from None
+        except UnicodeEncodeError as exc:
+            raise PatternError(f"not valid UTF-8 text ({_not_a_character(pattern[exc.start])})") from None
         try:
             self._regexp: Any = re2.compile("(?m)" + pattern, _options())
         except re2.error as exc:
@@ -68,6 +68,14 @@ class Pattern:
         except Exception as exc:  # noqa: BLE001 - out of memory, text that cannot be encoded: the condition fails
             raise PatternError(f"not decidable: matching failed ({type(exc).__name__}: {one_line(str(exc))})") \
                 from None
+
+
+def _not_a_character(surrogate: str) -> str:
+    """What a command line's stray byte (kept as a surrogate by Python) or a lone surrogate is."""
+    code = ord(surrogate)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02x} is not part of a character"
+    return f"U+{code:04X} is half of a surrogate pair, not a character"
 
 
 def _complaint(exc: re2.error) -> str:
