@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sqlite3
 import time
@@ -235,6 +236,16 @@ def test_queue_add_refuses_a_pattern_that_is_not_utf8(env: Env) -> None:
     result = env.cli("queue", "add", "builder", "x", "--after", "1", "--if-output", os.fsdecode(b"ok\xff"))
     assert result.returncode == 2, result.stderr
     assert result.stderr == "agentmux: --if-output is not valid UTF-8 text (byte 0xff is not part of a character)\n"
+
+
+def test_a_pattern_of_two_dashes_reaches_the_queue(env: Env) -> None:
+    """Python's argparse (before 3.13) took `--if-output=--` for no value at all: an internal error."""
+    env.write_config(CONFIG)
+    result = env.cli("queue", "add", "builder", "x", "--if-output=--")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(env.cli("queue", "show", "1", "--json").stdout)["if_output"] == "--"
+    refused = env.cli("queue", "add", "builder", "x", "--after=--")
+    assert refused.returncode == 2 and "invalid int value: '--'" in refused.stderr, refused.stderr
 
 
 def test_re2s_complaint_is_one_short_line() -> None:
