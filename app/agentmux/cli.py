@@ -36,6 +36,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        # Python before 3.13 drops a "--" given as an option's value (`--if-output=--` became []): keep it
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
 
 def build_parser() -> Parser:
     parser = Parser(prog="agentmux", description="Supervise a fleet of AI coding agents in tmux.")

@@ -230,3 +230,37 @@ async def test_every_queue_action_is_in_the_help_and_the_palette(tmp_path: Path)
         assert isinstance(help_screen, HelpScreen)
         shown = {binding.description for _, bindings in help_screen.sections for binding in bindings}
         assert set(wanted) <= shown
+
+
+async def test_the_form_refuses_a_pattern_re2_cannot_use_and_keeps_what_was_typed(tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="unused", state_dir=tmp_path))
+    queue = Queue(Store(config.store_path))
+    first = queue.add("a", "build")
+    app = AgentmuxApp(config, observe_fleet=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            form = AddTaskScreen(["a"], "a")
+            await app.push_screen(form)
+            await until(pilot, lambda: app.screen is form, what="the form")
+            await pilot.press(*"deploy")
+            form.query_one("#task-after", Input).value = str(first.id)
+            form.query_one("#task-if-output", Input).value = r"^(ok)\1$"
+            await pilot.press("enter")
+            error = form.query_one("#form-error", Static)
+            await until(pilot, lambda: "invalid escape sequence" in str(error.content), what="the refusal")
+            assert str(error.content).startswith(r"✗ if output: not a valid regular expression: invalid escape "
+                                                 r"sequence: \1 (patterns use RE2 syntax: no backreferences")
+            assert "\n" not in str(error.content)
+            assert app.screen is form and form.focused is form.query_one("#task-if-output", Input)
+            typed = [form.query_one(f"#{name}", Input).value for name in ("task-text", "task-after", "task-if-output")]
+            assert typed == ["deploy", str(first.id), r"^(ok)\1$"]
+            assert [t.id for t in queue.tasks()] == [first.id], "nothing was queued"
+            # RE2 can use this one: queued, and decided when the build ends
+            form.query_one("#task-if-output", Input).value = r"^ok$"
+            await pilot.press("enter")
+            await until(pilot, lambda: app.screen is not form, what="the form to close")
+            [task] = [t for t in queue.tasks() if t.id != first.id]
+            assert (task.text, task.after, task.if_output, task.state) == ("deploy", (first.id,), "^ok$",
+                                                                           TaskState.QUEUED)
+    finally:
+        queue.store.close()

@@ -56,7 +56,7 @@ def test_queue_errors_are_one_line(env: Env) -> None:
     for args, code, fragment in [
         (("queue", "add", "nobody", "x"), 1, "no agent named 'nobody'"),
         (("queue", "add", "builder", "x", "--after", "9"), 1, "--after 9: no such task"),
-        (("queue", "add", "builder", "x", "--if-output", "("), 1, "not a valid regular expression"),
+        (("queue", "add", "builder", "x", "--if-output", "("), 2, "not a valid regular expression"),
         (("queue", "add", "builder", "x", "--when", "later"), 2, "invalid choice"),
         (("queue", "show", "7"), 1, "no task 7"),
         (("queue", "cancel", "x"), 2, "invalid int value"),

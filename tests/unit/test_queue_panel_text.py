@@ -73,6 +73,10 @@ def test_the_form_reads_every_field() -> None:
     ({"task-timeout": "0"}, "task-timeout", "timeout: must be above 0 seconds"),
     ({"task-after": "3,x"}, "task-after", "after: 'x' is not a task id"),
     ({"task-after": "3", "task-if-output": "ok ("}, "task-if-output", "if output: not a valid regular expression"),
+    ({"task-after": "3", "task-if-output": r"(a)\1"}, "task-if-output",
+     r"if output: not a valid regular expression: invalid escape sequence: \1 (patterns use RE2 syntax: no "
+     "backreferences"),
+    ({"task-after": "3", "task-if-output": "(?<=a)b"}, "task-if-output", "invalid perl operator: (?<"),
     ({"task-if-output": "ok"}, "task-if-output", "fill after too"),
 ])
 def test_the_form_refuses_with_one_line_naming_the_field(changes: dict[str, str], field: str, says: str) -> None:

@@ -8,8 +8,10 @@ module holds the rules every process shares:
 - a task with dependencies is `queued` until every task it waits for has ended; then its condition decides:
   `ready`, or `skipped` with the reason (which may skip the tasks waiting for it in turn);
 - conditions (`run_when`) apply to every dependency: `success` (all succeeded), `failure` (all failed),
-  `always` (all ended, whatever the outcome); `if_output` additionally needs the regular expression to
-  match the output of every dependency;
+  `always` (all ended, whatever the outcome); `if_output` additionally needs the pattern (RE2, see
+  `patterns`) to match the output of every dependency. A user's pattern never runs inside a transaction:
+  such a task is read, matched with no transaction open, then decided in a short transaction if nothing
+  it depends on changed meanwhile (see `_settle`);
 - a dependency that would close a cycle is refused;
 - ready tasks of an agent go out highest priority first, then oldest first, one at a time per agent.
 """
@@ -17,13 +19,13 @@ module holds the rules every process shares:
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 
 from agentmux.errors import AgentmuxError
+from agentmux.queue import patterns
 from agentmux.store import Store
 
 RESULT_LIMIT = 16_000
@@ -100,6 +102,17 @@ class Task:
             "sent_at": self.sent_at, "started_at": self.started_at, "finished_at": self.finished_at,
             "dispatched_by": self.dispatched_by,
         }
+
+
+@dataclass(frozen=True)
+class ConditionInputs:
+    """What decides a waiting task whose dependencies have all ended: compared again before a verdict reached
+    outside a transaction is written."""
+
+    when: str
+    pattern: str | None
+    deps: tuple[tuple[int, TaskState, str], ...]
+    """(id, state, result) of each dependency, by id."""
 
 
 @dataclass(frozen=True)
@@ -206,10 +219,7 @@ class Queue:
         if when not in WHEN:
             raise AgentmuxError(f"--when must be one of {', '.join(WHEN)}, not {when!r}")
         if if_output is not None:
-            try:
-                re.compile(if_output)
-            except re.error as exc:
-                raise AgentmuxError(f"--if-output is not a valid regular expression: {exc}") from None
+            patterns.check(if_output)
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise AgentmuxError("--timeout must be a number of seconds above 0")
         if not 0 <= retries <= MAX_RETRIES:
@@ -227,8 +237,8 @@ class Queue:
             task_id = int(cursor.lastrowid or 0)
             db.executemany("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)",
                            [(task_id, dep) for dep in after])
-            if after:
-                self._resolve(db, now, candidates=[task_id])
+            pending = self._resolve(db, now, candidates=[task_id]) if after else []
+        self._settle(pending, now)
         return self.get(task_id)
 
     def add_dependency(self, task_id: int, after: int, now: float | None = None) -> Task:
@@ -246,7 +256,8 @@ class Queue:
             db.execute("INSERT OR IGNORE INTO task_deps (task, after) VALUES (?, ?)", (task_id, after))
             db.execute("UPDATE tasks SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'ready'",
                        (now, task_id))
-            self._resolve(db, now, candidates=[task_id])
+            pending = self._resolve(db, now, candidates=[task_id])
+        self._settle(pending, now)
         return self.get(task_id)
 
     @staticmethod
@@ -286,7 +297,8 @@ class Queue:
             db.execute("UPDATE tasks SET state = 'cancelled', reason = ?, updated_at = ?, finished_at = ? "
                        "WHERE id = ?", (reason, now, now, task_id))
             self._event(db, task_id, now, reason)
-            self._resolve(db, now, ended=task_id)
+            pending = self._resolve(db, now, ended=task_id)
+        self._settle(pending, now)
         return self.get(task_id)
 
     def retry(self, task_id: int, now: float | None = None) -> Task:
@@ -306,7 +318,8 @@ class Queue:
                        ((TaskState.QUEUED if waits else TaskState.READY).value, now, retries, task_id))
             self._event(db, task_id, now, f"retried by request (was {state.value})")
             self._reopen_skipped_after(db, task_id, now)
-            self._resolve(db, now, candidates=[task_id])
+            pending = self._resolve(db, now, candidates=[task_id])
+        self._settle(pending, now)
         return self.get(task_id)
 
     def set_priority(self, task_id: int, priority: int, now: float | None = None) -> Task:
@@ -332,32 +345,56 @@ class Queue:
     # --- dependencies ------------------------------------------------------------------------------------
 
     def _resolve(self, db: sqlite3.Connection, now: float, ended: int | None = None,
-                 candidates: list[int] | None = None) -> None:
+                 candidates: list[int] | None = None) -> list[int]:
         """Decide waiting tasks whose dependencies have all ended: those waiting for task `ended`, or the
-        `candidates`, or (neither given) every waiting task; a skip decides the tasks waiting for it in turn."""
+        `candidates`, or (neither given) every waiting task; a skip decides the tasks waiting for it in turn.
+
+        A task whose condition comes down to its pattern is left waiting and returned: the caller commits,
+        then gives these to `_settle`, which matches the pattern with no transaction open."""
         if candidates is None:
             candidates = self._waiting_for(db, ended) if ended is not None else [
                 row[0] for row in db.execute("SELECT id FROM tasks WHERE state = 'queued'")]
         work = list(candidates)
+        pending: list[int] = []
         while work:
             task_id = work.pop()
-            row = db.execute("SELECT id, state, run_when, if_output FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            if row is None or row["state"] != TaskState.QUEUED.value:
+            seen = self._condition_inputs(db, task_id)
+            if seen is None:
                 continue
-            deps = db.execute(
-                "SELECT t.id, t.state, t.result FROM task_deps d JOIN tasks t ON t.id = d.after "
-                "WHERE d.task = ?", (task_id,)).fetchall()
-            if any(not TaskState(dep["state"]).ended for dep in deps):
-                continue
-            problem = self._condition_fails(row["run_when"], row["if_output"], deps)
-            if problem is None:
-                db.execute("UPDATE tasks SET state = 'ready', reason = '', updated_at = ? WHERE id = ?",
-                           (now, task_id))
-            else:
-                db.execute("UPDATE tasks SET state = 'skipped', reason = ?, updated_at = ?, finished_at = ? "
-                           "WHERE id = ?", (problem, now, now, task_id))
-                self._event(db, task_id, now, f"skipped: {problem}")
+            problem = self._state_fails(seen)
+            if problem is None and seen.pattern is not None:
+                pending.append(task_id)
+            elif self._decide(db, task_id, problem, now):
                 work += self._waiting_for(db, task_id)
+        return pending
+
+    def _settle(self, pending: list[int], now: float) -> None:
+        """Decide the tasks whose condition needs their pattern: read what the condition looks at, match with
+        no transaction open (a pattern never holds the store), then write the verdict in a short transaction
+        if the task and its dependencies are still as read; if not, decide it again. Skips cascade, and the
+        tasks they reach may need their patterns in turn."""
+        work = list(dict.fromkeys(pending))
+        while work:
+            task_id = work.pop()
+            seen = self._condition_inputs(self.store.db, task_id)
+            if seen is None:
+                continue  # decided meanwhile, or waits again: whoever changed it decides it
+            problem = self._state_fails(seen) or self._output_fails(seen)
+            with self.store.transaction() as db:
+                if self._condition_inputs(db, task_id) != seen:
+                    work += self._resolve(db, now, candidates=[task_id])
+                elif self._decide(db, task_id, problem, now):
+                    work += self._resolve(db, now, ended=task_id)
+
+    def _decide(self, db: sqlite3.Connection, task_id: int, problem: str | None, now: float) -> bool:
+        """Make a waiting task ready, or skip it with the reason; True when it was skipped."""
+        if problem is None:
+            db.execute("UPDATE tasks SET state = 'ready', reason = '', updated_at = ? WHERE id = ?", (now, task_id))
+            return False
+        db.execute("UPDATE tasks SET state = 'skipped', reason = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+                   (problem, now, now, task_id))
+        self._event(db, task_id, now, f"skipped: {problem}")
+        return True
 
     def _reopen_skipped_after(self, db: sqlite3.Connection, task_id: int, now: float) -> None:
         """Tasks skipped because of a task now retried wait for it again (and so on down the chain): they
@@ -379,16 +416,42 @@ class Queue:
             (task_id,))]
 
     @staticmethod
-    def _condition_fails(when: str, pattern: str | None, deps: list[sqlite3.Row]) -> str | None:
-        """Why the condition can no longer hold, or None when the task may run."""
-        for dep in deps:
-            state = TaskState(dep["state"])
-            if when == "success" and state != TaskState.SUCCEEDED:
-                return f"task {dep['id']} {state.value} (runs only after success)"
-            if when == "failure" and state != TaskState.FAILED:
-                return f"task {dep['id']} {state.value} (runs only after failure)"
-            if pattern is not None and re.search(pattern, dep["result"], re.MULTILINE) is None:
-                return f"the output of task {dep['id']} does not match {pattern!r}"
+    def _condition_inputs(db: sqlite3.Connection, task_id: int) -> ConditionInputs | None:
+        """What a waiting task's condition looks at, or None when it is not waiting or still has a dependency
+        that has not ended."""
+        row = db.execute("SELECT state, run_when, if_output FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None or row["state"] != TaskState.QUEUED.value:
+            return None
+        deps = tuple((dep["id"], TaskState(dep["state"]), dep["result"]) for dep in db.execute(
+            "SELECT t.id, t.state, t.result FROM task_deps d JOIN tasks t ON t.id = d.after WHERE d.task = ? "
+            "ORDER BY t.id", (task_id,)))
+        if any(not state.ended for _, state, _ in deps):
+            return None
+        return ConditionInputs(row["run_when"], row["if_output"], deps)
+
+    @staticmethod
+    def _state_fails(seen: ConditionInputs) -> str | None:
+        """Why `--when` can no longer hold, or None."""
+        for dep, state, _ in seen.deps:
+            if seen.when == "success" and state != TaskState.SUCCEEDED:
+                return f"task {dep} {state.value} (runs only after success)"
+            if seen.when == "failure" and state != TaskState.FAILED:
+                return f"task {dep} {state.value} (runs only after failure)"
+        return None
+
+    @staticmethod
+    def _output_fails(seen: ConditionInputs) -> str | None:
+        """Why `--if-output` does not hold (no match, or a pattern that cannot be used), or None. Slow only in
+        proportion to the outputs (RE2): called with no transaction open all the same."""
+        if seen.pattern is None:
+            return None
+        try:
+            pattern = patterns.Pattern(seen.pattern)
+            for dep, _, result in seen.deps:
+                if not pattern.search(result[-RESULT_LIMIT:]):
+                    return f"the output of task {dep} does not match {seen.pattern!r}"
+        except patterns.PatternError as exc:
+            return f"--if-output {patterns.one_line(repr(seen.pattern))} is {exc.reason}"
         return None
 
     # --- dispatching (the supervisor) --------------------------------------------------------------------
@@ -493,14 +556,19 @@ class Queue:
                 db.execute("UPDATE tasks SET state = 'failed', result = ?, reason = ?, finished_at = ?, "
                            "updated_at = ? WHERE id = ?", (result, reason, now, now, task_id))
                 self._event(db, task_id, now, f"failed: {reason}")
-            self._resolve(db, now, ended=task_id)
+            pending = self._resolve(db, now, ended=task_id)
+        self._settle(pending, now)
         return self.get(task_id)
 
     def recover(self, policy: str = "retry", now: float | None = None) -> list[Task]:
         """After a supervisor died: a task claimed but not known to be sent may or may not have reached the
         agent. `retry` sends it again (its attempts count shows it), `fail` marks it failed; either way the
-        reason and the task's history say so. Tasks known to be sent are followed as usual."""
+        reason and the task's history say so. Tasks known to be sent are followed as usual.
+
+        Also decides waiting tasks left undecided by a process that stopped between adding a task and
+        matching its pattern (its dependencies had all ended)."""
         now = time.time() if now is None else now
+        pending: list[int] = []
         with self.store.transaction() as db:
             rows = db.execute("SELECT id, attempts FROM tasks WHERE state = 'dispatched' AND sent_at IS NULL"
                               ).fetchall()
@@ -513,6 +581,11 @@ class Queue:
                 else:
                     db.execute("UPDATE tasks SET state = 'failed', reason = ?, finished_at = ?, updated_at = ? "
                                "WHERE id = ?", (note, now, now, row["id"]))
-                    self._resolve(db, now, ended=row["id"])
+                    pending += self._resolve(db, now, ended=row["id"])
                 self._event(db, row["id"], now, note)
+            undecided = [row[0] for row in db.execute(
+                "SELECT id FROM tasks t WHERE state = 'queued' AND NOT EXISTS (SELECT 1 FROM task_deps d "
+                f"JOIN tasks dep ON dep.id = d.after WHERE d.task = t.id AND dep.{OPEN_SQL})")]
+            pending += self._resolve(db, now, candidates=undecided)
+        self._settle(pending, now)
         return [self.get(row["id"]) for row in rows]

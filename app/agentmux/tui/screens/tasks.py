@@ -26,7 +26,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from agentmux.agents.observer import format_age
 from agentmux.errors import AgentmuxError
-from agentmux.queue import WHEN, Queue, Task, TaskState
+from agentmux.queue import WHEN, Queue, Task, TaskState, patterns
 from agentmux.queue.model import TaskEvent
 from agentmux.tui.widgets.queue import TASK_STYLE, conditions, one_line, task_badge, tries
 
@@ -109,9 +109,9 @@ def parse_task_form(agent: str | None, values: dict[str, str], when: str) -> Tas
     pattern = values["task-if-output"]
     if pattern:
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise FormError("task-if-output", f"if output: not a valid regular expression: {exc}") from None
+            patterns.check(pattern)
+        except patterns.PatternError as exc:
+            raise FormError("task-if-output", f"if output: {exc.reason}") from None
         if not after:
             raise FormError("task-if-output", "if output: it tests the output of the tasks in after; fill after too")
     return TaskRequest(agent=agent, text=text, priority=priority, after=tuple(dict.fromkeys(after)), when=when,
