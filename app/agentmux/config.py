@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomlkit
 
 from agentmux.errors import AgentmuxError, ConfigError
 from agentmux.paths import default_state_dir, find_config, user_config_path
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_REF_RE = re.compile(r"^(env|file):(.+)$")
-SOCKET_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Matched with fullmatch only: `match` with `$` also accepts a trailing newline ("demo\n" made a tmux
+# session that `down` and `rm` never found).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_REF_RE = re.compile(r"(env|file):(.+)", re.DOTALL)
+SOCKET_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
 
 
@@ -162,6 +166,16 @@ def _is_table(value: Any) -> str | None:
     return None if isinstance(value, dict) else f"must be a table, not {_type_name(value)}"
 
 
+def is_env_name(text: str) -> bool:
+    """A name a variable of the environment can have (letters, digits and _, not starting with a digit)."""
+    return ENV_NAME_RE.fullmatch(text) is not None
+
+
+def key_text(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted with escapes, so a message stays one line."""
+    return key if BARE_KEY_RE.fullmatch(key) else tomlkit.key(key).as_string()
+
+
 def _type_name(value: Any) -> str:
     return {
         str: "a string", bool: "a boolean", int: "an integer", float: "a number",
@@ -209,7 +223,8 @@ class _Locator:
     def _key_after(self, start: int, key: str | None) -> int:
         if key is None:
             return start + 1
-        key_re = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+        spellings = "|".join(re.escape(spelling) for spelling in {key, f'"{key}"', key_text(key)})
+        key_re = re.compile(rf"^\s*(?:{spellings})\s*=")
         for i in range(start + 1, len(self.lines)):
             if re.match(r"^\s*\[", self.lines[i]):
                 break
@@ -251,7 +266,7 @@ class _Validator:
             check = keys.get(key)
             if check is None:
                 known = ", ".join(keys)
-                raise self.fail(f"unknown key (known keys: {known})", f"{label}{key}", line_of(key))
+                raise self.fail(f"unknown key (known keys: {known})", f"{label}{key_text(key)}", line_of(key))
             problem = check(value)
             if problem:
                 raise self.fail(problem, f"{label}{key}", line_of(key))
@@ -264,7 +279,7 @@ class _Validator:
         self.check_table(raw, SETTINGS_KEYS, "agentmux.", self.where.settings)
         values: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("state_dir", "tmux_config")}
         socket = values.get("socket", "agentmux")
-        if not SOCKET_RE.match(socket):
+        if not SOCKET_RE.fullmatch(socket):
             raise self.fail(
                 "must be 1-64 letters, digits, '.', '_' or '-'", "agentmux.socket", self.where.settings("socket")
             )
@@ -320,7 +335,7 @@ class _Validator:
         name = table.get("name")
         if name is None:
             raise self.fail("is required", f"{label}name", line_of(None))
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise self.fail(
                 f"{name!r} is not a valid name: use 1-63 letters, digits, '_' or '-', starting with a letter or digit",
                 f"{label}name", line_of("name"),
@@ -333,16 +348,21 @@ class _Validator:
         env = table.get("env", {})
         secrets = table.get("secrets", {})
         for key, value in env.items():
-            self.check_env_entry(f"{label}env.{key}", key, value, line_of("env"))
+            self.check_env_entry(f"{label}env.{key_text(key)}", key, value, line_of("env"))
         for key, value in secrets.items():
-            self.check_env_entry(f"{label}secrets.{key}", key, value, line_of("secrets"))
-            if not SECRET_REF_RE.match(value):
+            key_label = f"{label}secrets.{key_text(key)}"
+            self.check_env_entry(key_label, key, value, line_of("secrets"))
+            reference = SECRET_REF_RE.fullmatch(value)
+            if reference is None:
                 raise self.fail(
                     "is not a secret reference: write env:VARIABLE or file:PATH (never the secret itself)",
-                    f"{label}secrets.{key}", line_of("secrets"),
+                    key_label, line_of("secrets"),
                 )
+            if reference.group(1) == "env" and not is_env_name(reference.group(2)):
+                raise self.fail(f"{value!r}: {reference.group(2)!r} is not a valid environment variable name",
+                                key_label, line_of("secrets"))
             if key in env:
-                raise self.fail("is set both in env and in secrets", f"{label}secrets.{key}", line_of("secrets"))
+                raise self.fail("is set both in env and in secrets", key_label, line_of("secrets"))
         cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
         cwd = self.resolve(table["cwd"]) if "cwd" in table else cwd_default
         if not cwd.is_dir():
@@ -368,7 +388,7 @@ class _Validator:
         return spec
 
     def check_env_entry(self, key_label: str, key: str, value: Any, line: int | None) -> None:
-        if not ENV_NAME_RE.match(key):
+        if not is_env_name(key):
             raise self.fail("is not a valid environment variable name", key_label, line)
         if key in RESERVED_ENV:
             raise self.fail("is set by agentmux itself and cannot be configured", key_label, line)
@@ -387,7 +407,7 @@ def parse(path: Path, text: str) -> Config:
     validator = _Validator(path, text)
     for key in document:
         if key not in ("agentmux", "agents"):
-            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]])", key,
+            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]])", key_text(key),
                                  validator.where.top(key))
     return Config(path=path, settings=validator.settings(document.get("agentmux")),
                   agents=validator.agents(document.get("agents")))

@@ -97,6 +97,20 @@ CASES = [
     Case("reserved-env-var", "set by agentmux itself", "env.AGENTMUX_AGENT", "env =",
          agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { AGENTMUX_AGENT = "me" }\n'),
     Case("socket-name-invalid", "must be 1-64 letters", "agentmux.socket", "socket =", socket="bad/socket name"),
+    # Full-string validation: `match` with `$` let each of these through with a trailing newline.
+    Case("name-ending-in-newline", "is not a valid name", "name", "name =",
+         agents='[[agents]]\nname = "a\\n"\ncommand = "true"\n'),
+    Case("env-key-ending-in-newline", "is not a valid environment variable name", 'env."A\\n"', "env =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { "A\\n" = "x" }\n'),
+    Case("secret-key-ending-in-newline", "is not a valid environment variable name", 'secrets."T\\n"', "secrets =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { "T\\n" = "env:X" }\n'),
+    Case("socket-ending-in-newline", "must be 1-64 letters", "agentmux.socket", "socket =", socket="s\\n"),
+    Case("secret-env-reference-ending-in-newline", "is not a valid environment variable name", "secrets.T",
+         "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:X\\n" }\n'),
+    Case("secret-env-reference-with-a-space", "'MY VAR' is not a valid environment variable name", "secrets.T",
+         "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:MY VAR" }\n'),
+    Case("unknown-key-with-a-newline", "unknown key", '"x\\ny"', '"x\\ny" = 1',
+         agents='[[agents]]\nname = "a"\ncommand = "true"\n"x\\ny" = 1\nenv = {}\n'),
 ]
 
 
