@@ -462,6 +462,26 @@ def test_cli_add_with_env_missing_equals_exits_2(env: Env) -> None:
     assert path.read_text() == before
 
 
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (["--env", "K=1", "--env", "K=2"], "--env K is given twice"),
+    (["--secret", "T=env:A", "--secret", "T=env:B"], "--secret T is given twice"),
+    (["--env", "T=1", "--secret", "T=env:A"], "T is given both as --env and as --secret"),
+    (["--env", "K\n=1"], "--env 'K\\n=1': 'K\\n' is not a valid environment variable name"),
+    (["--secret", "T\n=env:A"], "--secret 'T\\n=env:A': 'T\\n' is not a valid environment variable name"),
+    (["--env", "NODE ENV=test"], "'NODE ENV' is not a valid environment variable name"),
+], ids=["env-twice", "secret-twice", "env-and-secret", "env-key-newline", "secret-key-newline", "env-key-space"])
+def test_cli_add_with_bad_env_or_secret_arguments_exits_2_naming_them(
+        env: Env, arguments: list[str], expected: str) -> None:
+    path = env.write_config()
+    before = path.read_text()
+    result = env.cli("add", "x", "--command", "true", *arguments)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert_one_line(result.stderr)
+    assert expected in result.stderr
+    assert path.read_text() == before
+
+
 def test_cli_add_with_reserved_env_exits_2_naming_the_key(env: Env) -> None:
     path = env.write_config()
     before = path.read_text()
