@@ -6,6 +6,7 @@ without guessing. Edits (`add`, `rm`) change only the agent's own block so comme
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -28,6 +29,11 @@ SECRET_REF_RE = re.compile(r"(env|file):(.+)", re.DOTALL)
 SOCKET_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
+MAX_SECONDS = 86400
+"""The longest duration a config may give (a day): anything longer is a typo, and inf or nan never ends."""
+NUL_IN_TEXT = ("holds a NUL character (\\0), which tmux cannot pass to a program "
+               "(every other character is passed on as written)")
+NUL_IN_PATH = "holds a NUL character (\\0), which no path can hold"
 
 
 @dataclass(frozen=True)
@@ -125,14 +131,45 @@ def _is_str(value: Any) -> str | None:
     return None if isinstance(value, str) else f"must be a string, not {_type_name(value)}"
 
 
+def _is_text(value: Any) -> str | None:
+    """A string tmux can carry to a program: anything but NUL."""
+    return _is_str(value) or (NUL_IN_TEXT if "\0" in value else None)
+
+
+def _is_path(value: Any) -> str | None:
+    problem = _is_str(value)
+    if problem is None and not value:
+        problem = "must not be empty (leave the key out for the default)"
+    if problem is None and "\0" in value:
+        problem = NUL_IN_PATH
+    return problem
+
+
 def _is_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"must be true or false, not {_type_name(value)}"
 
 
-def _is_positive_number(value: Any) -> str | None:
+def _is_secret_reference(value: Any) -> str | None:
+    problem = _is_str(value)
+    reference = SECRET_REF_RE.fullmatch(value) if problem is None else None
+    if problem is None and reference is None:
+        problem = "is not a secret reference: write env:VARIABLE or file:PATH (never the secret itself)"
+    elif reference is not None:
+        scheme, target = reference.groups()
+        if scheme == "env" and not is_env_name(target):
+            problem = f"{value!r}: {target!r} is not a valid environment variable name"
+        elif "\0" in target:
+            problem = NUL_IN_PATH
+    return problem
+
+
+def _is_duration(value: Any) -> str | None:
+    """Seconds: finite, more than 0, at most MAX_SECONDS (TOML also has inf and nan)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"must be a number, not {_type_name(value)}"
-    return None if value > 0 else "must be greater than 0"
+        return f"must be a number of seconds, not {_type_name(value)}"
+    if math.isfinite(value) and 0 < value <= MAX_SECONDS:
+        return None
+    return f"must be more than 0 and at most {MAX_SECONDS} seconds (a day), not {value!r}"
 
 
 def _is_int_between(low: int, high: int) -> Check:
@@ -153,12 +190,14 @@ def _is_one_of(*choices: str) -> Check:
     return check
 
 
-def _is_str_list(value: Any) -> str | None:
+def _is_text_list(value: Any) -> str | None:
     if not isinstance(value, list):
         return f"must be a list of strings, not {_type_name(value)}"
-    for item in value:
+    for number, item in enumerate(value, start=1):
         if not isinstance(item, str):
             return f"must be a list of strings, but holds {_type_name(item)}"
+        if "\0" in item:
+            return f"item {number} {NUL_IN_TEXT}"
     return None
 
 
@@ -176,6 +215,13 @@ def key_text(key: str) -> str:
     return key if BARE_KEY_RE.fullmatch(key) else tomlkit.key(key).as_string()
 
 
+def one_line(text: str) -> str:
+    """The text with control characters (newlines too) written as escapes, so a message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _type_name(value: Any) -> str:
     return {
         str: "a string", bool: "a boolean", int: "an integer", float: "a number",
@@ -185,28 +231,28 @@ def _type_name(value: Any) -> str:
 
 SETTINGS_KEYS: dict[str, Check] = {
     "socket": _is_str,
-    "state_dir": _is_str,
-    "tmux_config": _is_str,
+    "state_dir": _is_path,
+    "tmux_config": _is_path,
     "width": _is_int_between(20, 1000),
     "height": _is_int_between(5, 500),
     "history_limit": _is_int_between(0, 1_000_000),
-    "idle_after": _is_positive_number,
-    "stop_timeout": _is_positive_number,
+    "idle_after": _is_duration,
+    "stop_timeout": _is_duration,
     "redispatch": _is_one_of("retry", "fail"),
 }
 
 AGENT_KEYS: dict[str, Check] = {
     "name": _is_str,
     "kind": _is_str,
-    "command": _is_str,
-    "cwd": _is_str,
+    "command": _is_text,
+    "cwd": _is_path,
     "env": _is_table,
     "secrets": _is_table,
-    "init": _is_str_list,
-    "cleanup": _is_str_list,
+    "init": _is_text_list,
+    "cleanup": _is_text_list,
     "autostart": _is_bool,
-    "idle_after": _is_positive_number,
-    "stop_timeout": _is_positive_number,
+    "idle_after": _is_duration,
+    "stop_timeout": _is_duration,
 }
 
 
@@ -257,7 +303,7 @@ class _Validator:
         self.where = _Locator(text)
 
     def fail(self, reason: str, key: str | None = None, line: int | None = None) -> ConfigError:
-        return ConfigError(self.file, reason, key=key, line=line)
+        return ConfigError(self.file, one_line(reason), key=None if key is None else one_line(key), line=line)
 
     def check_table(
         self, table: dict[str, Any], keys: dict[str, Check], label: str, line_of: Callable[[str], int | None]
@@ -287,10 +333,13 @@ class _Validator:
             values["state_dir"] = self.resolve(raw["state_dir"])
         if "tmux_config" in raw:
             tmux_config = self.resolve(raw["tmux_config"])
-            if not tmux_config.is_file() and str(tmux_config) != os.devnull:
-                raise self.fail(
-                    f"file {tmux_config} does not exist", "agentmux.tmux_config", self.where.settings("tmux_config")
-                )
+            key, line = "agentmux.tmux_config", self.where.settings("tmux_config")
+            try:
+                usable = tmux_config.is_file() or str(tmux_config) == os.devnull
+            except OSError as exc:
+                raise self.fail(f"cannot use file {tmux_config}: {exc.strerror}", key, line) from None
+            if not usable:
+                raise self.fail(f"file {tmux_config} does not exist", key, line)
             values["tmux_config"] = tmux_config
         for key in ("idle_after", "stop_timeout"):
             if key in values:
@@ -351,23 +400,17 @@ class _Validator:
             self.check_env_entry(f"{label}env.{key_text(key)}", key, value, line_of("env"))
         for key, value in secrets.items():
             key_label = f"{label}secrets.{key_text(key)}"
-            self.check_env_entry(key_label, key, value, line_of("secrets"))
-            reference = SECRET_REF_RE.fullmatch(value)
-            if reference is None:
-                raise self.fail(
-                    "is not a secret reference: write env:VARIABLE or file:PATH (never the secret itself)",
-                    key_label, line_of("secrets"),
-                )
-            if reference.group(1) == "env" and not is_env_name(reference.group(2)):
-                raise self.fail(f"{value!r}: {reference.group(2)!r} is not a valid environment variable name",
-                                key_label, line_of("secrets"))
+            self.check_env_entry(key_label, key, value, line_of("secrets"), _is_secret_reference)
             if key in env:
                 raise self.fail("is set both in env and in secrets", key_label, line_of("secrets"))
         cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
         cwd = self.resolve(table["cwd"]) if "cwd" in table else cwd_default
-        if not cwd.is_dir():
-            reason = "is not a directory" if cwd.exists() else "does not exist"
-            raise self.fail(f"directory {cwd} {reason}", f"{label}cwd", line_of("cwd"))
+        try:
+            problem = None if cwd.is_dir() else "is not a directory" if cwd.exists() else "does not exist"
+        except OSError as exc:  # e.g. a name too long: pathlib ignores only "no such file" errors
+            problem = f"cannot be used: {exc.strerror}"
+        if problem is not None:
+            raise self.fail(f"directory {cwd} {problem}", f"{label}cwd", line_of("cwd"))
         spec = AgentSpec(
             name=name,
             kind=kind,
@@ -381,19 +424,20 @@ class _Validator:
             idle_after=float(table["idle_after"]) if "idle_after" in table else None,
             stop_timeout=float(table["stop_timeout"]) if "stop_timeout" in table else None,
         )
-        problem = get_kind(kind).validate(spec)
-        if problem is not None:
-            key, reason = problem
+        kind_problem = get_kind(kind).validate(spec)
+        if kind_problem is not None:
+            key, reason = kind_problem
             raise self.fail(reason, f"{label}{key}", line_of(key))
         return spec
 
-    def check_env_entry(self, key_label: str, key: str, value: Any, line: int | None) -> None:
+    def check_env_entry(self, key_label: str, key: str, value: Any, line: int | None, check: Check = _is_text) -> None:
         if not is_env_name(key):
             raise self.fail("is not a valid environment variable name", key_label, line)
         if key in RESERVED_ENV:
             raise self.fail("is set by agentmux itself and cannot be configured", key_label, line)
-        if not isinstance(value, str):
-            raise self.fail(f"must be a string, not {_type_name(value)}", key_label, line)
+        problem = check(value)
+        if problem is not None:
+            raise self.fail(problem, key_label, line)
 
 
 def parse(path: Path, text: str) -> Config:

@@ -50,9 +50,14 @@ class Case:
     agents: str = ""
     before: str = ""  # text written before the [agentmux] table (top-level keys)
     socket: str | None = None
+    overrides: tuple[tuple[str, str], ...] = ()  # (key, TOML value) replacing a line of the [agentmux] header
 
     def write(self, env: Env) -> Path:
-        text = self.before + header(env, self.socket) + self.settings + "\n" + self.agents
+        overrides, lines = dict(self.overrides), []
+        for line in header(env, self.socket).splitlines():
+            key = line.split(" = ", 1)[0]
+            lines.append(f"{key} = {overrides[key]}" if key in overrides else line)
+        text = self.before + "\n".join(lines) + "\n" + self.settings + "\n" + self.agents
         env.config_path.write_text(text)
         return env.config_path
 
@@ -109,6 +114,42 @@ CASES = [
          "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:X\\n" }\n'),
     Case("secret-env-reference-with-a-space", "'MY VAR' is not a valid environment variable name", "secrets.T",
          "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:MY VAR" }\n'),
+    # Values agentmux cannot use: empty paths, endless or absurd durations, NUL (the one character tmux
+    # cannot pass on), paths the system refuses.
+    Case("state-dir-empty", "must not be empty", "agentmux.state_dir", "state_dir =",
+         overrides=(("state_dir", '""'),)),
+    Case("tmux-config-empty", "must not be empty", "agentmux.tmux_config", "tmux_config =",
+         overrides=(("tmux_config", '""'),)),
+    Case("tmux-config-name-too-long", "cannot use file", "agentmux.tmux_config", "tmux_config =",
+         overrides=(("tmux_config", '"' + "x" * 5000 + '"'),)),
+    Case("idle-after-inf", "must be more than 0 and at most 86400 seconds (a day), not inf",
+         "agentmux.idle_after", "idle_after =", settings="idle_after = inf\n"),
+    Case("stop-timeout-nan", "must be more than 0 and at most 86400 seconds (a day), not nan",
+         "agentmux.stop_timeout", "stop_timeout =", settings="stop_timeout = nan\n"),
+    Case("agent-idle-after-absurd", "at most 86400 seconds (a day), not 1000000000.0", "idle_after",
+         "idle_after =", agents='[[agents]]\nname = "a"\ncommand = "true"\nidle_after = 1e9\n'),
+    Case("agent-stop-timeout-zero", "must be more than 0", "stop_timeout", "stop_timeout =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nstop_timeout = 0\n'),
+    Case("agent-stop-timeout-minus-inf", "not -inf", "stop_timeout", "stop_timeout =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nstop_timeout = -inf\n'),
+    Case("env-value-with-nul", "holds a NUL character (\\0), which tmux cannot pass to a program", "env.A",
+         "env =", agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { A = "x\\u0000y" }\n'),
+    Case("command-with-nul", "holds a NUL character (\\0), which tmux cannot pass", "command", "command =",
+         agents='[[agents]]\nname = "a"\ncommand = "echo \\u0000"\n'),
+    Case("init-with-nul", "item 2 holds a NUL character", "init", "init =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ninit = ["true", "\\u0000"]\n'),
+    Case("cleanup-with-nul", "item 1 holds a NUL character", "cleanup", "cleanup =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncleanup = ["rm \\u0000"]\n'),
+    Case("cwd-with-nul", "holds a NUL character (\\0), which no path can hold", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "/tmp/\\u0000"\n'),
+    Case("cwd-empty", "must not be empty", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = ""\n'),
+    Case("cwd-name-too-long", "cannot be used: File name too long", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "' + "x" * 5000 + '"\n'),
+    Case("cwd-with-a-newline-is-shown-escaped", "directory /no\\nsuch does not exist", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "/no\\nsuch"\n'),
+    Case("secret-file-path-with-nul", "holds a NUL character (\\0), which no path can hold", "secrets.T",
+         "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "file:/x\\u0000" }\n'),
     Case("unknown-key-with-a-newline", "unknown key", '"x\\ny"', '"x\\ny" = 1',
          agents='[[agents]]\nname = "a"\ncommand = "true"\n"x\\ny" = 1\nenv = {}\n'),
 ]
