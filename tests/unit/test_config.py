@@ -150,6 +150,9 @@ CASES = [
          agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "/no\\nsuch"\n'),
     Case("secret-file-path-with-nul", "holds a NUL character (\\0), which no path can hold", "secrets.T",
          "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "file:/x\\u0000" }\n'),
+    Case("demo-option-the-demo-agent-refuses",
+         "the demo agent refuses these options: argument --speed: not a number: 'fast'",
+         "(d).command", "command =", agents='[[agents]]\nname = "d"\nkind = "demo"\ncommand = "--speed fast"\n'),
     Case("unknown-key-with-a-newline", "unknown key", '"x\\ny"', '"x\\ny" = 1',
          agents='[[agents]]\nname = "a"\ncommand = "true"\n"x\\ny" = 1\nenv = {}\n'),
 ]
