@@ -1,7 +1,9 @@
-"""The configuration file: found, read with tomllib, validated with precise errors, written with tomli-w.
+"""The configuration file: found, read with tomllib, validated with precise errors, edited with tomlkit.
 
 Errors name the file, the line where it can be found, the key and the reason, so a user can fix a typo
-without guessing. Edits (`add`, `rm`) change only the agent's own block so comments elsewhere survive.
+without guessing. Edits (`add`, `rm`) change only the agent's own entry, in any valid layout (blocks or an
+inline array), so comments and layout elsewhere survive; an edit that would read back as anything but the
+old config plus or minus that agent is refused and the file left as it was.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, Array, Comment, Table, Whitespace
 
 from agentmux.errors import AgentmuxError, ConfigError
 from agentmux.paths import default_state_dir, find_config, user_config_path
@@ -479,92 +483,193 @@ def load(explicit: str | os.PathLike[str] | None = None, must_exist: bool = True
         if explicit is not None and must_exist:
             raise ConfigError(str(path), "file does not exist (create it with `agentmux init`)")
         return Config(path=path, settings=Settings())
+    return parse(path, _read(path))
+
+
+def _read(path: Path) -> str:
+    """The file's text with its line endings as they are (an edit writes them back the same)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read: {exc}") from None
-    return parse(path, text)
 
 
 # --- writing ---------------------------------------------------------------------------------------------
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace the file in one step, so a reader sees the old text or the new, never a part. The file keeps
+    its mode, and a symlink stays a symlink (the file it points to is the one replaced)."""
+    target = Path(os.path.realpath(path))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AgentmuxError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _toml_value(value: Any) -> str:
+    """A value as one line of TOML; tables inline, as `{ KEY = "value" }`."""
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + " }"
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{key_text(key)} = {_toml_value(item)}" for key, item in value.items()) + " }"
+    return str(tomlkit.item(value).as_string())
 
 
 def render_agent_block(table: dict[str, Any]) -> str:
-    """One `[[agents]]` block, always as a block with one `key = value` line each.
+    """One `[[agents]]` block with one `key = value` line each."""
+    return "[[agents]]\n" + "".join(f"{key_text(key)} = {_toml_value(value)}\n" for key, value in table.items())
 
-    (tomli-w alone may write a short array of tables inline, which cannot be appended to a file.)
+
+def _document(path: Path, text: str) -> tomlkit.TOMLDocument:
+    """The file as tomlkit holds it, refused when tomlkit would not write it back exactly as it is."""
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise AgentmuxError(f"{path}: cannot edit this file ({exc}); the file is unchanged") from None
+    if document.as_string() != text:  # e.g. [[agents]] blocks with another table between them
+        raise AgentmuxError(f"{path}: cannot edit this file without changing its layout (are its [[agents]] "
+                            "blocks apart?); the file is unchanged: edit it by hand")
+    return document
+
+
+def _after(document: tomlkit.TOMLDocument, item: Any) -> Table | None:
+    """The table that follows `item` in the document, if any."""
+    body = [value for _, value in document.body]
+    index = next((i for i, value in enumerate(body) if value is item), len(body))
+    return next((value for value in body[index + 1:] if isinstance(value, Table)), None)
+
+
+def _trailing_text(table: Table) -> str:
+    """The comments and blank lines that end a table (inside its last sub-table when it ends with one):
+    in the file they stand before whatever follows, so they belong to that, not to this table."""
+    trailing: list[str] = []
+    for key, item in reversed(table.value.body):
+        if key is None and isinstance(item, Comment | Whitespace):
+            trailing.append(item.as_string())
+        elif isinstance(item, Table) and not trailing:
+            return _trailing_text(item)
+        else:
+            break
+    return "".join(reversed(trailing))
+
+
+def _append(document: tomlkit.TOMLDocument, spec: AgentSpec) -> str:
+    """The text with the agent appended: a `[[agents]]` block to an array of tables (or a new one), an
+    inline table to an inline array."""
+    agents = document.get("agents")
+    if isinstance(agents, Array):
+        agents.append(tomlkit.parse(f"agent = {_toml_value(spec.to_toml())}")["agent"])
+        return document.as_string()
+    block = tomlkit.parse(render_agent_block(spec.to_toml()))["agents"]
+    if not isinstance(agents, AoT):
+        document.append("agents", block)
+        return document.as_string()
+    table = block[0]
+    tail = agents[-1].as_string()
+    table.trivia.indent = "" if tail.endswith("\n\n") else "\n" if tail.endswith("\n") else "\n\n"
+    if _after(document, agents) is not None:
+        table.add(tomlkit.nl())  # the blank line before the table that follows
+    agents.append(table)
+    return document.as_string()
+
+
+def _text_before(document: tomlkit.TOMLDocument, table: Table) -> str:
+    """The document's text before the table (before its leading blank lines, too)."""
+    indent = table.trivia.indent
+    table.trivia.indent = "\0" + indent  # NUL cannot occur in a TOML file
+    text = document.as_string()
+    table.trivia.indent = indent
+    return text[: text.index("\0")]
+
+
+def _remove(document: tomlkit.TOMLDocument, index: int) -> str:
+    """The text without the agent at `index`.
+
+    Comments after its last key stand before whatever follows and stay where they were; so do comments
+    above it (tomlkit gives them to the block before). Blank lines close up: what was before the block and
+    what followed it are as far apart as they were from the block, and the file ends with one newline.
     """
-    return "[[agents]]\n" + "".join(f"{key} = {_toml_value(value)}\n" for key, value in table.items())
+    agents = document["agents"]
+    if isinstance(agents, Array):
+        del agents[index]
+        return document.as_string()
+    before = _text_before(document, agents[index])
+    trailing = _trailing_text(agents[index])
+    has_comments = any(line.lstrip().startswith("#") for line in trailing.splitlines())
+    del agents[index]
+    following = agents[index] if index < len(agents) else _after(document, agents)
+    if not agents:
+        del document["agents"]  # an empty array of tables would be written as `agents = []`
+    separated = not before or before.endswith("\n\n")
+    if has_comments:
+        trailing = trailing.lstrip("\n") if separated else trailing
+    else:
+        trailing = "\n" if following is not None and not separated and trailing.startswith("\n") else ""
+    if following is None:  # the end of the file: no blank lines left over at it
+        text = document.as_string() + trailing
+        end = text.rstrip("\r\n")
+        return end + text[len(end):][:2 if text.endswith("\r\n") else 1] if end else ""
+    following.trivia.indent = trailing + following.trivia.indent
+    return document.as_string()
 
 
-def _agent_block_spans(text: str) -> list[tuple[int, int]]:
-    """Line spans [start, end) of each `[[agents]]` block (with its `[agents.*]` sub-tables), in file order.
-
-    Comments and blank lines at the end of a block belong to what follows it.
-    """
-    lines = text.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if re.match(r"^\s*\[\[\s*agents\s*\]\]", line)]
-    spans = []
-    for n, start in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
-        for i in range(start + 1, end):
-            if re.match(r"^\s*\[", lines[i]) and not re.match(r"^\s*\[\s*agents\s*\.", lines[i]):
-                end = i
-                break
-        while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
-            end -= 1
-        spans.append((start, end))
-    return spans
+def _checked(path: Path, text: str, new_text: str, expected: Config, what: str) -> str:
+    """The edited text, refused unless it reads back as exactly the expected config. A file whose lines all
+    end in CRLF keeps doing so (what agentmux writes is LF)."""
+    if text and text.count("\r\n") == text.count("\n"):
+        new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+    try:
+        new_config = parse(path, new_text)
+    except ConfigError:
+        new_config = None
+    if new_config != expected:
+        raise AgentmuxError(f"{path}: cannot {what} without changing the rest of the file; the file is unchanged: "
+                            "edit it by hand")
+    return new_text
 
 
 def add_agent(config: Config, spec: AgentSpec) -> Config:
-    """Append an agent to the config file (created when missing) and return the reloaded config."""
-    if spec.name in config.names():
+    """Append an agent to the config file (created when missing), keeping every comment and the layout, and
+    return the new config."""
+    text = _read(config.path) if config.path.exists() else ""
+    old = parse(config.path, text)
+    if spec.name in old.names():
         raise AgentmuxError(f"an agent named {spec.name!r} already exists in {config.path}")
-    text = config.path.read_text(encoding="utf-8") if config.exists else ""
-    block = render_agent_block(spec.to_toml())
-    separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    new_text = text + separator + block
-    new_config = parse(config.path, new_text)
+    new = replace(old, agents=(*old.agents, spec))
+    new_text = _checked(config.path, text, _append(_document(config.path, text), spec), new, f"add agent {spec.name!r}")
     _write_atomically(config.path, new_text)
-    return new_config
+    return new
+
+
+def _removal(config: Config, name: str) -> tuple[str, Config]:
+    text = _read(config.path) if config.path.exists() else ""
+    old = parse(config.path, text)
+    index = old.names().index(old.agent(name).name)
+    new = replace(old, agents=tuple(spec for spec in old.agents if spec.name != name))
+    return _checked(config.path, text, _remove(_document(config.path, text), index), new, f"remove agent {name!r}"), new
+
+
+def check_removal(config: Config, name: str) -> None:
+    """Raise the error `remove_agent` would, without writing: `rm` asks before it stops the agent."""
+    _removal(config, name)
 
 
 def remove_agent(config: Config, name: str) -> Config:
-    """Delete an agent's block from the config file, keeping every other line as it was."""
-    index = config.names().index(config.agent(name).name)
-    text = config.path.read_text(encoding="utf-8")
-    spans = _agent_block_spans(text)
-    lines = text.splitlines(keepends=True)
-    new_text: str | None = None
-    if len(spans) == len(config.agents):
-        start, end = spans[index]
-        new_text = "".join(lines[:start] + lines[end:])
-        try:
-            reparsed = parse(config.path, new_text)
-        except ConfigError:
-            reparsed = None
-        if reparsed is None or reparsed.agents != tuple(a for a in config.agents if a.name != name):
-            new_text = None
-    if new_text is None:
-        document = tomllib.loads(text)
-        document["agents"] = [a for a in document.get("agents", []) if a.get("name") != name]
-        new_text = tomli_w.dumps(document)
-    new_config = parse(config.path, new_text)
+    """Delete an agent from the config file, keeping every other line as it was, and return the new config."""
+    new_text, new = _removal(config, name)
     _write_atomically(config.path, new_text)
-    return new_config
+    return new
 
 
 STARTER = '''\

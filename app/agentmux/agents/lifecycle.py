@@ -171,6 +171,8 @@ class Fleet:
         in_config = name in self.config.names()
         if not in_config and self.store.agent(name) is None:
             raise AgentmuxError(f"no agent named {name!r}")
+        if in_config:
+            config_module.check_removal(self.config, name)  # a file agentmux cannot edit: refuse before stopping
         outcome = self.stop(name)
         self.tmux.kill_session(name)
         self.store.delete_agent(name)
