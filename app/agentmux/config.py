@@ -35,6 +35,8 @@ BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
 MAX_SECONDS = 86400
 """The longest duration a config may give (a day): anything longer is a typo, and inf or nan never ends."""
+RESTART_POLICIES = ("no", "on-failure", "always")
+MAX_RESTARTS = 1000
 NUL_IN_TEXT = ("holds a NUL character (\\0), which tmux cannot pass to a program "
                "(every other character is passed on as written)")
 NUL_IN_PATH = "holds a NUL character (\\0), which no path can hold"
@@ -55,6 +57,13 @@ class Settings:
     redispatch: str = "retry"
     """A task whose dispatch a crash cut off (it may or may not have reached the agent): "retry" sends it
     again, "fail" marks it failed. Either way its history says so."""
+    pass_env: tuple[str, ...] = ()
+    """Names of further variables of the environment agentmux is started in that its tmux server and agents
+    may inherit, beyond agentmux's own minimal list."""
+    restart: str = "no"
+    """The fleet's default restart policy for an agent that exits: "no", "on-failure" or "always"."""
+    restart_limit: int = 5
+    """The fleet's default number of restarts in a row before agentmux gives up on an agent."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ class AgentSpec:
     autostart: bool = True
     idle_after: float | None = None
     stop_timeout: float | None = None
+    restart: str | None = None
+    restart_limit: int | None = None
 
     def to_toml(self) -> dict[str, Any]:
         """The table written to the config file: only what differs from the defaults."""
@@ -87,7 +98,7 @@ class AgentSpec:
                 table[key] = list(getattr(self, key))
         if not self.autostart:
             table["autostart"] = False
-        for key in ("idle_after", "stop_timeout"):
+        for key in ("idle_after", "stop_timeout", "restart", "restart_limit"):
             if getattr(self, key) is not None:
                 table[key] = getattr(self, key)
         return table
@@ -124,6 +135,12 @@ class Config:
 
     def stop_timeout(self, spec: AgentSpec) -> float:
         return spec.stop_timeout if spec.stop_timeout is not None else self.settings.stop_timeout
+
+    def restart(self, spec: AgentSpec) -> str:
+        return spec.restart if spec.restart is not None else self.settings.restart
+
+    def restart_limit(self, spec: AgentSpec) -> int:
+        return spec.restart_limit if spec.restart_limit is not None else self.settings.restart_limit
 
 
 # --- validation ------------------------------------------------------------------------------------------
@@ -187,9 +204,9 @@ def _is_int_between(low: int, high: int) -> Check:
 
 def _is_one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
-        if value in choices:
+        if isinstance(value, str) and value in choices:
             return None
-        return f"must be one of {', '.join(repr(c) for c in choices)}, not {value!r}"
+        return f"must be one of {', '.join(repr(c) for c in choices)}, not {_shown(value)}"
 
     return check
 
@@ -203,6 +220,21 @@ def _is_text_list(value: Any) -> str | None:
         if "\0" in item:
             return f"item {number} {NUL_IN_TEXT}"
     return None
+
+
+def _is_env_name_list(value: Any) -> str | None:
+    """Names of environment variables agentmux may pass on: valid, not agentmux's own, each once."""
+    problem = _is_text_list(value)
+    seen: set[str] = set()
+    for number, name in enumerate(value if problem is None else (), start=1):
+        if not is_env_name(name):
+            return f"item {number} {name!r} is not a valid environment variable name"
+        if name in RESERVED_ENV:
+            return f"item {number} {name!r} is set by agentmux itself and cannot be passed on"
+        if name in seen:
+            return f"lists {name!r} twice"
+        seen.add(name)
+    return problem
 
 
 def _is_table(value: Any) -> str | None:
@@ -226,6 +258,11 @@ def one_line(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
+def _shown(value: Any) -> str:
+    """A value in a reason: a string quoted, anything else by its TOML type."""
+    return repr(value) if isinstance(value, str) else _type_name(value)
+
+
 def _type_name(value: Any) -> str:
     return {
         str: "a string", bool: "a boolean", int: "an integer", float: "a number",
@@ -243,6 +280,9 @@ SETTINGS_KEYS: dict[str, Check] = {
     "idle_after": _is_duration,
     "stop_timeout": _is_duration,
     "redispatch": _is_one_of("retry", "fail"),
+    "pass_env": _is_env_name_list,
+    "restart": _is_one_of(*RESTART_POLICIES),
+    "restart_limit": _is_int_between(0, MAX_RESTARTS),
 }
 
 AGENT_KEYS: dict[str, Check] = {
@@ -257,6 +297,8 @@ AGENT_KEYS: dict[str, Check] = {
     "autostart": _is_bool,
     "idle_after": _is_duration,
     "stop_timeout": _is_duration,
+    "restart": _is_one_of(*RESTART_POLICIES),
+    "restart_limit": _is_int_between(0, MAX_RESTARTS),
 }
 
 
@@ -348,6 +390,8 @@ class _Validator:
         for key in ("idle_after", "stop_timeout"):
             if key in values:
                 values[key] = float(values[key])
+        if "pass_env" in values:
+            values["pass_env"] = tuple(values["pass_env"])
         return Settings(**values)
 
     def resolve(self, value: str) -> Path:
@@ -427,6 +471,8 @@ class _Validator:
             autostart=table.get("autostart", True),
             idle_after=float(table["idle_after"]) if "idle_after" in table else None,
             stop_timeout=float(table["stop_timeout"]) if "stop_timeout" in table else None,
+            restart=table.get("restart"),
+            restart_limit=table.get("restart_limit"),
         )
         kind_problem = get_kind(kind).validate(spec)
         if kind_problem is not None:
@@ -686,6 +732,10 @@ STARTER = '''\
 # idle_after = 3.0             # seconds without output before a busy agent counts as idle
 # stop_timeout = 10.0          # seconds a graceful stop may take before the agent is killed
 # redispatch = "retry"         # a task whose dispatch a crash cut off: "retry" (send again) or "fail"
+# pass_env = []                # names of further variables of the environment agentmux starts in that its
+#                              # tmux server and agents may inherit, e.g. ["SSH_AUTH_SOCK"]
+# restart = "no"               # an agent that exits: "no", "on-failure" (restart if it failed) or "always"
+# restart_limit = 5            # restarts in a row before agentmux gives up on the agent (0 to 1000)
 
 # A simulated coding agent: shows what agentmux does without an API key.
 [[agents]]
@@ -703,8 +753,10 @@ kind = "demo"
 # init = ["git pull --ff-only"]         # run in the agent's session before its command
 # cleanup = ["rm -f .lock"]             # run after the agent stops or is removed
 # autostart = true                      # started by a plain `agentmux up`
-# idle_after = 3.0
+# idle_after = 3.0                      # per-agent values of the [agentmux] settings of the same name
 # stop_timeout = 10.0
+# restart = "on-failure"
+# restart_limit = 5
 '''
 
 

@@ -153,6 +153,27 @@ CASES = [
     Case("demo-option-the-demo-agent-refuses",
          "the demo agent refuses these options: argument --speed: not a number: 'fast'",
          "(d).command", "command =", agents='[[agents]]\nname = "d"\nkind = "demo"\ncommand = "--speed fast"\n'),
+    # pass_env, restart, restart_limit.
+    Case("pass-env-not-a-list", "must be a list of strings", "agentmux.pass_env", "pass_env =",
+         settings='pass_env = "SSH_AUTH_SOCK"\n'),
+    Case("pass-env-invalid-name", "item 2 'SSH AUTH' is not a valid environment variable name",
+         "agentmux.pass_env", "pass_env =", settings='pass_env = ["LANG", "SSH AUTH"]\n'),
+    Case("pass-env-name-ending-in-newline", "item 1 'LANG\\n' is not a valid environment variable name",
+         "agentmux.pass_env", "pass_env =", settings='pass_env = ["LANG\\n"]\n'),
+    Case("pass-env-reserved-name", "item 1 'TMUX' is set by agentmux itself", "agentmux.pass_env", "pass_env =",
+         settings='pass_env = ["TMUX"]\n'),
+    Case("pass-env-twice", "lists 'LANG' twice", "agentmux.pass_env", "pass_env =",
+         settings='pass_env = ["LANG", "LANG"]\n'),
+    Case("restart-unknown", "must be one of 'no', 'on-failure', 'always', not 'sometimes'", "agentmux.restart",
+         "restart =", settings='restart = "sometimes"\n'),
+    Case("restart-limit-too-high", "must be between 0 and 1000", "agentmux.restart_limit", "restart_limit =",
+         settings="restart_limit = 1001\n"),
+    Case("agent-restart-unknown", "must be one of 'no', 'on-failure', 'always', not a boolean", "restart", "restart =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart = true\n'),
+    Case("agent-restart-limit-negative", "must be between 0 and 1000", "restart_limit", "restart_limit =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart_limit = -1\n'),
+    Case("agent-restart-limit-not-whole", "must be a whole number, not a number", "restart_limit",
+         "restart_limit =", agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart_limit = 2.5\n'),
     Case("unknown-key-with-a-newline", "unknown key", '"x\\ny"', '"x\\ny" = 1',
          agents='[[agents]]\nname = "a"\ncommand = "true"\n"x\\ny" = 1\nenv = {}\n'),
 ]
@@ -306,6 +327,42 @@ def test_cli_init_writes_a_starter_that_loads(env: Env) -> None:
     assert result.returncode == 0, result.stderr
     assert env.config_path.read_text() == STARTER
     assert config.load(env.config_path).names() == ["demo"]
+
+
+def test_pass_env_and_restart_settings_and_their_per_agent_values(env: Env) -> None:
+    path = Case("x", "", settings='pass_env = ["SSH_AUTH_SOCK", "LANG"]\nrestart = "on-failure"\n'
+                'restart_limit = 3\n', agents='[[agents]]\nname = "plain"\ncommand = "true"\n\n'
+                '[[agents]]\nname = "own"\ncommand = "true"\nrestart = "always"\nrestart_limit = 0\n').write(env)
+    loaded = config.load(path)
+    assert loaded.settings.pass_env == ("SSH_AUTH_SOCK", "LANG")
+    plain, own = loaded.agent("plain"), loaded.agent("own")
+    assert (plain.restart, plain.restart_limit) == (None, None)
+    assert (loaded.restart(plain), loaded.restart_limit(plain)) == ("on-failure", 3)
+    assert (own.restart, own.restart_limit) == ("always", 0)
+    assert (loaded.restart(own), loaded.restart_limit(own)) == ("always", 0)
+    assert own.to_toml()["restart"] == "always" and own.to_toml()["restart_limit"] == 0
+    assert "restart" not in plain.to_toml() and "restart_limit" not in plain.to_toml()
+
+
+def test_the_defaults_of_pass_env_and_restart(env: Env) -> None:
+    defaults = Settings()
+    assert (defaults.pass_env, defaults.restart, defaults.restart_limit) == ((), "no", 5)
+
+
+def test_an_agent_added_with_a_restart_policy_reads_back_the_same(env: Env) -> None:
+    path = env.write_config()
+    spec = AgentSpec(name="r", command="true", cwd=env.root, restart="on-failure", restart_limit=7)
+    config.add_agent(config.load(path), spec)
+    assert config.load(path).agent("r") == spec
+    assert 'restart = "on-failure"\nrestart_limit = 7\n' in path.read_text()
+
+
+def test_every_key_is_in_the_starter_and_in_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme[readme.index("## Configuration"):readme.index("## CLI")]
+    for key in [*config.SETTINGS_KEYS, *config.AGENT_KEYS]:
+        assert f"# {key} = " in STARTER, f"{key} is not in the starter file"
+        assert f"\n{key} = " in example, f"{key} is not in README's configuration example"
 
 
 # --- editing ---------------------------------------------------------------------------------------------
