@@ -225,11 +225,17 @@ def cmd_down(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
-    pairs = {}
+    """The KEY=VALUE arguments of a repeatable option: each KEY a valid variable name, given once."""
+    pairs: dict[str, str] = {}
     for value in values:
         key, sep, rest = value.partition("=")
         if not sep or not key:
             raise UsageError(f"{option} {value!r}: write KEY=VALUE")
+        if not config_module.is_env_name(key):
+            raise UsageError(f"{option} {value!r}: {key!r} is not a valid environment variable name "
+                             "(letters, digits and _, not starting with a digit)")
+        if key in pairs:
+            raise UsageError(f"{option} {key} is given twice: give each variable once")
         pairs[key] = rest
     return pairs
 
@@ -238,8 +244,11 @@ def cmd_add(fleet: Fleet, args: argparse.Namespace) -> int:
     table_ = {"name": args.name, "kind": args.kind, "cwd": args.cwd or os.getcwd()}
     if args.command:
         table_["command"] = args.command
-    for key, value in (("env", parse_pairs(args.env, "--env")), ("secrets", parse_pairs(args.secret, "--secret")),
-                       ("init", args.init), ("cleanup", args.cleanup)):
+    env, secrets = parse_pairs(args.env, "--env"), parse_pairs(args.secret, "--secret")
+    for key in env:
+        if key in secrets:
+            raise UsageError(f"{key} is given both as --env and as --secret: give it once")
+    for key, value in (("env", env), ("secrets", secrets), ("init", args.init), ("cleanup", args.cleanup)):
         if value:
             table_[key] = value
     if args.no_autostart:

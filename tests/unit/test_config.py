@@ -50,9 +50,14 @@ class Case:
     agents: str = ""
     before: str = ""  # text written before the [agentmux] table (top-level keys)
     socket: str | None = None
+    overrides: tuple[tuple[str, str], ...] = ()  # (key, TOML value) replacing a line of the [agentmux] header
 
     def write(self, env: Env) -> Path:
-        text = self.before + header(env, self.socket) + self.settings + "\n" + self.agents
+        overrides, lines = dict(self.overrides), []
+        for line in header(env, self.socket).splitlines():
+            key = line.split(" = ", 1)[0]
+            lines.append(f"{key} = {overrides[key]}" if key in overrides else line)
+        text = self.before + "\n".join(lines) + "\n" + self.settings + "\n" + self.agents
         env.config_path.write_text(text)
         return env.config_path
 
@@ -97,6 +102,80 @@ CASES = [
     Case("reserved-env-var", "set by agentmux itself", "env.AGENTMUX_AGENT", "env =",
          agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { AGENTMUX_AGENT = "me" }\n'),
     Case("socket-name-invalid", "must be 1-64 letters", "agentmux.socket", "socket =", socket="bad/socket name"),
+    # Full-string validation: `match` with `$` let each of these through with a trailing newline.
+    Case("name-ending-in-newline", "is not a valid name", "name", "name =",
+         agents='[[agents]]\nname = "a\\n"\ncommand = "true"\n'),
+    Case("env-key-ending-in-newline", "is not a valid environment variable name", 'env."A\\n"', "env =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { "A\\n" = "x" }\n'),
+    Case("secret-key-ending-in-newline", "is not a valid environment variable name", 'secrets."T\\n"', "secrets =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { "T\\n" = "env:X" }\n'),
+    Case("socket-ending-in-newline", "must be 1-64 letters", "agentmux.socket", "socket =", socket="s\\n"),
+    Case("secret-env-reference-ending-in-newline", "is not a valid environment variable name", "secrets.T",
+         "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:X\\n" }\n'),
+    Case("secret-env-reference-with-a-space", "'MY VAR' is not a valid environment variable name", "secrets.T",
+         "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:MY VAR" }\n'),
+    # Values agentmux cannot use: empty paths, endless or absurd durations, NUL (the one character tmux
+    # cannot pass on), paths the system refuses.
+    Case("state-dir-empty", "must not be empty", "agentmux.state_dir", "state_dir =",
+         overrides=(("state_dir", '""'),)),
+    Case("tmux-config-empty", "must not be empty", "agentmux.tmux_config", "tmux_config =",
+         overrides=(("tmux_config", '""'),)),
+    Case("tmux-config-name-too-long", "cannot use file", "agentmux.tmux_config", "tmux_config =",
+         overrides=(("tmux_config", '"' + "x" * 5000 + '"'),)),
+    Case("idle-after-inf", "must be more than 0 and at most 86400 seconds (a day), not inf",
+         "agentmux.idle_after", "idle_after =", settings="idle_after = inf\n"),
+    Case("stop-timeout-nan", "must be more than 0 and at most 86400 seconds (a day), not nan",
+         "agentmux.stop_timeout", "stop_timeout =", settings="stop_timeout = nan\n"),
+    Case("agent-idle-after-absurd", "at most 86400 seconds (a day), not 1000000000.0", "idle_after",
+         "idle_after =", agents='[[agents]]\nname = "a"\ncommand = "true"\nidle_after = 1e9\n'),
+    Case("agent-stop-timeout-zero", "must be more than 0", "stop_timeout", "stop_timeout =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nstop_timeout = 0\n'),
+    Case("agent-stop-timeout-minus-inf", "not -inf", "stop_timeout", "stop_timeout =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nstop_timeout = -inf\n'),
+    Case("env-value-with-nul", "holds a NUL character (\\0), which tmux cannot pass to a program", "env.A",
+         "env =", agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { A = "x\\u0000y" }\n'),
+    Case("command-with-nul", "holds a NUL character (\\0), which tmux cannot pass", "command", "command =",
+         agents='[[agents]]\nname = "a"\ncommand = "echo \\u0000"\n'),
+    Case("init-with-nul", "item 2 holds a NUL character", "init", "init =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ninit = ["true", "\\u0000"]\n'),
+    Case("cleanup-with-nul", "item 1 holds a NUL character", "cleanup", "cleanup =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncleanup = ["rm \\u0000"]\n'),
+    Case("cwd-with-nul", "holds a NUL character (\\0), which no path can hold", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "/tmp/\\u0000"\n'),
+    Case("cwd-empty", "must not be empty", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = ""\n'),
+    Case("cwd-name-too-long", "cannot be used: File name too long", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "' + "x" * 5000 + '"\n'),
+    Case("cwd-with-a-newline-is-shown-escaped", "directory /no\\nsuch does not exist", "cwd", "cwd =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\ncwd = "/no\\nsuch"\n'),
+    Case("secret-file-path-with-nul", "holds a NUL character (\\0), which no path can hold", "secrets.T",
+         "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "file:/x\\u0000" }\n'),
+    Case("demo-option-the-demo-agent-refuses",
+         "the demo agent refuses these options: argument --speed: not a number: 'fast'",
+         "(d).command", "command =", agents='[[agents]]\nname = "d"\nkind = "demo"\ncommand = "--speed fast"\n'),
+    # pass_env, restart, restart_limit.
+    Case("pass-env-not-a-list", "must be a list of strings", "agentmux.pass_env", "pass_env =",
+         settings='pass_env = "SSH_AUTH_SOCK"\n'),
+    Case("pass-env-invalid-name", "item 2 'SSH AUTH' is not a valid environment variable name",
+         "agentmux.pass_env", "pass_env =", settings='pass_env = ["LANG", "SSH AUTH"]\n'),
+    Case("pass-env-name-ending-in-newline", "item 1 'LANG\\n' is not a valid environment variable name",
+         "agentmux.pass_env", "pass_env =", settings='pass_env = ["LANG\\n"]\n'),
+    Case("pass-env-reserved-name", "item 1 'TMUX' is set by agentmux itself", "agentmux.pass_env", "pass_env =",
+         settings='pass_env = ["TMUX"]\n'),
+    Case("pass-env-twice", "lists 'LANG' twice", "agentmux.pass_env", "pass_env =",
+         settings='pass_env = ["LANG", "LANG"]\n'),
+    Case("restart-unknown", "must be one of 'no', 'on-failure', 'always', not 'sometimes'", "agentmux.restart",
+         "restart =", settings='restart = "sometimes"\n'),
+    Case("restart-limit-too-high", "must be between 0 and 1000", "agentmux.restart_limit", "restart_limit =",
+         settings="restart_limit = 1001\n"),
+    Case("agent-restart-unknown", "must be one of 'no', 'on-failure', 'always', not a boolean", "restart", "restart =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart = true\n'),
+    Case("agent-restart-limit-negative", "must be between 0 and 1000", "restart_limit", "restart_limit =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart_limit = -1\n'),
+    Case("agent-restart-limit-not-whole", "must be a whole number, not a number", "restart_limit",
+         "restart_limit =", agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart_limit = 2.5\n'),
+    Case("unknown-key-with-a-newline", "unknown key", '"x\\ny"', '"x\\ny" = 1',
+         agents='[[agents]]\nname = "a"\ncommand = "true"\n"x\\ny" = 1\nenv = {}\n'),
 ]
 
 
@@ -248,6 +327,42 @@ def test_cli_init_writes_a_starter_that_loads(env: Env) -> None:
     assert result.returncode == 0, result.stderr
     assert env.config_path.read_text() == STARTER
     assert config.load(env.config_path).names() == ["demo"]
+
+
+def test_pass_env_and_restart_settings_and_their_per_agent_values(env: Env) -> None:
+    path = Case("x", "", settings='pass_env = ["SSH_AUTH_SOCK", "LANG"]\nrestart = "on-failure"\n'
+                'restart_limit = 3\n', agents='[[agents]]\nname = "plain"\ncommand = "true"\n\n'
+                '[[agents]]\nname = "own"\ncommand = "true"\nrestart = "always"\nrestart_limit = 0\n').write(env)
+    loaded = config.load(path)
+    assert loaded.settings.pass_env == ("SSH_AUTH_SOCK", "LANG")
+    plain, own = loaded.agent("plain"), loaded.agent("own")
+    assert (plain.restart, plain.restart_limit) == (None, None)
+    assert (loaded.restart(plain), loaded.restart_limit(plain)) == ("on-failure", 3)
+    assert (own.restart, own.restart_limit) == ("always", 0)
+    assert (loaded.restart(own), loaded.restart_limit(own)) == ("always", 0)
+    assert own.to_toml()["restart"] == "always" and own.to_toml()["restart_limit"] == 0
+    assert "restart" not in plain.to_toml() and "restart_limit" not in plain.to_toml()
+
+
+def test_the_defaults_of_pass_env_and_restart(env: Env) -> None:
+    defaults = Settings()
+    assert (defaults.pass_env, defaults.restart, defaults.restart_limit) == ((), "no", 5)
+
+
+def test_an_agent_added_with_a_restart_policy_reads_back_the_same(env: Env) -> None:
+    path = env.write_config()
+    spec = AgentSpec(name="r", command="true", cwd=env.root, restart="on-failure", restart_limit=7)
+    config.add_agent(config.load(path), spec)
+    assert config.load(path).agent("r") == spec
+    assert 'restart = "on-failure"\nrestart_limit = 7\n' in path.read_text()
+
+
+def test_every_key_is_in_the_starter_and_in_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme[readme.index("## Configuration"):readme.index("## CLI")]
+    for key in [*config.SETTINGS_KEYS, *config.AGENT_KEYS]:
+        assert f"# {key} = " in STARTER, f"{key} is not in the starter file"
+        assert f"\n{key} = " in example, f"{key} is not in README's configuration example"
 
 
 # --- editing ---------------------------------------------------------------------------------------------
@@ -445,6 +560,26 @@ def test_cli_add_with_env_missing_equals_exits_2(env: Env) -> None:
     assert "Traceback" not in result.stderr
     assert_one_line(result.stderr)
     assert "--env" in result.stderr and "NOEQUALS" in result.stderr
+    assert path.read_text() == before
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (["--env", "K=1", "--env", "K=2"], "--env K is given twice"),
+    (["--secret", "T=env:A", "--secret", "T=env:B"], "--secret T is given twice"),
+    (["--env", "T=1", "--secret", "T=env:A"], "T is given both as --env and as --secret"),
+    (["--env", "K\n=1"], "--env 'K\\n=1': 'K\\n' is not a valid environment variable name"),
+    (["--secret", "T\n=env:A"], "--secret 'T\\n=env:A': 'T\\n' is not a valid environment variable name"),
+    (["--env", "NODE ENV=test"], "'NODE ENV' is not a valid environment variable name"),
+], ids=["env-twice", "secret-twice", "env-and-secret", "env-key-newline", "secret-key-newline", "env-key-space"])
+def test_cli_add_with_bad_env_or_secret_arguments_exits_2_naming_them(
+        env: Env, arguments: list[str], expected: str) -> None:
+    path = env.write_config()
+    before = path.read_text()
+    result = env.cli("add", "x", "--command", "true", *arguments)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert_one_line(result.stderr)
+    assert expected in result.stderr
     assert path.read_text() == before
 
 

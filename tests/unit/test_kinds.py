@@ -224,6 +224,30 @@ def test_the_demo_kind_needs_no_command(tmp_path: Path) -> None:
     assert get_kind("demo").validate(AgentSpec(name="a", kind="demo", cwd=tmp_path)) is None
 
 
+@pytest.mark.parametrize(("command", "reason"), [
+    ("--speed -1", "the demo agent refuses these options: argument --speed: must be a finite number >= 0: '-1'"),
+    ("--ask-rate 2", "argument --ask-rate: must be between 0 and 1: '2'"),
+    ("--seed x", "argument --seed: invalid int value: 'x'"),
+    ("--speed", "argument --speed: expected one argument"),
+    ("--bogus 1", "unrecognized arguments: --bogus 1"),
+    ("--help", "-h/--help prints the options instead of starting the agent"),
+    ("--speed 'unclosed", "cannot be split into demo options: No closing quotation"),
+], ids=["negative-speed", "rate-above-1", "seed-not-int", "missing-value", "unknown-option", "help", "bad-quote"])
+def test_the_demo_kind_refuses_options_the_demo_agent_would_refuse(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, reason: str) -> None:
+    """Checked with the demo's own parser, which must neither print its usage nor exit."""
+    problem = get_kind("demo").validate(AgentSpec(name="a", kind="demo", command=command, cwd=tmp_path))
+    assert problem is not None
+    assert problem[0] == "command" and reason in problem[1]
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("command", ["", "--speed 0 --seed 1", "--speed 0.5 --autopilot 2 # fast, no questions",
+                                     "--trace '/tmp/a b.trace' --ask-rate 0 --fail-rate 1", "--name other"])
+def test_the_demo_kind_accepts_options_the_demo_agent_takes(tmp_path: Path, command: str) -> None:
+    assert get_kind("demo").validate(AgentSpec(name="a", kind="demo", command=command, cwd=tmp_path)) is None
+
+
 def test_the_demo_program_runs_the_demo_module_with_its_name_and_extra_options(tmp_path: Path) -> None:
     kind: AgentKind = get_kind("demo")
     plain = shlex.split(kind.program(AgentSpec(name="alpha", kind="demo", cwd=tmp_path)))

@@ -114,6 +114,18 @@ def test_a_file_that_is_not_utf8_text_is_a_clear_error(tmp_path: Path) -> None:
     assert "hunter2" not in message
 
 
+def test_a_file_holding_nul_is_a_clear_error(tmp_path: Path) -> None:
+    # tmux cannot carry NUL: the value would arrive cut at it, so the start is refused instead.
+    path = tmp_path / "token"
+    path.write_bytes(b"hunter2\x00rest\n")
+    with pytest.raises(AgentmuxError) as caught:
+        resolve_secret("alpha", "API_TOKEN", f"file:{path}", {})
+    message = str(caught.value)
+    assert message == (f"agent 'alpha': secret API_TOKEN (file:{path}): {path} holds a NUL character (\\0), "
+                       "which tmux cannot pass to a program")
+    assert "hunter2" not in message
+
+
 # --- other references ------------------------------------------------------------------------------------
 
 

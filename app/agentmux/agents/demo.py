@@ -15,6 +15,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Sequence
 
 PROMPT = "demo> "
 QUESTION = "? Apply these changes? [y/n] "
@@ -230,9 +231,27 @@ def _speed(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    """Build the command-line parser."""
-    parser = argparse.ArgumentParser(prog="python -m agentmux.agents.demo", description=__doc__)
+class OptionError(Exception):
+    """Options the demo agent would refuse, with argparse's reason."""
+
+
+class _CheckingParser(argparse.ArgumentParser):
+    """The demo's parser for checking options without running: a refusal raises OptionError instead of
+    printing usage and exiting, and `--help` (which prints and exits instead of starting) is a refusal too."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise OptionError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise OptionError(message or f"the demo agent would exit (status {status}) instead of starting")
+
+    def print_help(self, file: io.TextIOBase | None = None) -> None:  # type: ignore[override]
+        raise OptionError("-h/--help prints the options instead of starting the agent")
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The command-line parser (of `parser_class`)."""
+    parser = parser_class(prog="python -m agentmux.agents.demo", description=__doc__)
     parser.add_argument("--name", default="demo", help="name shown in the banner (default: demo)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument("--speed", type=_speed, default=1.0, help="work duration factor; 0 is instant")
@@ -245,10 +264,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_options(argv: Sequence[str]) -> str | None:
+    """Why the demo agent would refuse to start with these options, or None. Prints nothing, never exits:
+    the config uses it to refuse a demo agent's `command` when the file is read, not when it starts."""
+    try:
+        build_parser(_CheckingParser).parse_args(list(argv))
+    except OptionError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo agent; return the exit status (0 on exit, EOF or Ctrl-C at the prompt)."""
     global _trace_file
-    opts = _parser().parse_args(argv)
+    opts = build_parser().parse_args(argv)
     rng = random.Random(opts.seed)
     if opts.trace:
         _trace_file = open(opts.trace, "a", encoding="utf-8")  # noqa: SIM115 - open for the agent's whole life

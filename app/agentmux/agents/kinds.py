@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agentmux.agents import demo
 from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8, first_control
 from agentmux.agents.detectors import (
     DEMO_CANCELLED,
@@ -125,12 +126,28 @@ class AgentKind:
 
 
 def _demo_program(spec: AgentSpec) -> str:
-    base = shlex.join([sys.executable, "-m", "agentmux.agents.demo", "--name", spec.name])
+    base = shlex.join([sys.executable, "-m", "agentmux.agents.demo", *_demo_name(spec)])
     return f"{base} {spec.command}".strip()
+
+
+def _demo_name(spec: AgentSpec) -> list[str]:
+    return ["--name", spec.name]
 
 
 class DemoKind(AgentKind):
     """The built-in simulated agent; `command` holds extra demo options such as `--speed 0.5`."""
+
+    def validate(self, spec: AgentSpec) -> tuple[str, str] | None:
+        """Options the demo agent would refuse at start are refused with the config, in the demo's own words
+        (split as the shell that runs them splits words, comments included)."""
+        try:
+            options = shlex.split(spec.command, comments=True)
+        except ValueError as exc:
+            return ("command", f"cannot be split into demo options: {exc}")
+        problem = demo.check_options([*_demo_name(spec), *options])
+        if problem is not None:
+            return ("command", f"the demo agent refuses these options: {problem}")
+        return super().validate(spec)
 
     def program(self, spec: AgentSpec) -> str:
         return _demo_program(spec)

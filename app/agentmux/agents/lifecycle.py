@@ -82,7 +82,8 @@ class Fleet:
         self.config = config
         settings = config.settings
         self.store = store or Store(config.store_path)
-        self.tmux = tmux or TmuxServer(settings.socket, settings.tmux_config, run_dir=settings.state_dir / "run")
+        self.tmux = tmux or TmuxServer(settings.socket, settings.tmux_config, run_dir=settings.state_dir / "run",
+                                       pass_env=settings.pass_env)
         self._follower = config_module.ConfigFollower(config)
         self._redactors: dict[str, tuple[str, Redactor]] = {}
 
@@ -242,6 +243,8 @@ class Fleet:
         in_config = name in self.config.names()
         if not in_config and self.store.agent(name) is None:
             raise AgentmuxError(f"no agent named {name!r}")
+        if in_config:
+            config_module.check_removal(self.config, name)  # a file agentmux cannot edit: refuse before stopping
         outcome = self.stop(name)
         self.tmux.kill_session(name)
         self.store.delete_agent(name)

@@ -21,11 +21,14 @@ def resolve_secret(agent: str, variable: str, reference: str, environ: Mapping[s
     if scheme == "file":
         path = Path(os.path.expandvars(target)).expanduser()
         try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise AgentmuxError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise AgentmuxError(f"{where}: {path} is not UTF-8 text") from None
+        if "\0" in value:
+            raise AgentmuxError(f"{where}: {path} holds a NUL character (\\0), which tmux cannot pass to a program")
+        return value
     raise AgentmuxError(f"{where}: unknown reference; write env:VARIABLE or file:PATH")
 
 
