@@ -94,7 +94,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("doctor", help="check tmux, the config, the store and the socket")
     p.add_argument("--fix", action="store_true", help="apply the fixes doctor offers as `agentmux doctor --fix` "
-                   "(a damaged store)")
+                   "(a damaged store, a tmux server that does not answer, a stale socket file)")
 
     p = sub.add_parser("queue", help="per-agent command queues: add, ls, show, cancel, retry, pause, resume")
     queue = p.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=Parser, required=True)
@@ -168,12 +168,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def each(fleet: Fleet, names: Sequence[str], action: Callable[[str], Outcome]) -> list[Outcome]:
     """Apply an action to several agents; one agent's failure is reported and the rest still run."""
+    from agentmux.tmux.backend import ServerWedged
+
     outcomes = []
     for name in names:
         try:
             outcomes.append(action(name))
         except AgentmuxError as exc:
-            if isinstance(exc, UsageError):
+            if isinstance(exc, UsageError | ServerWedged):  # not this agent's problem: said once
                 raise
             outcomes.append(Outcome(name, f"{name}: {exc}", ok=False))
     return outcomes
@@ -505,17 +507,28 @@ def read_damaged(path: Path, query: str, values: tuple[object, ...]) -> list[tup
 
 
 def doctor_tmux(doctor: Doctor, config: Config) -> None:
-    from agentmux.tmux.backend import TmuxServer, socket_path
+    from agentmux.tmux.backend import ServerState, TmuxServer, socket_path
 
     socket = config.settings.socket
     server = TmuxServer(socket, config.settings.tmux_config)
     path = socket_path(socket)
-    if server.is_running():
+    health = server.health()
+    if health.state is ServerState.RUNNING:
         sessions = [p for p in server.list_panes() if p.agent]
         server.close()
         doctor.check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
+    elif health.state is ServerState.WEDGED:
+        doctor.check(False, f"the tmux server on socket {socket!r} ({path}) does not answer: tmux said: {health.said}",
+                     server.wedged_fix() + "; `agentmux doctor --fix` does it after checking again",
+                     repair=lambda: [server.end_wedged()])
     else:
         doctor.check(True, f"socket {socket!r} ({path}): no tmux server running; `agentmux up` starts one")
+        if health.state is ServerState.STALE:
+            if not doctor.fix:
+                doctor.note(f"{path} is left from a server that exited (harmless: tmux replaces it); "
+                            "`agentmux doctor --fix` removes it")
+            elif server.remove_stale_socket():
+                doctor.note(f"fixed: removed {path}, left from a server that exited")
     if path.parent.exists() and path.parent.stat().st_mode & 0o077:
         doctor.check(False, f"{path.parent} is readable by other users", f"chmod 700 {path.parent}")
 

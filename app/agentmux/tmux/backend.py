@@ -7,20 +7,28 @@ with `source-file`, never on a command line, since `ps` shows every process's ar
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import errno
+import fcntl
 import os
 import re
 import secrets
 import shutil
+import signal
 import socket as socketlib
+import stat
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import libtmux
 
+from agentmux import processes
 from agentmux.errors import AgentmuxError
 from agentmux.tmux.control import ControlClient, ControlClosed
 
@@ -29,6 +37,10 @@ HIDDEN_SESSION = "_agentmux"
 SERVE_SESSION = "_agentmux-serve"
 """The hidden session `agentmux up` runs the headless supervisor (`agentmux serve`) in."""
 NO_SERVER_RE = re.compile(r"no server running|error connecting to|failed to connect to server", re.IGNORECASE)
+WEDGED_RE = re.compile(r"server exited unexpectedly|protocol version mismatch|lost server", re.IGNORECASE)
+"""What a tmux client says when something listens on the socket but does not answer as a tmux server."""
+PROBE_TIMEOUT = 3.0
+"""Seconds a healthy server needs at most to list its sessions (it takes milliseconds)."""
 
 PANE_FIELDS = (
     "session_name", "pane_id", "pane_pid", "pane_dead", "pane_dead_status", "pane_dead_signal",
@@ -40,6 +52,29 @@ PANE_FORMAT = "\t".join(f"#{{{name}}}" for name in PANE_FIELDS)
 
 class TmuxError(AgentmuxError):
     """A tmux command failed; the message carries tmux's own words."""
+
+
+class ServerWedged(TmuxError):
+    """Something listens on agentmux's socket but does not answer as a tmux server: no command can work
+    until it is ended, which `agentmux doctor` offers to do."""
+
+    def __init__(self, socket: str, said: str) -> None:
+        super().__init__(f"the tmux server on socket {socket!r} does not answer (tmux said: {said}); "
+                         "`agentmux doctor` names the fix")
+
+
+class ServerState(enum.Enum):
+    NONE = "no server"
+    STALE = "a socket file nobody listens on"
+    RUNNING = "running"
+    WEDGED = "not answering"
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    state: ServerState
+    said: str = ""
+    """Why it is wedged: tmux's own words, or what connecting to the socket gave."""
 
 
 def tmux_quote(value: str) -> str:
@@ -66,6 +101,17 @@ def _int_or_none(value: str) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return zombie_exit(pid) is not None
 
 
 def zombie_exit(pid: int | None) -> tuple[int | None, int | None] | None:
@@ -198,17 +244,141 @@ class TmuxServer:
         except FileNotFoundError:
             raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
         except subprocess.TimeoutExpired:
+            self.raise_if_wedged("no answer within 30s")
             raise TmuxError(f"tmux did not answer within 30s: tmux {' '.join(args[:2])}") from None
-        if check and result.returncode != 0:
-            raise TmuxError(f"tmux {args[0]}: {result.stderr.decode(errors='replace').strip() or 'failed'}")
+        if result.returncode != 0:
+            said = result.stderr.decode(errors="replace").strip()
+            if WEDGED_RE.search(said):
+                self.raise_if_wedged(said)
+            if check:
+                raise TmuxError(f"tmux {args[0]}: {said or 'failed'}")
         return result
 
     def cmd(self, *args: str) -> list[str]:
         """A lifecycle command through libtmux; returns its stdout lines."""
         result = self.libtmux.cmd(*args)
         if result.returncode != 0:
-            raise TmuxError(f"tmux {args[0]}: {' '.join(result.stderr).strip() or 'failed'}")
+            said = " ".join(result.stderr).strip()
+            if WEDGED_RE.search(said):
+                self.raise_if_wedged(said)
+            raise TmuxError(f"tmux {args[0]}: {said or 'failed'}")
         return list(result.stdout)
+
+    # --- health ------------------------------------------------------------------------------------------
+
+    def health(self, timeout: float = PROBE_TIMEOUT) -> ServerHealth:
+        """Is there a server on the socket, and does it answer? Starts no server."""
+        path = socket_path(self.socket)
+        try:
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                return ServerHealth(ServerState.WEDGED, f"{path} is not a socket")
+        except FileNotFoundError:
+            return ServerHealth(ServerState.NONE)
+        probe = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+        probe.settimeout(timeout)
+        try:
+            probe.connect(str(path))
+        except FileNotFoundError:
+            return ServerHealth(ServerState.NONE)
+        except ConnectionRefusedError:
+            return ServerHealth(ServerState.STALE)
+        except OSError as exc:
+            return ServerHealth(ServerState.WEDGED, f"connecting to {path}: {exc.strerror or exc}")
+        finally:
+            probe.close()
+        try:
+            result = subprocess.run([*self.base_args, "-N", "list-sessions", "-F", "#{session_name}"],
+                                    capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return ServerHealth(ServerState.WEDGED, f"no answer within {timeout:g}s")
+        except FileNotFoundError:
+            raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
+        said = result.stderr.decode(errors="replace").strip()
+        if result.returncode == 0:
+            return ServerHealth(ServerState.RUNNING)
+        if NO_SERVER_RE.search(said):  # it exited just now
+            return ServerHealth(ServerState.STALE if path.exists() else ServerState.NONE)
+        return ServerHealth(ServerState.WEDGED, said or f"tmux list-sessions failed with status {result.returncode}")
+
+    def raise_if_wedged(self, said: str) -> None:
+        """After a command failed as tmux fails against a server that does not answer: check it (a server
+        that exited meanwhile is not wedged) and raise the one line that points at doctor."""
+        health = self.health()
+        if health.state is ServerState.WEDGED:
+            raise ServerWedged(self.socket, health.said or said)
+
+    def wedged_listeners(self) -> tuple[list[int], list[int] | None]:
+        """(tmux servers, every process) listening on the socket; the second is None when /proc cannot tell."""
+        everyone = processes.listeners(socket_path(self.socket))
+        return [pid for pid in everyone or [] if processes.name(pid).startswith("tmux")], everyone
+
+    def wedged_fix(self) -> str:
+        """The command that clears a server that does not answer, and what it ends."""
+        servers, everyone = self.wedged_listeners()
+        path = socket_path(self.socket)
+        if servers:
+            return (f"`kill {' '.join(map(str, servers))}` ends that tmux server and every program still running in "
+                    f"its sessions (`tmux -L {self.socket} kill-server` cannot reach a server that does not answer)")
+        who = ", ".join(map(processes.describe, everyone)) if everyone else "no process could be found"
+        return (f"`rm {path}`: what listens there is not a tmux server ({who}) and is left running; the next "
+                "`agentmux up` starts a new server at that path")
+
+    def end_wedged(self) -> str:
+        """Clear a server that does not answer, checked again first (a healthy one is never touched): end
+        the tmux server listening on the socket, or remove the socket file when no tmux server holds it."""
+        health = self.health()
+        if health.state is not ServerState.WEDGED:
+            raise AgentmuxError(f"the tmux server on socket {self.socket!r} is {health.state.value} now; "
+                                "nothing was done")
+        servers, everyone = self.wedged_listeners()
+        path = socket_path(self.socket)
+        if not servers:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            who = ", ".join(map(processes.describe, everyone)) if everyone else "not found"
+            return f"removed the socket file {path} (what listened there, {who}, is not a tmux server: left running)"
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in servers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                    os.kill(pid, signal.SIGCONT)  # a stopped server acts on its SIGTERM only once continued
+            deadline = time.monotonic() + 5.0
+            while not all(map(_gone, servers)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if all(map(_gone, servers)):
+                break
+        else:
+            raise AgentmuxError(f"the tmux server on socket {self.socket!r} "
+                                f"({', '.join(map(processes.describe, servers))}) did not end after SIGKILL")
+        self.remove_stale_socket()  # a server that exits leaves its socket file behind
+        return (f"ended the tmux server on socket {self.socket!r} ({', '.join(f'pid {pid}' for pid in servers)}) "
+                "and the programs in its sessions")
+
+    def remove_stale_socket(self) -> bool:
+        """Remove the socket file when nobody listens on it (tmux leaves it behind when its server exits);
+        never while a tmux client holds the socket's lock file to start a server there. True when removed."""
+        path = socket_path(self.socket)
+        lock = Path(f"{path}.lock")
+        created = not lock.exists()
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return False
+                raise
+            if self.health().state is not ServerState.STALE:
+                return False
+            path.unlink(missing_ok=True)
+            return True
+        finally:
+            if created:
+                lock.unlink(missing_ok=True)
+            os.close(fd)
 
     def is_running(self) -> bool:
         """Whether a server answers on the socket (a plain connect; no tmux client is started)."""
