@@ -191,11 +191,14 @@ def cmd_up(fleet: Fleet, args: argparse.Namespace) -> int:
     outcomes = each(fleet, names, fleet.start)
     if not args.no_serve and any(o.ok for o in outcomes):
         from agentmux.supervisor import start_serve
-        from agentmux.tmux.backend import SERVE_SESSION
+        from agentmux.tmux.backend import SERVE_SESSION, ForeignSession
 
-        if start_serve(fleet):
-            outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; "
-                                    f"tmux -L {fleet.config.settings.socket} attach -t {SERVE_SESSION} shows it)"))
+        try:
+            if start_serve(fleet):
+                outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; tmux -L "
+                                        f"{fleet.config.settings.socket} attach -t {SERVE_SESSION} shows it)"))
+        except ForeignSession as exc:
+            outcomes.append(Outcome(SERVE_SESSION, f"the supervisor was not started: {exc}", ok=False))
     return report(outcomes)
 
 
@@ -459,7 +462,7 @@ def repair_store(config: Config) -> list[str]:
     from agentmux.queue.model import SUPERVISOR_LEASE
     from agentmux.store_recovery import open_by_others, recover
     from agentmux.supervisor import holder_gone
-    from agentmux.tmux.backend import SERVE_SESSION, TmuxServer
+    from agentmux.tmux.backend import SERVE_OPTION, SERVE_SESSION, TmuxServer
 
     path = config.store_path
     notes = []
@@ -472,7 +475,8 @@ def repair_store(config: Config) -> list[str]:
     socket = config.settings.socket
     try:
         server = TmuxServer(socket, config.settings.tmux_config)
-        serving = any(p.session == SERVE_SESSION and not p.dead for p in server.list_panes())
+        serving = (any(p.session == SERVE_SESSION and not p.dead for p in server.list_panes())
+                   and server.session_mark(SERVE_SESSION, SERVE_OPTION) == "1")
         server.close()
     except TmuxError as exc:
         notes.append(f"whether `agentmux serve` runs could not be asked: {exc}")

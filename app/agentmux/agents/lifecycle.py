@@ -22,7 +22,15 @@ from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
-from agentmux.tmux.backend import HIDDEN_SESSION, SERVE_SESSION, PaneInfo, TmuxServer
+from agentmux.tmux.backend import (
+    AGENT_OPTION,
+    HIDDEN_OPTION,
+    HIDDEN_SESSION,
+    SERVE_OPTION,
+    SERVE_SESSION,
+    PaneInfo,
+    TmuxServer,
+)
 
 CLEANUP_TIMEOUT = 60.0
 
@@ -111,7 +119,7 @@ class Fleet:
             return Outcome(name, f"{name} is already running")
         env = self.agent_env(spec)
         settings = self.config.settings
-        self.tmux.kill_session(name)
+        self.tmux.make_way(name, AGENT_OPTION, name)  # its own dead pane is replaced; another's session refused
         self.tmux.new_session(
             name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
             settings.width, settings.height, settings.history_limit, agent=name,
@@ -172,14 +180,14 @@ class Fleet:
         if not in_config and self.store.agent(name) is None:
             raise AgentmuxError(f"no agent named {name!r}")
         outcome = self.stop(name)
-        self.tmux.kill_session(name)
+        self.tmux.kill_own_session(name, AGENT_OPTION, name)
         self.store.delete_agent(name)
         self.store.record_event(name, "remove", "removed")
         if in_config:
             self.config = config_module.remove_agent(self.config, name)
         if not any(p.agent for p in self.tmux.list_panes()):
-            self.tmux.kill_session(SERVE_SESSION)  # no agents left to supervise
-            self.tmux.kill_session(HIDDEN_SESSION)
+            self.tmux.kill_own_session(SERVE_SESSION, SERVE_OPTION)  # no agents left to supervise
+            self.tmux.kill_own_session(HIDDEN_SESSION, HIDDEN_OPTION)
         suffix = "" if outcome.ok else f" ({outcome.message})"
         return Outcome(name, f"removed {name}{suffix}", ok=outcome.ok)
 

@@ -33,6 +33,10 @@ from agentmux.errors import AgentmuxError
 from agentmux.tmux.control import ControlClient, ControlClosed
 
 AGENT_OPTION = "@agentmux_agent"
+"""Marks an agent's session (value: the agent's name); with the two below, how agentmux tells its own
+sessions from others on its socket, which it never kills."""
+HIDDEN_OPTION = "@agentmux_hidden"
+SERVE_OPTION = "@agentmux_serve"
 HIDDEN_SESSION = "_agentmux"
 SERVE_SESSION = "_agentmux-serve"
 """The hidden session `agentmux up` runs the headless supervisor (`agentmux serve`) in."""
@@ -61,6 +65,15 @@ class ServerWedged(TmuxError):
     def __init__(self, socket: str, said: str) -> None:
         super().__init__(f"the tmux server on socket {socket!r} does not answer (tmux said: {said}); "
                          "`agentmux doctor` names the fix")
+
+
+class ForeignSession(AgentmuxError):
+    """A session on agentmux's socket that agentmux did not create has the name it needs: left alone."""
+
+    def __init__(self, socket: str, name: str) -> None:
+        super().__init__(f"a tmux session named {name!r} on socket {socket!r} was not started by agentmux, so it "
+                         f"is left alone; end it (`tmux -L {socket} kill-session -t {name}`) or rename it, "
+                         "then try again")
 
 
 class ServerState(enum.Enum):
@@ -456,9 +469,10 @@ class TmuxServer:
 
     def new_session(
         self, name: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], width: int, height: int,
-        history_limit: int, agent: str | None = None,
+        history_limit: int, agent: str | None = None, marks: Mapping[str, str] | None = None,
     ) -> None:
-        """Create a detached session running `argv` (exec'd directly, no shell), with its own environment.
+        """Create a detached session running `argv` (exec'd directly, no shell), with its own environment,
+        marked as an agent's session (`agent`) or with other session options (`marks`).
 
         The pane remains after its program exits so its exit status and last screen can be read.
         """
@@ -475,6 +489,8 @@ class TmuxServer:
         ]
         if agent is not None:
             commands.append(f"set-option -t {target} {AGENT_OPTION} {tmux_quote(agent)}")
+        for option, value in (marks or {}).items():
+            commands.append(f"set-option -t {target} {option} {tmux_quote(value)}")
         self.source(commands)
 
     def has_session(self, name: str) -> bool:
@@ -488,12 +504,45 @@ class TmuxServer:
         if self.has_session(name):
             self.cmd("kill-session", "-t", f"={name}")
 
+    def session_mark(self, name: str, option: str) -> str | None:
+        """The value of the marker `option` on session `name` ('' when it has none), None when there is no
+        such session."""
+        if not self.is_running():
+            return None
+        result = self.run("list-sessions", "-F", f"#{{{option}}}\t#{{session_name}}", check=False)
+        said = result.stderr.decode(errors="replace").strip()
+        if result.returncode != 0 and not NO_SERVER_RE.search(said):
+            raise TmuxError(f"tmux list-sessions: {said or 'failed'}")
+        for line in result.stdout.decode(errors="replace").splitlines():
+            value, _, session = line.partition("\t")
+            if session == name:
+                return value
+        return None
+
+    def make_way(self, name: str, option: str, value: str) -> None:
+        """Before creating session `name`: an old one agentmux made (marked `option` = `value`) is killed;
+        one it did not make is refused (ForeignSession), never killed."""
+        mark = self.session_mark(name, option)
+        if mark is None:
+            return
+        if mark != value:
+            raise ForeignSession(self.socket, name)
+        self.kill_session(name)
+
+    def kill_own_session(self, name: str, option: str, value: str = "1") -> bool:
+        """Kill session `name` if agentmux made it (marked `option` = `value`); True when it was killed."""
+        if self.session_mark(name, option) != value:
+            return False
+        self.kill_session(name)
+        return True
+
     def ensure_hidden_session(self) -> None:
         """The hidden session that control clients and `agentmux serve` attach to."""
         if not self.has_session(HIDDEN_SESSION):
             # -N: never start a server here; one that just went away must stay gone.
             self.run("-N", "new-session", "-d", "-s", HIDDEN_SESSION, "-x", "80", "-y", "24", "--",
-                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False)
+                     "/bin/sh", "-c", "exec tail -f /dev/null", ";",
+                     "set-option", "-t", f"={HIDDEN_SESSION}:", HIDDEN_OPTION, "1", check=False)
 
     def list_panes(self) -> list[PaneInfo]:
         """Every pane on the server in one call; empty when the server is not running."""
