@@ -97,6 +97,7 @@ def test_doctor_names_it_and_fix_clears_the_socket_leaving_the_process_alone(env
     started = env.cli("up", "worker", "--no-serve")
     assert started.returncode == 0, started.stderr
     assert env.tmux("has-session", "-t", "=worker").returncode == 0
+    assert env.cli("down", "--force").returncode == 0  # its program would outlive the server (issue 11, item 5)
 
 
 def test_a_stopped_tmux_server_is_named_and_fix_ends_it(env: Env) -> None:
