@@ -8,12 +8,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agentmux import __version__
 from agentmux import config as config_module
@@ -23,9 +23,8 @@ from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError, ConfigError, UsageError
 from agentmux.paths import user_config_path
-
-if TYPE_CHECKING:
-    from agentmux.store import Store
+from agentmux.store import Store, StoreDamaged, StoreTooNew, is_damage
+from agentmux.tmux.backend import TmuxError
 
 MIN_TMUX = (3, 2)
 
@@ -101,7 +100,9 @@ def build_parser() -> Parser:
     p.add_argument("--interval", type=float, default=0.1,
                    help="seconds between looks while tasks are out (default 0.1; 0.25 when none are)")
 
-    sub.add_parser("doctor", help="check tmux, the config, the store and the socket")
+    p = sub.add_parser("doctor", help="check tmux, the config, the store and the socket")
+    p.add_argument("--fix", action="store_true", help="apply the fixes doctor offers as `agentmux doctor --fix` "
+                   "(a damaged store, a tmux server that does not answer, a stale socket file)")
 
     p = sub.add_parser("queue", help="per-agent command queues: add, ls, show, cancel, retry, pause, resume")
     queue = p.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=Parser, required=True)
@@ -175,12 +176,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def each(fleet: Fleet, names: Sequence[str], action: Callable[[str], Outcome]) -> list[Outcome]:
     """Apply an action to several agents; one agent's failure is reported and the rest still run."""
+    from agentmux.tmux.backend import ServerWedged
+
     outcomes = []
     for name in names:
         try:
             outcomes.append(action(name))
         except AgentmuxError as exc:
-            if isinstance(exc, UsageError):
+            if isinstance(exc, UsageError | ServerWedged):  # not this agent's problem: said once
                 raise
             outcomes.append(Outcome(name, f"{name}: {exc}", ok=False))
     return outcomes
@@ -196,14 +199,18 @@ def cmd_up(fleet: Fleet, args: argparse.Namespace) -> int:
     if not names:
         print("no agents with autostart (start one with `agentmux up NAME`)")
     outcomes = each(fleet, names, fleet.start)
-    # the supervisor runs whenever agents are configured: queued tasks are dispatched even if none was started now
-    if not args.no_serve:
+    # the supervisor runs whenever agents are configured (queued tasks are dispatched even if none was started
+    # now), unless every start asked for failed
+    if not args.no_serve and (not outcomes or any(o.ok for o in outcomes)):
         from agentmux.supervisor import start_serve
-        from agentmux.tmux.backend import SERVE_SESSION
+        from agentmux.tmux.backend import SERVE_SESSION, ForeignSession
 
-        if start_serve(fleet):
-            outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; "
-                                    f"tmux -L {fleet.config.settings.socket} attach -t {SERVE_SESSION} shows it)"))
+        try:
+            if start_serve(fleet):
+                outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; tmux -L "
+                                        f"{fleet.config.settings.socket} attach -t {SERVE_SESSION} shows it)"))
+        except ForeignSession as exc:
+            outcomes.append(Outcome(SERVE_SESSION, f"the supervisor was not started: {exc}", ok=False))
     return report(outcomes)
 
 
@@ -376,18 +383,46 @@ def tmux_version(binary: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+class Doctor:
+    """Checks printed one per line (`ok` or `FAIL` with its fix); with --fix, the fixes it can apply itself."""
+
+    def __init__(self, fix: bool) -> None:
+        self.fix = fix
+        self.problems = 0
+        self.fixed = 0
+
+    def check(self, ok: bool, what: str, fix: str = "", repair: Callable[[], Sequence[str]] | None = None) -> bool:
+        """Print one check; a failed one with a `repair` is repaired under --fix. True when all is well now."""
+        print(f"{'ok ' if ok else 'FAIL'}  {what}")
+        if ok:
+            return True
+        if fix:
+            print(f"      fix: {fix}")
+        if repair is not None and self.fix:
+            try:
+                lines = repair()
+            except AgentmuxError as exc:
+                print(f"      not fixed: {exc}")
+            else:
+                for number, line in enumerate(lines):
+                    print(f"      fixed: {line}" if number == 0 else f"        {line}")
+                self.fixed += 1
+                return True
+        self.problems += 1
+        return False
+
+    def note(self, what: str) -> None:
+        print(f"      {what}")
+
+    def summary(self) -> int:
+        fixed = f"{self.fixed} problem(s) fixed; " if self.fixed else ""
+        print(fixed + ("all checks passed" if not self.problems else f"{self.problems} problem(s) found"))
+        return 0 if not self.problems else 1
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from agentmux.store import Store
-    from agentmux.tmux.backend import TmuxServer, socket_path
-
-    problems = 0
-
-    def check(ok: bool, what: str, fix: str = "") -> bool:
-        nonlocal problems
-        print(f"{'ok ' if ok else 'FAIL'}  {what}" + ("" if ok or not fix else f"\n      fix: {fix}"))
-        problems += not ok
-        return ok
-
+    doctor = Doctor(args.fix)
+    check = doctor.check
     binary = shutil.which("tmux")
     version = tmux_version(binary) if binary else None
     if check(binary is not None, f"tmux found at {binary}" if binary else "tmux is not installed",
@@ -408,29 +443,126 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 resolve_secret(spec.name, variable, reference)
             except AgentmuxError as exc:
                 check(False, str(exc), "set the variable or create the file before starting the agent")
-    try:
-        store = Store(config.store_path)
-        mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
-        check(mode == "wal", f"store {config.store_path} (schema {store.schema_version}, journal {mode})",
-              "the store's folder must be on a local file system that supports WAL")
+    store = doctor_store(doctor, config)
+    if store is not None:
         check_dispatcher(store, check)
         store.close()
-    except AgentmuxError as exc:
-        check(False, str(exc), f"make {config.settings.state_dir} writable, or set state_dir in the config")
     if binary:
-        socket = config.settings.socket
+        doctor_tmux(doctor, config)
+    return doctor.summary()
+
+
+def doctor_store(doctor: Doctor, config: Config) -> Store | None:
+    """Check the store; a damaged one is recovered under --fix. The open store when it is usable."""
+    path = config.store_path
+    try:
+        store = Store(path)
+    except StoreTooNew as exc:
+        doctor.check(False, str(exc), "install a newer agentmux (the store is not damaged, and is left alone)")
+        return None
+    except StoreDamaged as exc:
+        damage = exc.reason
+    except AgentmuxError as exc:
+        doctor.check(False, str(exc), f"make {config.settings.state_dir} writable, or set state_dir in the config")
+        return None
+    else:
+        found = store.damage()
+        if found is None:
+            mode = store.db.execute("PRAGMA journal_mode").fetchone()[0]
+            doctor.check(mode == "wal", f"store {path} (schema {store.schema_version}, journal {mode})",
+                         "the store's folder must be on a local file system that supports WAL")
+            return store
+        store.close()
+        damage = found
+    fixed = doctor.check(
+        False, f"store {path} is damaged: {damage}",
+        f"`agentmux doctor --fix` moves it (with its -wal and -shm) to {path.name}.damaged-YYYYmmdd-HHMMSS, "
+        "kept as a backup, and copies every row that can still be read into a new store; stop every agentmux "
+        "process first (agentmux-tui, `agentmux serve`)",
+        repair=lambda: repair_store(config))
+    if not fixed:
+        return None
+    return doctor_store(doctor, config)
+
+
+def repair_store(config: Config) -> list[str]:
+    """Recover the damaged store, after making sure no other agentmux process may be writing it."""
+    from agentmux.queue.model import SUPERVISOR_LEASE
+    from agentmux.store_recovery import open_by_others, recover
+    from agentmux.supervisor import holder_gone
+    from agentmux.tmux.backend import SERVE_OPTION, SERVE_SESSION, TmuxServer
+
+    path = config.store_path
+    notes = []
+    lease = read_damaged(path, "SELECT holder, expires_at FROM leases WHERE name = ?", (SUPERVISOR_LEASE,))
+    if lease is None:
+        notes.append("the supervisor lease could not be read")
+    elif lease and float(str(lease[0][1])) > time.time() and not holder_gone(str(lease[0][0])):
+        raise AgentmuxError(f"{lease[0][0]} holds the supervisor lease of this store and may be writing it: stop it "
+                            "first (quit agentmux-tui, or `agentmux down`)")
+    socket = config.settings.socket
+    try:
         server = TmuxServer(socket, config.settings.tmux_config)
-        path = socket_path(socket)
-        if server.is_running():
-            sessions = [p for p in server.list_panes() if p.agent]
-            server.close()
-            check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
-        else:
-            check(True, f"socket {socket!r} ({path}): no tmux server running; `agentmux up` starts one")
-        if path.parent.exists() and path.parent.stat().st_mode & 0o077:
-            check(False, f"{path.parent} is readable by other users", f"chmod 700 {path.parent}")
-    print("all checks passed" if not problems else f"{problems} problem(s) found")
-    return 0 if not problems else 1
+        serving = (any(p.session == SERVE_SESSION and not p.dead for p in server.list_panes())
+                   and server.session_mark(SERVE_SESSION, SERVE_OPTION) == "1")
+        server.close()
+    except TmuxError as exc:
+        notes.append(f"whether `agentmux serve` runs could not be asked: {exc}")
+    else:
+        if serving:
+            raise AgentmuxError(f"`agentmux serve` runs in tmux session {SERVE_SESSION} on socket {socket!r}: stop it "
+                                f"first (`tmux -L {socket} kill-session -t {SERVE_SESSION}`, or `agentmux down`)")
+    if open_by_others(path) is None:
+        notes.append("which processes have the store open cannot be checked here (no /proc)")
+    recovery = recover(path)
+    kept = " (with its -wal and -shm)" if Path(f"{recovery.backup}-wal").exists() else ""
+    return [f"the damaged store is kept as {recovery.backup}{kept}; a new store is in place (leases not copied)",
+            *(["its header (the first 100 bytes) was garbage and was written anew to read the rest"]
+              if recovery.header_rebuilt else []),
+            *(rescue.describe() for rescue in recovery.tables),
+            *(f"task {task_id} is skipped: a task it waits for could not be read" for task_id in recovery.skipped),
+            *(f"note: {note}" for note in notes)]
+
+
+def read_damaged(path: Path, query: str, values: tuple[object, ...]) -> list[tuple[object, ...]] | None:
+    """Rows of a query on a damaged store, read-only (the file is left as it is); None when unreadable."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return db.execute(query, values).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def doctor_tmux(doctor: Doctor, config: Config) -> None:
+    from agentmux.tmux.backend import ServerState, TmuxServer, socket_path
+
+    socket = config.settings.socket
+    server = TmuxServer(socket, config.settings.tmux_config)
+    path = socket_path(socket)
+    health = server.health()
+    if health.state is ServerState.RUNNING:
+        sessions = [p for p in server.list_panes() if p.agent]
+        server.close()
+        doctor.check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
+    elif health.state is ServerState.WEDGED:
+        doctor.check(False, f"the tmux server on socket {socket!r} ({path}) does not answer: tmux said: {health.said}",
+                     server.wedged_fix() + "; `agentmux doctor --fix` does it after checking again",
+                     repair=lambda: [server.end_wedged()])
+    else:
+        doctor.check(True, f"socket {socket!r} ({path}): no tmux server running; `agentmux up` starts one")
+        if health.state is ServerState.STALE:
+            if not doctor.fix:
+                doctor.note(f"{path} is left from a server that exited (harmless: tmux replaces it); "
+                            "`agentmux doctor --fix` removes it")
+            elif server.remove_stale_socket():
+                doctor.note(f"fixed: removed {path}, left from a server that exited")
+    if path.parent.exists() and path.parent.stat().st_mode & 0o077:
+        doctor.check(False, f"{path.parent} is readable by other users", f"chmod 700 {path.parent}")
 
 
 def check_dispatcher(store: Store, check: Callable[..., bool]) -> None:
@@ -556,6 +688,10 @@ def run(argv: Sequence[str] | None) -> int:
     fleet = Fleet(config_module.load(args.config, must_exist=args.subcommand != "add"))
     try:
         return FLEET_COMMANDS[args.subcommand](fleet, args)
+    except sqlite3.DatabaseError as exc:
+        if is_damage(exc):  # a damaged page is found by whichever command first reads it
+            raise StoreDamaged(fleet.store.path, str(exc)) from None
+        raise
     finally:
         fleet.close()
 

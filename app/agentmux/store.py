@@ -113,6 +113,39 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+SQLITE_CORRUPT = 11
+SQLITE_NOTADB = 26
+
+
+class StoreDamaged(AgentmuxError):
+    """SQLite says the store file is corrupt or not a database; `agentmux doctor --fix` salvages it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"the store {path} is damaged ({reason}); `agentmux doctor --fix` keeps it as a backup "
+                         "and saves what can still be read into a new store")
+
+
+class StoreTooNew(AgentmuxError):
+    """The store was written by a newer agentmux: not damaged, and never repaired; upgrade agentmux."""
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path = path
+        self.version = version
+        super().__init__(f"the store {path} was written by a newer agentmux (schema {version}); upgrade agentmux")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Does SQLite say the file is corrupt (SQLITE_CORRUPT) or not a database (SQLITE_NOTADB)?"""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
 @dataclass(frozen=True)
 class AgentRecord:
     """An agent's runtime row."""
@@ -175,6 +208,8 @@ class Store:
             self.db.close()
             if isinstance(exc, AgentmuxError):
                 raise
+            if is_damage(exc):
+                raise StoreDamaged(path, str(exc)) from None
             raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
 
     def _prepare(self, timeout: float = 30.0) -> None:
@@ -210,14 +245,25 @@ class Store:
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise AgentmuxError(
-                    f"the store {self.path} was written by a newer agentmux (schema {version}); upgrade agentmux"
-                )
+                raise StoreTooNew(self.path, version)
             for number in range(version, len(MIGRATIONS)):
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def damage(self) -> str | None:
+        """What SQLite's quick_check finds wrong with the file (its first words), None when it is sound.
+        Reads every page: for doctor, not for every command."""
+        try:
+            found = [str(row[0]) for row in self.db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                return str(exc)
+            raise
+        if found == ["ok"]:
+            return None
+        return found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
 
     @property
     def schema_version(self) -> int:

@@ -22,7 +22,7 @@ from agentmux.agents.state import Detected
 from agentmux.config import ConfigChange
 from agentmux.queue.dispatch import Dispatcher
 from agentmux.queue.model import SUPERVISOR_LEASE
-from agentmux.tmux.backend import SERVE_SESSION
+from agentmux.tmux.backend import SERVE_OPTION, SERVE_SESSION
 
 LEASE_TTL = 3.0
 """Seconds a lease lasts without renewal; the holder renews it every third of that."""
@@ -146,8 +146,9 @@ class Supervisor:
 # --- the headless supervisor in its hidden session ---------------------------------------------------------
 
 def serve_running(fleet: Fleet) -> bool:
-    """Is `agentmux serve` alive in its hidden session on this socket?"""
-    return any(pane.session == SERVE_SESSION and not pane.dead for pane in fleet.tmux.list_panes())
+    """Is `agentmux serve` alive in its hidden session on this socket (one agentmux made, by its mark)?"""
+    return (any(pane.session == SERVE_SESSION and not pane.dead for pane in fleet.tmux.list_panes())
+            and fleet.tmux.session_mark(SERVE_SESSION, SERVE_OPTION) == "1")
 
 
 def start_serve(fleet: Fleet) -> bool:
@@ -157,15 +158,16 @@ def start_serve(fleet: Fleet) -> bool:
     and stands by while a TUI holds the lease. Its output: `tmux -L SOCKET attach -t _agentmux-serve`."""
     if serve_running(fleet):
         return False
-    fleet.tmux.kill_session(SERVE_SESSION)  # a dead one (remain-on-exit) is replaced
+    fleet.tmux.make_way(SERVE_SESSION, SERVE_OPTION, "1")  # a dead one (remain-on-exit) is replaced
     env = fleet.tmux.client_env  # the minimal environment every agent starts from: no agent's secrets
     argv = [sys.executable, "-m", "agentmux", "--config", str(fleet.config.path), "serve"]
-    fleet.tmux.new_session(SERVE_SESSION, argv, fleet.config.path.parent, env, 160, 40, 2000)
+    fleet.tmux.new_session(SERVE_SESSION, argv, fleet.config.path.parent, env, 160, 40, 2000,
+                           marks={SERVE_OPTION: "1"})
     return True
 
 
 def stop_serve(fleet: Fleet) -> bool:
     """Stop the headless supervisor (it releases the lease on the way out); True when one was running."""
     running = serve_running(fleet)
-    fleet.tmux.kill_session(SERVE_SESSION)
+    fleet.tmux.kill_own_session(SERVE_SESSION, SERVE_OPTION)
     return running

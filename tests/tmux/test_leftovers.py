@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentmux.agents import lifecycle
-from agentmux.agents.processes import _alive, agent_processes
+from agentmux.processes import _alive, agent_processes
 from tests.conftest import Env, wait_until
 
 

@@ -19,14 +19,22 @@ from agentmux import config as config_module
 from agentmux.agents.delivery import check_line_lengths, check_typable
 from agentmux.agents.kinds import get_kind
 from agentmux.agents.observer import AgentStatus, Observer
-from agentmux.agents.processes import agent_processes, end_processes, group_alive
 from agentmux.agents.secrets import resolve_secrets
 from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
+from agentmux.processes import agent_processes, end_processes, group_alive
 from agentmux.redact import NO_SECRETS, Redactor
 from agentmux.store import Store
-from agentmux.tmux.backend import HIDDEN_SESSION, SERVE_SESSION, PaneInfo, TmuxServer
+from agentmux.tmux.backend import (
+    AGENT_OPTION,
+    HIDDEN_OPTION,
+    HIDDEN_SESSION,
+    SERVE_OPTION,
+    SERVE_SESSION,
+    PaneInfo,
+    TmuxServer,
+)
 
 CLEANUP_TIMEOUT = 60.0
 
@@ -152,7 +160,7 @@ class Fleet:
         env = self.agent_env(spec)
         settings = self.config.settings
         note = self._end_leftovers(name)
-        self.tmux.kill_session(name)
+        self.tmux.make_way(name, AGENT_OPTION, name)  # its own dead pane is replaced; another's session refused
         self.tmux.new_session(
             name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
             settings.width, settings.height, settings.history_limit, agent=name,
@@ -246,14 +254,14 @@ class Fleet:
         if in_config:
             config_module.check_removal(self.config, name)  # a file agentmux cannot edit: refuse before stopping
         outcome = self.stop(name)
-        self.tmux.kill_session(name)
+        self.tmux.kill_own_session(name, AGENT_OPTION, name)
         self.store.delete_agent(name)
         self.store.record_event(name, "remove", "removed")
         if in_config:
             self.config = config_module.remove_agent(self.config, name)
         if not any(p.agent for p in self.tmux.list_panes()):
-            self.tmux.kill_session(SERVE_SESSION)  # no agents left to supervise
-            self.tmux.kill_session(HIDDEN_SESSION)
+            self.tmux.kill_own_session(SERVE_SESSION, SERVE_OPTION)  # no agents left to supervise
+            self.tmux.kill_own_session(HIDDEN_SESSION, HIDDEN_OPTION)
         suffix = "" if outcome.ok else f" ({outcome.message})"
         return Outcome(name, f"removed {name}{suffix}", ok=outcome.ok)
 

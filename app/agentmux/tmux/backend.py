@@ -13,25 +13,36 @@ user's whole environment, the variable behind one agent's `env:` secret reached 
 from __future__ import annotations
 
 import contextlib
+import enum
+import errno
+import fcntl
 import fnmatch
 import os
 import re
 import secrets
 import shutil
+import signal
 import socket as socketlib
+import stat
 import subprocess
 import termios
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import libtmux
 
+from agentmux import processes
 from agentmux.errors import AgentmuxError
 from agentmux.tmux.control import ControlClient, ControlClosed
 
 AGENT_OPTION = "@agentmux_agent"
+"""Marks an agent's session (value: the agent's name); with the two below, how agentmux tells its own
+sessions from others on its socket, which it never kills."""
+HIDDEN_OPTION = "@agentmux_hidden"
+SERVE_OPTION = "@agentmux_serve"
 SECRETS_OPTION = "@agentmux_secrets"
 """The names (never the values) of the session variables that hold the agent's secrets."""
 HIDDEN_SESSION = "_agentmux"
@@ -40,6 +51,10 @@ SERVE_SESSION = "_agentmux-serve"
 PANE_IS_DEAD_RE = re.compile(r"^Pane is dead \((status|signal) [^)]*\)\s*$")
 """tmux's own line on a pane whose program ended (remain-on-exit): not the agent's output."""
 NO_SERVER_RE = re.compile(r"no server running|error connecting to|failed to connect to server", re.IGNORECASE)
+WEDGED_RE = re.compile(r"server exited unexpectedly|protocol version mismatch|lost server", re.IGNORECASE)
+"""What a tmux client says when something listens on the socket but does not answer as a tmux server."""
+PROBE_TIMEOUT = 3.0
+"""Seconds a healthy server needs at most to list its sessions (it takes milliseconds)."""
 
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
               "TMUX_TMPDIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
@@ -69,6 +84,38 @@ class TmuxError(AgentmuxError):
     """A tmux command failed; the message carries tmux's own words."""
 
 
+class ServerWedged(TmuxError):
+    """Something listens on agentmux's socket but does not answer as a tmux server: no command can work
+    until it is ended, which `agentmux doctor` offers to do."""
+
+    def __init__(self, socket: str, said: str) -> None:
+        super().__init__(f"the tmux server on socket {socket!r} does not answer (tmux said: {said}); "
+                         "`agentmux doctor` names the fix")
+
+
+class ForeignSession(AgentmuxError):
+    """A session on agentmux's socket that agentmux did not create has the name it needs: left alone."""
+
+    def __init__(self, socket: str, name: str) -> None:
+        super().__init__(f"a tmux session named {name!r} on socket {socket!r} was not started by agentmux, so it "
+                         f"is left alone; end it (`tmux -L {socket} kill-session -t {name}`) or rename it, "
+                         "then try again")
+
+
+class ServerState(enum.Enum):
+    NONE = "no server"
+    STALE = "a socket file nobody listens on"
+    RUNNING = "running"
+    WEDGED = "not answering"
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    state: ServerState
+    said: str = ""
+    """Why it is wedged: tmux's own words, or what connecting to the socket gave."""
+
+
 def tmux_quote(value: str) -> str:
     """Quote any string for tmux's command parser (source-file, control mode).
 
@@ -93,6 +140,17 @@ def _int_or_none(value: str) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return zombie_exit(pid) is not None
 
 
 def zombie_exit(pid: int | None) -> tuple[int | None, int | None] | None:
@@ -247,17 +305,141 @@ class TmuxServer:
         except FileNotFoundError:
             raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
         except subprocess.TimeoutExpired:
+            self.raise_if_wedged("no answer within 30s")
             raise TmuxError(f"tmux did not answer within 30s: tmux {' '.join(args[:2])}") from None
-        if check and result.returncode != 0:
-            raise TmuxError(f"tmux {args[0]}: {result.stderr.decode(errors='replace').strip() or 'failed'}")
+        if result.returncode != 0:
+            said = result.stderr.decode(errors="replace").strip()
+            if WEDGED_RE.search(said):
+                self.raise_if_wedged(said)
+            if check:
+                raise TmuxError(f"tmux {args[0]}: {said or 'failed'}")
         return result
 
     def cmd(self, *args: str) -> list[str]:
         """A lifecycle command through libtmux; returns its stdout lines."""
         result = self.libtmux.cmd(*args)
         if result.returncode != 0:
-            raise TmuxError(f"tmux {args[0]}: {' '.join(result.stderr).strip() or 'failed'}")
+            said = " ".join(result.stderr).strip()
+            if WEDGED_RE.search(said):
+                self.raise_if_wedged(said)
+            raise TmuxError(f"tmux {args[0]}: {said or 'failed'}")
         return list(result.stdout)
+
+    # --- health ------------------------------------------------------------------------------------------
+
+    def health(self, timeout: float = PROBE_TIMEOUT) -> ServerHealth:
+        """Is there a server on the socket, and does it answer? Starts no server."""
+        path = socket_path(self.socket)
+        try:
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                return ServerHealth(ServerState.WEDGED, f"{path} is not a socket")
+        except FileNotFoundError:
+            return ServerHealth(ServerState.NONE)
+        probe = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+        probe.settimeout(timeout)
+        try:
+            probe.connect(str(path))
+        except FileNotFoundError:
+            return ServerHealth(ServerState.NONE)
+        except ConnectionRefusedError:
+            return ServerHealth(ServerState.STALE)
+        except OSError as exc:
+            return ServerHealth(ServerState.WEDGED, f"connecting to {path}: {exc.strerror or exc}")
+        finally:
+            probe.close()
+        try:
+            result = subprocess.run([*self.base_args, "-N", "list-sessions", "-F", "#{session_name}"],
+                                    capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return ServerHealth(ServerState.WEDGED, f"no answer within {timeout:g}s")
+        except FileNotFoundError:
+            raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
+        said = result.stderr.decode(errors="replace").strip()
+        if result.returncode == 0:
+            return ServerHealth(ServerState.RUNNING)
+        if NO_SERVER_RE.search(said):  # it exited just now
+            return ServerHealth(ServerState.STALE if path.exists() else ServerState.NONE)
+        return ServerHealth(ServerState.WEDGED, said or f"tmux list-sessions failed with status {result.returncode}")
+
+    def raise_if_wedged(self, said: str) -> None:
+        """After a command failed as tmux fails against a server that does not answer: check it (a server
+        that exited meanwhile is not wedged) and raise the one line that points at doctor."""
+        health = self.health()
+        if health.state is ServerState.WEDGED:
+            raise ServerWedged(self.socket, health.said or said)
+
+    def wedged_listeners(self) -> tuple[list[int], list[int] | None]:
+        """(tmux servers, every process) listening on the socket; the second is None when /proc cannot tell."""
+        everyone = processes.listeners(socket_path(self.socket))
+        return [pid for pid in everyone or [] if processes.name(pid).startswith("tmux")], everyone
+
+    def wedged_fix(self) -> str:
+        """The command that clears a server that does not answer, and what it ends."""
+        servers, everyone = self.wedged_listeners()
+        path = socket_path(self.socket)
+        if servers:
+            return (f"`kill {' '.join(map(str, servers))}` ends that tmux server and every program still running in "
+                    f"its sessions (`tmux -L {self.socket} kill-server` cannot reach a server that does not answer)")
+        who = ", ".join(map(processes.describe, everyone)) if everyone else "no process could be found"
+        return (f"`rm {path}`: what listens there is not a tmux server ({who}) and is left running; the next "
+                "`agentmux up` starts a new server at that path")
+
+    def end_wedged(self) -> str:
+        """Clear a server that does not answer, checked again first (a healthy one is never touched): end
+        the tmux server listening on the socket, or remove the socket file when no tmux server holds it."""
+        health = self.health()
+        if health.state is not ServerState.WEDGED:
+            raise AgentmuxError(f"the tmux server on socket {self.socket!r} is {health.state.value} now; "
+                                "nothing was done")
+        servers, everyone = self.wedged_listeners()
+        path = socket_path(self.socket)
+        if not servers:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            who = ", ".join(map(processes.describe, everyone)) if everyone else "not found"
+            return f"removed the socket file {path} (what listened there, {who}, is not a tmux server: left running)"
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in servers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                    os.kill(pid, signal.SIGCONT)  # a stopped server acts on its SIGTERM only once continued
+            deadline = time.monotonic() + 5.0
+            while not all(map(_gone, servers)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if all(map(_gone, servers)):
+                break
+        else:
+            raise AgentmuxError(f"the tmux server on socket {self.socket!r} "
+                                f"({', '.join(map(processes.describe, servers))}) did not end after SIGKILL")
+        self.remove_stale_socket()  # a server that exits leaves its socket file behind
+        return (f"ended the tmux server on socket {self.socket!r} ({', '.join(f'pid {pid}' for pid in servers)}) "
+                "and the programs in its sessions")
+
+    def remove_stale_socket(self) -> bool:
+        """Remove the socket file when nobody listens on it (tmux leaves it behind when its server exits);
+        never while a tmux client holds the socket's lock file to start a server there. True when removed."""
+        path = socket_path(self.socket)
+        lock = Path(f"{path}.lock")
+        created = not lock.exists()
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return False
+                raise
+            if self.health().state is not ServerState.STALE:
+                return False
+            path.unlink(missing_ok=True)
+            return True
+        finally:
+            if created:
+                lock.unlink(missing_ok=True)
+            os.close(fd)
 
     def is_running(self) -> bool:
         """Whether a server answers on the socket (a plain connect; no tmux client is started)."""
@@ -330,8 +512,10 @@ class TmuxServer:
     def new_session(
         self, name: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], width: int, height: int,
         history_limit: int, agent: str | None = None, secret_names: Sequence[str] = (),
+        marks: Mapping[str, str] | None = None,
     ) -> None:
-        """Create a detached session running `argv` (exec'd directly, no shell), with its own environment.
+        """Create a detached session running `argv` (exec'd directly, no shell), with its own environment,
+        marked as an agent's session (`agent`) or with other session options (`marks`).
 
         The pane remains after its program exits so its exit status and last screen can be read.
         """
@@ -350,6 +534,8 @@ class TmuxServer:
             commands.append(f"set-option -t {target} {AGENT_OPTION} {tmux_quote(agent)}")
         if secret_names:
             commands.append(f"set-option -t {target} {SECRETS_OPTION} {tmux_quote(' '.join(secret_names))}")
+        for option, value in (marks or {}).items():
+            commands.append(f"set-option -t {target} {option} {tmux_quote(value)}")
         self.source(commands)
 
     def _scrub_global_env(self) -> list[str]:
@@ -388,12 +574,45 @@ class TmuxServer:
         if self.has_session(name):
             self.cmd("kill-session", "-t", f"={name}")
 
+    def session_mark(self, name: str, option: str) -> str | None:
+        """The value of the marker `option` on session `name` ('' when it has none), None when there is no
+        such session."""
+        if not self.is_running():
+            return None
+        result = self.run("list-sessions", "-F", f"#{{{option}}}\t#{{session_name}}", check=False)
+        said = result.stderr.decode(errors="replace").strip()
+        if result.returncode != 0 and not NO_SERVER_RE.search(said):
+            raise TmuxError(f"tmux list-sessions: {said or 'failed'}")
+        for line in result.stdout.decode(errors="replace").splitlines():
+            value, _, session = line.partition("\t")
+            if session == name:
+                return value
+        return None
+
+    def make_way(self, name: str, option: str, value: str) -> None:
+        """Before creating session `name`: an old one agentmux made (marked `option` = `value`) is killed;
+        one it did not make is refused (ForeignSession), never killed."""
+        mark = self.session_mark(name, option)
+        if mark is None:
+            return
+        if mark != value:
+            raise ForeignSession(self.socket, name)
+        self.kill_session(name)
+
+    def kill_own_session(self, name: str, option: str, value: str = "1") -> bool:
+        """Kill session `name` if agentmux made it (marked `option` = `value`); True when it was killed."""
+        if self.session_mark(name, option) != value:
+            return False
+        self.kill_session(name)
+        return True
+
     def ensure_hidden_session(self) -> None:
         """The hidden session that control clients and `agentmux serve` attach to."""
         if not self.has_session(HIDDEN_SESSION):
             # -N: never start a server here; one that just went away must stay gone.
             self.run("-N", "new-session", "-d", "-s", HIDDEN_SESSION, "-x", "80", "-y", "24", "--",
-                     "/bin/sh", "-c", "exec tail -f /dev/null", check=False)
+                     "/bin/sh", "-c", "exec tail -f /dev/null", ";",
+                     "set-option", "-t", f"={HIDDEN_SESSION}:", HIDDEN_OPTION, "1", check=False)
 
     def list_panes(self) -> list[PaneInfo]:
         """Every pane on the server in one call; empty when the server is not running."""
