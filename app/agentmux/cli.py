@@ -23,6 +23,7 @@ from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError, ConfigError, UsageError
 from agentmux.paths import user_config_path
+from agentmux.redact import MIN_MASKED
 from agentmux.store import Store, StoreDamaged, StoreTooNew, is_damage
 from agentmux.tmux.backend import TmuxError
 
@@ -284,11 +285,18 @@ def cmd_ls(fleet: Fleet, args: argparse.Namespace) -> int:
         print(f"no agents (add one with `agentmux add NAME --command CMD`; config: {fleet.config.path})")
         return 0
     now = time.time()
-    rows = [["NAME", "KIND", "STATE", "FOR", "PID", "OUTPUT", "DETAIL"]]
+    from agentmux.queue import Queue
+
+    waiting = Queue(fleet.store).waiting_counts()
+    rows = [["NAME", "KIND", "STATE", "FOR", "PID", "OUTPUT", "RESTARTS", "DETAIL"]]
     for s in statuses:
         detail = s.reason + ("" if s.in_config else " (not in config)")
+        if not s.state.is_live and waiting.get(s.name):
+            count = waiting[s.name]
+            detail += f"; {count} task{'s' if count != 1 else ''} wait for it"
         pid = str(s.pid) if s.pid and s.process_alive else "-"
-        rows.append([s.name, s.kind, s.state.value, ago(s.since, now), pid, ago(s.last_output_at, now), detail])
+        rows.append([s.name, s.kind, s.state.value, ago(s.since, now), pid, ago(s.last_output_at, now),
+                     str(s.restarts), detail])
     print(table(rows))
     return 0
 
@@ -359,6 +367,7 @@ def cmd_serve(fleet: Fleet, args: argparse.Namespace) -> int:
 
     supervisor.on_state_change = lambda name, detected: say(f"{name}: {detected.state.value} ({detected.reason})")
     supervisor.supervision.dispatcher.on_event = say
+    supervisor.supervision.restarter.on_event = say
     supervisor.on_lease_change = lambda holding, other: say(
         "dispatching queued tasks" if holding else f"standing by: {other or 'another process'} dispatches")
     supervisor.on_config_change = lambda change: say(
@@ -440,12 +449,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for variable, reference in spec.secrets.items():
             from agentmux.agents.secrets import resolve_secret
             try:
-                resolve_secret(spec.name, variable, reference)
+                value = resolve_secret(spec.name, variable, reference)
             except AgentmuxError as exc:
                 check(False, str(exc), "set the variable or create the file before starting the agent")
+            else:
+                if len(value) < MIN_MASKED:
+                    print(f"note  agent {spec.name!r}: secret {variable} is shorter than {MIN_MASKED} characters, "
+                          "so it is not masked in what agentmux keeps of the agent's output")
     store = doctor_store(doctor, config)
     if store is not None:
         check_dispatcher(store, check)
+        check_waiting_agents(config, store, check)
         store.close()
     if binary:
         doctor_tmux(doctor, config)
@@ -582,10 +596,38 @@ def check_dispatcher(store: Store, check: Callable[..., bool]) -> None:
         check(True, "no supervisor runs (nothing is queued; `agentmux up` starts one)")
 
 
+def check_waiting_agents(config: Config, store: Store, check: Callable[..., bool]) -> None:
+    """Tasks that wait for an agent that is not running: a problem, named with why the agent is down."""
+    from agentmux.queue import Queue
+
+    waiting = Queue(store).waiting_counts()
+    if not waiting:
+        return
+    try:
+        statuses = {status.name: status for status in Fleet(config, store=store).status()}
+    except AgentmuxError:
+        return  # tmux cannot be asked: its own check says why
+    for agent, count in sorted(waiting.items()):
+        status = statuses.get(agent)
+        tasks = f"{count} task{'s' if count != 1 else ''}"
+        if status is None:
+            check(False, f"{tasks} wait for {agent}, which is not configured",
+                  f"`agentmux queue cancel ID` them, or add the agent (`agentmux add {agent} ...`)")
+        elif not status.state.is_live:
+            check(False, f"{tasks} wait for {agent}, which is {status.state.value} ({status.reason})",
+                  f"`agentmux up {agent}` starts it")
+
+
 # --- entry point -----------------------------------------------------------------------------------------
 
+def agents_down(fleet: Fleet) -> dict[str, str]:
+    """Why each agent that is not running is down (`builder is error: exited with status 1`), by name."""
+    return {status.name: f"{status.name} is {status.state.value}: {status.reason}"
+            for status in fleet.status() if not status.state.is_live}
+
+
 def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
-    from agentmux.queue import Queue, Task
+    from agentmux.queue import Queue, Task, TaskState
 
     queue = Queue(fleet.store)
     action = args.queue_command
@@ -613,11 +655,14 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
             return 0
         now = time.time()
         paused = queue.paused_agents()
+        down = agents_down(fleet)
         rows = [["ID", "AGENT", "STATE", "PRI", "AFTER", "TRIES", "AGE", "TEXT", "DETAIL"]]
         for t in tasks:
             after = ",".join(map(str, t.after)) + (f" {t.run_when}" if t.after else "") or "-"
             text = t.text.replace("\n", " ")
             detail = t.reason + (" (queue paused)" if t.agent in paused and not t.state.ended else "")
+            if t.state in (TaskState.QUEUED, TaskState.READY) and t.agent in down:
+                detail = "; ".join(part for part in (detail, f"waits: {down[t.agent]}") if part)
             rows.append([str(t.id), t.agent, t.state.value, str(t.priority), after, str(t.attempts),
                          ago(t.created_at, now), text[:40] + ("…" if len(text) > 40 else ""), detail])
         print(table(rows))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from agentmux.agents.lifecycle import Fleet
@@ -32,6 +32,8 @@ class QueueView:
     """The process that dispatches (its lease holder name), or None when none does."""
     here: bool
     """This process is the dispatcher."""
+    down: Mapping[str, str] = field(default_factory=dict)
+    """Why each agent that is not running is down (`error: exited with status 1`): its tasks wait for it."""
 
     def depth(self, agent: str) -> int:
         """Tasks of the agent that have not ended."""
@@ -107,7 +109,7 @@ class Mirror:
             statuses = self.observer.observe(self._should_capture)
             if self.supervision is not None:
                 self.supervision.after_look(self.observer, statuses)
-            fresh = self._look_at_queue()
+            fresh = self._look_at_queue(statuses)
             for status in statuses:
                 if status.screen and self._screens.get(status.name) != status.screen:
                     self._screens[status.name] = status.screen
@@ -119,7 +121,7 @@ class Mirror:
                 fresh = True
             return fresh or bool(self._pending.changes) or change is not None
 
-    def _look_at_queue(self) -> bool:
+    def _look_at_queue(self, statuses: list[AgentStatus]) -> bool:
         """Re-read the queue when the store changed (another process wrote, or this one dispatched)."""
         version = int(self.fleet.store.db.execute("PRAGMA data_version").fetchone()[0])
         wrote = self.supervision is not None and self.supervision.dispatcher.wrote
@@ -130,7 +132,9 @@ class Mirror:
         self._queue_seen = seen
         self._pending.queue = QueueView(
             tasks=tuple(self.queue.board()), paused=frozenset(self.queue.paused_agents()), dispatcher=dispatcher,
-            here=self.supervision is not None and self.supervision.holding)
+            here=self.supervision is not None and self.supervision.holding,
+            down={status.name: f"{status.state.value}: {status.reason}" for status in statuses
+                  if not status.state.is_live})
         return True
 
     def close(self) -> None:

@@ -110,6 +110,10 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE state IN ('queued', 'ready', 'dispatched', 'running');
     CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
     """,
+    # 4: restart policies: restarts in a row since the agent last ran long enough (or was started by hand)
+    """
+    ALTER TABLE agents ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -165,6 +169,8 @@ class AgentRecord:
     last_output_at: float | None
     screen_hash: str | None
     cleanup_pending: bool
+    restarts: int = 0
+    """Restarts in a row by the agent's restart policy (0 after a start by hand)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AgentRecord:
@@ -292,7 +298,8 @@ class Store:
         return record
 
     def mark_started(self, name: str, kind: str, session: str, pane_id: str | None, pid: int | None,
-                     now: float) -> None:
+                     now: float, restarts: int = 0) -> None:
+        """A start (by hand: `restarts` 0) or a restart by the agent's policy (its count in a row)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO agents (name, kind, state, reason, state_since) "
@@ -301,10 +308,10 @@ class Store:
             db.execute(
                 "UPDATE agents SET kind = ?, session = ?, pane_id = ?, pid = ?, desired = 'running', "
                 "started_at = ?, stopped_at = NULL, exit_status = NULL, last_output_at = NULL, "
-                "screen_hash = NULL, cleanup_pending = 1 WHERE name = ?",
-                (kind, session, pane_id, pid, now, name),
+                "screen_hash = NULL, cleanup_pending = 1, restarts = ? WHERE name = ?",
+                (kind, session, pane_id, pid, now, restarts, name),
             )
-            self._set_state(db, name, AgentState.STARTING, "started", now)
+            self._set_state(db, name, AgentState.STARTING, "started" if not restarts else f"restart {restarts}", now)
 
     def set_desired(self, name: str, desired: str, now: float | None = None) -> None:
         with self.transaction() as db:

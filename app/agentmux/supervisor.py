@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from agentmux.agents.lifecycle import Fleet
 from agentmux.agents.observer import AgentStatus, Observer, process_alive
+from agentmux.agents.restarts import Restarter
 from agentmux.agents.state import Detected
 from agentmux.config import ConfigChange
 from agentmux.queue.dispatch import Dispatcher
@@ -53,6 +54,7 @@ class Supervision:
         self.clock = clock
         self.holder = holder_name(role)
         self.dispatcher = Dispatcher(fleet, self.holder, fleet.config.settings.redispatch, clock)
+        self.restarter = Restarter(fleet)
         self.holding = False
         self._renew_at = 0.0
 
@@ -73,6 +75,7 @@ class Supervision:
 
     def after_look(self, observer: Observer, statuses: list[AgentStatus]) -> None:
         if self.hold(self.clock()):
+            self.restarter.tick(statuses, self.clock())
             self.dispatcher.tick(observer, statuses)
         else:
             self.dispatcher.wanted = frozenset()

@@ -85,3 +85,8 @@ def test_the_form_refuses_with_one_line_naming_the_field(changes: dict[str, str]
     assert refused.value.field == field
     assert says in refused.value.message
     assert "\n" not in refused.value.message
+
+
+def test_a_task_waiting_for_an_agent_that_is_down_says_why() -> None:
+    row = task_row(task(), "2m", 2, waits="error: exited with status 1").plain
+    assert row.splitlines()[1].strip() == "waits: backend is error: exited with status 1"

@@ -173,6 +173,31 @@ class Fleet:
         self.store.record_event(name, "start", f"started in {spec.cwd}{note}", now)
         return Outcome(name, f"started {name}{note}")
 
+    def respawn(self, name: str, restarts: int) -> Outcome:
+        """Start an agent whose program ended again, by its restart policy (`restarts`: its count in a row).
+
+        Its pane is respawned in its session, whose environment holds the values its secrets had at the
+        last start by hand, so a supervisor that cannot resolve them (no such variable in its environment)
+        still restarts it; a vanished session is started anew, which needs them resolved."""
+        spec = self.config.agent(name)
+        pane = self.pane(name)
+        if pane is not None and not pane.dead:
+            return Outcome(name, f"{name} is already running")
+        note = self._end_leftovers(name)
+        if pane is None:
+            started = self.start(name)
+            record = self.store.agent(name)
+            if record is not None:
+                self.store.mark_started(name, spec.kind, name, record.pane_id, record.pid, time.time(), restarts)
+            return Outcome(name, f"restarted {name} ({started.message})")
+        self.tmux.respawn(pane.pane_id, ["/bin/sh", "-c", get_kind(spec.kind).start_script(spec)], spec.cwd)
+        fresh = self.pane(name)
+        now = time.time()
+        self.store.mark_started(name, spec.kind, name, fresh.pane_id if fresh else pane.pane_id,
+                                fresh.pid if fresh else None, now, restarts)
+        self.store.record_event(name, "restart", f"restart {restarts} by its restart policy{note}", now)
+        return Outcome(name, f"restarted {name} (restart {restarts}){note}")
+
     def _end_leftovers(self, name: str) -> str:
         """End processes of an earlier copy of the agent that outlived its session (its tmux server was
         killed, or its program ignored the hang-up), so two copies never run; a note for the user, or an

@@ -42,6 +42,8 @@ class AgentStatus:
     started_at: float | None
     last_output_at: float | None
     in_config: bool
+    restarts: int = 0
+    """Restarts in a row by its restart policy."""
     screen: str = field(default="", repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -254,7 +256,7 @@ class Observer:
             pid=pane.pid if pane else None,
             process_alive=bool(pane and not pane.dead and process_alive(pane.pid)),
             exit_status=record.exit_status, started_at=record.started_at, last_output_at=memory.last_output_at,
-            in_config=in_config, screen=memory.screen,
+            in_config=in_config, restarts=record.restarts, screen=memory.screen,
         )
         return memory.status
 

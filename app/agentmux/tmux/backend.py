@@ -589,6 +589,13 @@ class TmuxServer:
                 return value
         return None
 
+    def respawn(self, pane_id: str, argv: Sequence[str], cwd: Path) -> None:
+        """Run `argv` again in a pane whose program ended, in the session's environment as it was made (the
+        agent's own variables and secrets included), with its scrollback kept."""
+        command = " ".join(["respawn-pane", "-k", "-t", tmux_quote(pane_id), "-c", tmux_quote(str(cwd)), "--",
+                            *(tmux_quote(arg) for arg in argv)])
+        self.source([command])
+
     def make_way(self, name: str, option: str, value: str) -> None:
         """Before creating session `name`: an old one agentmux made (marked `option` = `value`) is killed;
         one it did not make is refused (ForeignSession), never killed."""

@@ -90,9 +90,10 @@ def one_line(text: str) -> str:
     return " ⏎ ".join(line.strip() for line in text.strip().splitlines()) or text
 
 
-def task_row(task: Task, age: str, id_width: int, agent_width: int = 0) -> Text:
+def task_row(task: Task, age: str, id_width: int, agent_width: int = 0, waits: str = "") -> Text:
     """A task as the panel lists it: id, state, age, (agent,) text; then what differs from a plain task and
-    the reason when it has them, each on a line of its own (cut to the panel's width when drawn)."""
+    the reason when it has them, each on a line of its own (cut to the panel's width when drawn); `waits`:
+    why its agent, which is down, cannot take it."""
     row = Text()
     row.append(f"{task.id:>{id_width}} ", style="bold")
     row.append_text(task_badge(task.state))
@@ -107,6 +108,8 @@ def task_row(task: Task, age: str, id_width: int, agent_width: int = 0) -> Text:
         row.append(f"\n{indent}{more}", style="dim")
     if shows_reason(task):
         row.append(f"\n{indent}{one_line(task.reason)}", style=TASK_STYLE[task.state].replace("bold ", ""))
+    if waits:
+        row.append(f"\n{indent}waits: {task.agent} is {one_line(waits)}", style="yellow")
     return row
 
 
@@ -204,7 +207,7 @@ class QueuePanel(Vertical):
         ages = [format_age(now - task.created_at) for task in tasks]
         id_width = max([2, *(len(str(task.id)) for task in tasks)])
         agent_width = min(AGENT_WIDTH, max([5, *(len(task.agent) for task in tasks)])) if self.show_all else 0
-        shown = (id_width, agent_width, tuple(tasks), tuple(ages))
+        shown = (id_width, agent_width, tuple(tasks), tuple(ages), tuple(sorted(view.down.items())))
         self._show_status(view, tasks)
         if shown == self._shown:
             return
@@ -212,10 +215,11 @@ class QueuePanel(Vertical):
         self.tasks = tasks
         rows: dict[int, tuple[tuple[object, ...], Text]] = {}
         for task, age in zip(tasks, ages, strict=True):
-            key = (task, age, id_width, agent_width)
+            waits = view.down.get(task.agent, "") if task.state in (TaskState.QUEUED, TaskState.READY) else ""
+            key = (task, age, id_width, agent_width, waits)
             cached = self._rows.get(task.id)
             rows[task.id] = cached if cached is not None and cached[0] == key else (
-                key, task_row(task, age, id_width, agent_width))
+                key, task_row(task, age, id_width, agent_width, waits))
         self._rows = rows
         self.query_one("#queue-columns", Static).update(Text(columns_header(id_width, agent_width), style="dim"))
         self._fill([rows[task.id][1] for task in tasks])

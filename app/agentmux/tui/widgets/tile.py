@@ -159,7 +159,7 @@ class AgentTile(DirectLines, can_focus=True):
         queue = (self.queue_depth, self.queue_paused)
         if status is None:
             return (self.selected, queue, self.size.width)
-        return (self.selected, queue, self.size.width, status.kind, status.state, self._age(status))
+        return (self.selected, queue, self.size.width, status.kind, status.state, status.restarts, self._age(status))
 
     def _age(self, status: AgentStatus) -> str:
         """Time since the agent's last output, as the header shows it."""
@@ -181,6 +181,8 @@ class AgentTile(DirectLines, can_focus=True):
             right.append(f"q{self.queue_depth or 0}", style="dim")
             right.append(PAUSED if self.queue_paused else "", style="bold yellow")
             right.append(" ")
+        if status is not None and status.restarts:
+            right.append(f"↻{status.restarts} ", style="bold yellow")  # restarted by its policy, in a row
         if status is not None:
             right.append(f"{self._age(status)} ", style="dim")
             right.append_text(state_badge(status.state))
