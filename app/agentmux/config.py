@@ -376,10 +376,10 @@ class _Validator:
                 "must be 1-64 letters, digits, '.', '_' or '-'", "agentmux.socket", self.where.settings("socket")
             )
         if "state_dir" in raw:
-            values["state_dir"] = self.resolve(raw["state_dir"])
+            values["state_dir"] = self.resolve(raw["state_dir"], "agentmux.state_dir", self.where.settings("state_dir"))
         if "tmux_config" in raw:
-            tmux_config = self.resolve(raw["tmux_config"])
             key, line = "agentmux.tmux_config", self.where.settings("tmux_config")
+            tmux_config = self.resolve(raw["tmux_config"], key, line)
             try:
                 usable = tmux_config.is_file() or str(tmux_config) == os.devnull
             except OSError as exc:
@@ -394,9 +394,13 @@ class _Validator:
             values["pass_env"] = tuple(values["pass_env"])
         return Settings(**values)
 
-    def resolve(self, value: str) -> Path:
+    def resolve(self, value: str, key: str, line: int | None) -> Path:
         """A path from the file: `~` expanded, relative paths taken from the config file's folder."""
-        path = Path(os.path.expandvars(value)).expanduser()
+        expanded = os.path.expanduser(os.path.expandvars(value))
+        if expanded.startswith("~"):  # pathlib raised RuntimeError here
+            user = expanded[1:].split("/", 1)[0]
+            raise self.fail(f"{value!r}: cannot expand ~{user} (no such user, or no home directory)", key, line)
+        path = Path(expanded)
         return path if path.is_absolute() else (self.path.parent / path).resolve()
 
     def agents(self, raw: Any) -> tuple[AgentSpec, ...]:
@@ -452,7 +456,7 @@ class _Validator:
             if key in env:
                 raise self.fail("is set both in env and in secrets", key_label, line_of("secrets"))
         cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
-        cwd = self.resolve(table["cwd"]) if "cwd" in table else cwd_default
+        cwd = self.resolve(table["cwd"], f"{label}cwd", line_of("cwd")) if "cwd" in table else cwd_default
         try:
             problem = None if cwd.is_dir() else "is not a directory" if cwd.exists() else "does not exist"
         except OSError as exc:  # e.g. a name too long: pathlib ignores only "no such file" errors
