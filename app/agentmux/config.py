@@ -668,17 +668,21 @@ def _remove(document: tomlkit.TOMLDocument, index: int) -> str:
         trailing = "\n" if following is not None and not separated and trailing.startswith("\n") else ""
     if following is None:  # the end of the file: no blank lines left over at it
         text = document.as_string() + trailing
-        end = text.rstrip("\r\n")
-        return end + text[len(end):][:2 if text.endswith("\r\n") else 1] if end else ""
+        end = text.rstrip("\n")
+        return end + "\n" if end else ""
     following.trivia.indent = trailing + following.trivia.indent
     return document.as_string()
 
 
+def _is_crlf(text: str) -> bool:
+    """Whether every line of the text ends in CRLF: edited as LF, written back as CRLF."""
+    return "\r\n" in text and text.count("\r\n") == text.count("\n")
+
+
 def _checked(path: Path, text: str, new_text: str, expected: Config, what: str) -> str:
-    """The edited text, refused unless it reads back as exactly the expected config. A file whose lines all
-    end in CRLF keeps doing so (what agentmux writes is LF)."""
-    if text and text.count("\r\n") == text.count("\n"):
-        new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+    """The edited text, refused unless it reads back as exactly the expected config."""
+    if _is_crlf(text):
+        new_text = new_text.replace("\n", "\r\n")
     try:
         new_config = parse(path, new_text)
     except ConfigError:
@@ -697,7 +701,8 @@ def add_agent(config: Config, spec: AgentSpec) -> Config:
     if spec.name in old.names():
         raise AgentmuxError(f"an agent named {spec.name!r} already exists in {config.path}")
     new = replace(old, agents=(*old.agents, spec))
-    new_text = _checked(config.path, text, _append(_document(config.path, text), spec), new, f"add agent {spec.name!r}")
+    document = _document(config.path, text.replace("\r\n", "\n") if _is_crlf(text) else text)
+    new_text = _checked(config.path, text, _append(document, spec), new, f"add agent {spec.name!r}")
     _write_atomically(config.path, new_text)
     return new
 
@@ -707,7 +712,8 @@ def _removal(config: Config, name: str) -> tuple[str, Config]:
     old = parse(config.path, text)
     index = old.names().index(old.agent(name).name)
     new = replace(old, agents=tuple(spec for spec in old.agents if spec.name != name))
-    return _checked(config.path, text, _remove(_document(config.path, text), index), new, f"remove agent {name!r}"), new
+    document = _document(config.path, text.replace("\r\n", "\n") if _is_crlf(text) else text)
+    return _checked(config.path, text, _remove(document, index), new, f"remove agent {name!r}"), new
 
 
 def check_removal(config: Config, name: str) -> None:
