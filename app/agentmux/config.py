@@ -376,10 +376,10 @@ class _Validator:
                 "must be 1-64 letters, digits, '.', '_' or '-'", "agentmux.socket", self.where.settings("socket")
             )
         if "state_dir" in raw:
-            values["state_dir"] = self.resolve(raw["state_dir"])
+            values["state_dir"] = self.resolve(raw["state_dir"], "agentmux.state_dir", self.where.settings("state_dir"))
         if "tmux_config" in raw:
-            tmux_config = self.resolve(raw["tmux_config"])
             key, line = "agentmux.tmux_config", self.where.settings("tmux_config")
+            tmux_config = self.resolve(raw["tmux_config"], key, line)
             try:
                 usable = tmux_config.is_file() or str(tmux_config) == os.devnull
             except OSError as exc:
@@ -394,9 +394,13 @@ class _Validator:
             values["pass_env"] = tuple(values["pass_env"])
         return Settings(**values)
 
-    def resolve(self, value: str) -> Path:
+    def resolve(self, value: str, key: str, line: int | None) -> Path:
         """A path from the file: `~` expanded, relative paths taken from the config file's folder."""
-        path = Path(os.path.expandvars(value)).expanduser()
+        expanded = os.path.expanduser(os.path.expandvars(value))
+        if expanded.startswith("~"):  # pathlib raised RuntimeError here
+            user = expanded[1:].split("/", 1)[0]
+            raise self.fail(f"{value!r}: cannot expand ~{user} (no such user, or no home directory)", key, line)
+        path = Path(expanded)
         return path if path.is_absolute() else (self.path.parent / path).resolve()
 
     def agents(self, raw: Any) -> tuple[AgentSpec, ...]:
@@ -452,7 +456,7 @@ class _Validator:
             if key in env:
                 raise self.fail("is set both in env and in secrets", key_label, line_of("secrets"))
         cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
-        cwd = self.resolve(table["cwd"]) if "cwd" in table else cwd_default
+        cwd = self.resolve(table["cwd"], f"{label}cwd", line_of("cwd")) if "cwd" in table else cwd_default
         try:
             problem = None if cwd.is_dir() else "is not a directory" if cwd.exists() else "does not exist"
         except OSError as exc:  # e.g. a name too long: pathlib ignores only "no such file" errors
@@ -664,17 +668,21 @@ def _remove(document: tomlkit.TOMLDocument, index: int) -> str:
         trailing = "\n" if following is not None and not separated and trailing.startswith("\n") else ""
     if following is None:  # the end of the file: no blank lines left over at it
         text = document.as_string() + trailing
-        end = text.rstrip("\r\n")
-        return end + text[len(end):][:2 if text.endswith("\r\n") else 1] if end else ""
+        end = text.rstrip("\n")
+        return end + "\n" if end else ""
     following.trivia.indent = trailing + following.trivia.indent
     return document.as_string()
 
 
+def _is_crlf(text: str) -> bool:
+    """Whether every line of the text ends in CRLF: edited as LF, written back as CRLF."""
+    return "\r\n" in text and text.count("\r\n") == text.count("\n")
+
+
 def _checked(path: Path, text: str, new_text: str, expected: Config, what: str) -> str:
-    """The edited text, refused unless it reads back as exactly the expected config. A file whose lines all
-    end in CRLF keeps doing so (what agentmux writes is LF)."""
-    if text and text.count("\r\n") == text.count("\n"):
-        new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+    """The edited text, refused unless it reads back as exactly the expected config."""
+    if _is_crlf(text):
+        new_text = new_text.replace("\n", "\r\n")
     try:
         new_config = parse(path, new_text)
     except ConfigError:
@@ -693,7 +701,8 @@ def add_agent(config: Config, spec: AgentSpec) -> Config:
     if spec.name in old.names():
         raise AgentmuxError(f"an agent named {spec.name!r} already exists in {config.path}")
     new = replace(old, agents=(*old.agents, spec))
-    new_text = _checked(config.path, text, _append(_document(config.path, text), spec), new, f"add agent {spec.name!r}")
+    document = _document(config.path, text.replace("\r\n", "\n") if _is_crlf(text) else text)
+    new_text = _checked(config.path, text, _append(document, spec), new, f"add agent {spec.name!r}")
     _write_atomically(config.path, new_text)
     return new
 
@@ -703,7 +712,8 @@ def _removal(config: Config, name: str) -> tuple[str, Config]:
     old = parse(config.path, text)
     index = old.names().index(old.agent(name).name)
     new = replace(old, agents=tuple(spec for spec in old.agents if spec.name != name))
-    return _checked(config.path, text, _remove(_document(config.path, text), index), new, f"remove agent {name!r}"), new
+    document = _document(config.path, text.replace("\r\n", "\n") if _is_crlf(text) else text)
+    return _checked(config.path, text, _remove(document, index), new, f"remove agent {name!r}"), new
 
 
 def check_removal(config: Config, name: str) -> None:

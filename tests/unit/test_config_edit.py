@@ -152,9 +152,10 @@ def test_an_edit_changes_only_that_agent(tmp_path: Path, text: str | None, actio
     assert edit(tmp_path, text, action) == expected
 
 
-@pytest.mark.parametrize("text", [INLINE, ONE_LINE, BLOCKS_BEFORE_SETTINGS, SUBTABLES, COMMENTED, "", None],
+@pytest.mark.parametrize("text", [INLINE, ONE_LINE, BLOCKS_BEFORE_SETTINGS, SUBTABLES, COMMENTED, "", None,
+                                  BLOCKS_BEFORE_SETTINGS.replace("\n", "\r\n"), COMMENTED.replace("\n", "\r\n")],
                          ids=["inline", "one-line", "blocks-before-a-table", "sub-tables", "commented", "empty",
-                              "missing"])
+                              "missing", "crlf-blocks-before-a-table", "crlf-commented"])
 def test_add_then_remove_gives_back_the_file(tmp_path: Path, text: str | None) -> None:
     added = edit(tmp_path, text, NEW)
     assert added != (text or "")

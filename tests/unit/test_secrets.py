@@ -126,6 +126,12 @@ def test_a_file_holding_nul_is_a_clear_error(tmp_path: Path) -> None:
     assert "hunter2" not in message
 
 
+def test_a_file_of_an_unknown_users_home_is_a_clear_error() -> None:
+    with pytest.raises(AgentmuxError) as caught:  # pathlib raised RuntimeError("Could not determine home directory")
+        resolve_secret("alpha", "API_TOKEN", "file:~nosuchuser0/token", {})
+    assert "alpha" in str(caught.value) and "cannot read ~nosuchuser0/token" in str(caught.value)
+
+
 # --- other references ------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ def resolve_secret(agent: str, variable: str, reference: str, environ: Mapping[s
             raise AgentmuxError(f"{where}: environment variable {target} is not set")
         return environ[target]
     if scheme == "file":
-        path = Path(os.path.expandvars(target)).expanduser()
+        path = Path(os.path.expanduser(os.path.expandvars(target)))  # pathlib raises for ~nosuchuser
         try:
             value = path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
