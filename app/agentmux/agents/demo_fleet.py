@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tomli_w
+
 from agentmux.paths import default_state_dir
 
 DEMO_SOCKET = "agentmux-demo"
@@ -22,15 +24,14 @@ def demo_config_path() -> Path:
 
 
 def write_demo_config(path: Path | None = None) -> Path:
-    """Write (or rewrite) the demo fleet's config file and return its path."""
+    """Write (or rewrite) the demo fleet's config file and return its path (a whole new file: tomli-w)."""
     path = path or demo_config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    blocks = [
-        "# The agentmux demo fleet: simulated agents (no API key needed) on their own tmux socket.\n"
-        f"# Use it from the CLI with: agentmux --config {path} ls\n\n"
-        f'[agentmux]\nsocket = "{DEMO_SOCKET}"\nwidth = 120\nheight = 32\n'
-    ]
-    for name, options in DEMO_AGENTS:
-        blocks.append(f'\n[[agents]]\nname = "{name}"\nkind = "demo"\ncommand = "{options}"\ncwd = "~"\n')
-    path.write_text("".join(blocks), encoding="utf-8")
+    document = {
+        "agentmux": {"socket": DEMO_SOCKET, "width": 120, "height": 32},
+        "agents": [{"name": name, "kind": "demo", "command": options, "cwd": "~"} for name, options in DEMO_AGENTS],
+    }
+    header = ("# The agentmux demo fleet: simulated agents (no API key needed) on their own tmux socket.\n"
+              f"# Use it from the CLI with: agentmux --config {path} ls\n\n")
+    path.write_text(header + tomli_w.dumps(document), encoding="utf-8")
     return path
