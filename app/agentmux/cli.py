@@ -21,7 +21,7 @@ from agentmux.agents.kinds import KINDS, AgentKind
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
-from agentmux.errors import AgentmuxError, ConfigError, UsageError
+from agentmux.errors import AgentmuxError, ConfigError, UnknownAgent, UsageError
 from agentmux.paths import user_config_path
 from agentmux.redact import MIN_MASKED
 from agentmux.store import Store, StoreDamaged, StoreTooNew, is_damage
@@ -220,7 +220,7 @@ def cmd_down(fleet: Fleet, args: argparse.Namespace) -> int:
     known = set(fleet.config.names()) | {r.name for r in fleet.store.agents()}
     for name in names:
         if name not in known:
-            raise AgentmuxError(f"no agent named {name!r}")
+            raise UnknownAgent(name)
     outcomes = each(fleet, names, lambda name: fleet.stop(name, force=args.force))
     if not args.names:
         from agentmux.supervisor import stop_serve
@@ -342,7 +342,7 @@ def cmd_send(fleet: Fleet, args: argparse.Namespace) -> int:
 def cmd_attach(fleet: Fleet, args: argparse.Namespace) -> int:
     from agentmux.tmux.attach import plan_attach
 
-    pane = fleet.pane(args.name)
+    pane = fleet.pane(known_agent(fleet, args.name))
     if pane is None:
         raise AgentmuxError(f"{args.name} has no tmux session (start it with `agentmux up {args.name}`)")
     plan = plan_attach(fleet.tmux.base_args, fleet.config.settings.socket, pane.session)

@@ -22,7 +22,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, Comment, Table, Whitespace
 
-from agentmux.errors import AgentmuxError, ConfigError
+from agentmux.errors import AgentmuxError, ConfigError, UnknownAgent, UsageError
 from agentmux.paths import default_state_dir, find_config, user_config_path
 
 # Matched with fullmatch only: `match` with `$` also accepts a trailing newline ("demo\n" made a tmux
@@ -120,7 +120,7 @@ class Config:
         for spec in self.agents:
             if spec.name == name:
                 return spec
-        raise AgentmuxError(f"no agent named {name!r} in {self.path}")
+        raise UnknownAgent(name, f" in {self.path}")
 
     def names(self) -> list[str]:
         return [spec.name for spec in self.agents]
@@ -699,7 +699,7 @@ def add_agent(config: Config, spec: AgentSpec) -> Config:
     text = _read(config.path) if config.path.exists() else ""
     old = parse(config.path, text)
     if spec.name in old.names():
-        raise AgentmuxError(f"an agent named {spec.name!r} already exists in {config.path}")
+        raise UsageError(f"an agent named {spec.name!r} already exists in {config.path}")
     new = replace(old, agents=(*old.agents, spec))
     document = _document(config.path, text.replace("\r\n", "\n") if _is_crlf(text) else text)
     new_text = _checked(config.path, text, _append(document, spec), new, f"add agent {spec.name!r}")

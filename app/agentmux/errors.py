@@ -15,6 +15,14 @@ class UsageError(AgentmuxError):
     exit_code = 2
 
 
+class UnknownAgent(UsageError):
+    """A name given on the command line that the config does not define, nor the store remember (exit 2)."""
+
+    def __init__(self, name: str, where: str = "") -> None:
+        self.name = name
+        super().__init__(f"no agent named {name!r}{where}")
+
+
 class ConfigError(UsageError):
     """The configuration file is invalid: says file, line where known, key and reason (exit code 2)."""
 

@@ -56,11 +56,11 @@ def test_usage_errors_exit_2_with_one_line(env: Env, args: tuple[str, ...], frag
 
 @pytest.mark.parametrize("args", [("up", "nosuch"), ("restart", "nosuch"), ("rm", "nosuch"), ("down", "nosuch")],
                          ids=lambda args: "-".join(args))
-def test_operating_on_an_unknown_agent_exits_1_naming_it(env: Env, args: tuple[str, ...]) -> None:
+def test_operating_on_an_unknown_agent_exits_2_naming_it(env: Env, args: tuple[str, ...]) -> None:
     path = env.write_config('[[agents]]\nname = "worker"\ncommand = "true"\n')
     before = path.read_text()
     result = env.cli(*args)
-    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert_one_line(result.stderr)
     assert "'nosuch'" in result.stderr

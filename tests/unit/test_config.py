@@ -528,7 +528,7 @@ def test_remove_an_unknown_agent_is_refused_and_changes_nothing(env: Env) -> Non
 # --- editing through the CLI -----------------------------------------------------------------------------
 
 
-def test_cli_add_duplicate_name_exits_1(env: Env) -> None:
+def test_cli_add_duplicate_name_exits_2(env: Env) -> None:
     env.write_config()
     first = env.cli("add", "x", "--command", "true")
     assert first.returncode == 0, first.stderr
@@ -536,7 +536,7 @@ def test_cli_add_duplicate_name_exits_1(env: Env) -> None:
 
     second = env.cli("add", "x", "--command", "true")
 
-    assert second.returncode == 1
+    assert second.returncode == 2
     assert "Traceback" not in second.stderr
     assert_one_line(second.stderr)
     assert "'x'" in second.stderr and "already exists" in second.stderr

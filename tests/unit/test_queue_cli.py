@@ -54,7 +54,7 @@ def test_queue_commands(env: Env) -> None:
 def test_queue_errors_are_one_line(env: Env) -> None:
     env.write_config(CONFIG)
     for args, code, fragment in [
-        (("queue", "add", "nobody", "x"), 1, "no agent named 'nobody'"),
+        (("queue", "add", "nobody", "x"), 2, "no agent named 'nobody'"),
         (("queue", "add", "builder", "x", "--after", "9"), 1, "--after 9: no such task"),
         (("queue", "add", "builder", "x", "--if-output", "("), 2, "not a valid regular expression"),
         (("queue", "add", "builder", "x", "--when", "later"), 2, "invalid choice"),
@@ -63,9 +63,9 @@ def test_queue_errors_are_one_line(env: Env) -> None:
         (("queue",), 2, "required"),
         (("queue", "show", "99999999999999999999"), 1, "no task 99999999999999999999"),
         (("queue", "add", "builder", "x", "--after", "99999999999999999999"), 1, "no such task"),
-        (("queue", "add", "builder", "x", "--priority", "99999999999999999999"), 1, "priority must be between"),
-        (("queue", "add", "builder", "x", "--timeout", "inf"), 1, "--timeout must be a number of seconds"),
-        (("queue", "add", "builder", "x", "--retries", "100000"), 1, "--retries must be between 0 and 1000"),
+        (("queue", "add", "builder", "x", "--priority", "99999999999999999999"), 2, "priority must be between"),
+        (("queue", "add", "builder", "x", "--timeout", "inf"), 2, "--timeout must be a number of seconds"),
+        (("queue", "add", "builder", "x", "--retries", "100000"), 2, "--retries must be between 0 and 1000"),
         (("queue", "add", "demo", "one\ntwo"), 2, "a demo agent reads one line per task"),
     ]:
         result = env.cli(*args)

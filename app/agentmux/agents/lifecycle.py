@@ -22,7 +22,7 @@ from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.secrets import resolve_secrets
 from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
-from agentmux.errors import AgentmuxError
+from agentmux.errors import AgentmuxError, UnknownAgent
 from agentmux.processes import agent_processes, end_processes, group_alive
 from agentmux.redact import NO_SECRETS, Redactor
 from agentmux.store import Store
@@ -220,7 +220,7 @@ class Fleet:
         spec = self.config.agent(name) if name in self.config.names() else None
         record = self.store.agent(name)
         if spec is None and record is None:
-            raise AgentmuxError(f"no agent named {name!r}")
+            raise UnknownAgent(name)
         self.store.set_desired(name, "stopped")
         pane = self.pane(name)
         if pane is None or pane.dead:
@@ -275,7 +275,7 @@ class Fleet:
         """Stop the agent (running its cleanup), close its session, forget it, take it out of the config."""
         in_config = name in self.config.names()
         if not in_config and self.store.agent(name) is None:
-            raise AgentmuxError(f"no agent named {name!r}")
+            raise UnknownAgent(name)
         if in_config:
             config_module.check_removal(self.config, name)  # a file agentmux cannot edit: refuse before stopping
         outcome = self.stop(name)

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agentmux.errors import AgentmuxError
+from agentmux.errors import AgentmuxError, UsageError
 from agentmux.queue import patterns
 from agentmux.store import Store
 
@@ -135,7 +135,7 @@ def _fits(number: int) -> bool:
 
 def _check_priority(priority: int) -> None:
     if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
-        raise AgentmuxError(f"priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}")
+        raise UsageError(f"priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}")
 
 
 class Queue:
@@ -214,16 +214,16 @@ class Queue:
         """Add a task; durable when this returns. Dependencies must exist already."""
         text = text.replace("\r\n", "\n").strip("\n")  # Enter follows the text: a final newline would be a second
         if not text.strip():
-            raise AgentmuxError("the task's text is empty")
+            raise UsageError("the task's text is empty")
         _check_priority(priority)
         if when not in WHEN:
-            raise AgentmuxError(f"--when must be one of {', '.join(WHEN)}, not {when!r}")
+            raise UsageError(f"--when must be one of {', '.join(WHEN)}, not {when!r}")
         if if_output is not None:
             patterns.check(if_output)
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise AgentmuxError("--timeout must be a number of seconds above 0")
+            raise UsageError("--timeout must be a number of seconds above 0")
         if not 0 <= retries <= MAX_RETRIES:
-            raise AgentmuxError(f"--retries must be between 0 and {MAX_RETRIES}")
+            raise UsageError(f"--retries must be between 0 and {MAX_RETRIES}")
         now = time.time() if now is None else now
         with self.store.transaction() as db:
             for dep in after:

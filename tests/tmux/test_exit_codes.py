@@ -1,0 +1,92 @@
+"""The exit-code rule (README, CLI) for every command: 2 when the command line or the config file is wrong
+as written, 1 when the operation was tried and failed or the fleet as it is refuses it; one line, never a
+traceback."""
+
+from __future__ import annotations
+
+from tests.conftest import Env, wait_until
+
+AGENTS = '''
+[[agents]]
+name = "runner"
+kind = "demo"
+command = "--speed 0"
+
+[[agents]]
+name = "idle"
+command = "exec sleep 600"
+autostart = false
+
+[[agents]]
+name = "secretive"
+command = "exec sleep 600"
+secrets = { T = "env:NOT_SET_ANYWHERE" }
+autostart = false
+'''
+
+CASES = [
+    # (command line, exit code, what the one line says)
+    (("init", "--bogus"), 2, "unrecognized arguments"),
+    (("init",), 1, "already exists (use --force"),
+    (("up", "nobody"), 2, "no agent named 'nobody'"),
+    (("up", "secretive"), 1, "NOT_SET_ANYWHERE is not set"),
+    (("down", "nobody"), 2, "no agent named 'nobody'"),
+    (("restart", "nobody"), 2, "no agent named 'nobody'"),
+    (("restart", "secretive"), 1, "NOT_SET_ANYWHERE is not set"),
+    (("add", "runner", "--kind", "demo"), 2, "already exists"),
+    (("add", "new", "--kind", "nope"), 2, "unknown kind"),
+    (("add", "new", "--env", "NOEQUALS"), 2, "write KEY=VALUE"),
+    (("add", "bad name", "--command", "x"), 2, "is not a valid name"),
+    (("rm", "nobody"), 2, "no agent named 'nobody'"),
+    (("ls", "--bogus"), 2, "unrecognized arguments"),
+    (("send", "nobody", "hi"), 2, "no agent named 'nobody'"),
+    (("send", "idle", "hi"), 1, "idle is not running"),
+    (("send", "runner", "a\x03b"), 2, "control character"),
+    (("send", "runner"), 2, "send needs NAME and TEXT"),
+    (("attach", "nobody"), 2, "no agent named 'nobody'"),
+    (("attach", "idle"), 1, "has no tmux session"),
+    (("serve", "--interval", "0"), 2, "--interval must be"),
+    (("doctor", "--bogus"), 2, "unrecognized arguments"),
+    (("queue", "add", "nobody", "x"), 2, "no agent named 'nobody'"),
+    (("queue", "add", "runner", "x", "--priority", "99999999999"), 2, "priority must be between"),
+    (("queue", "add", "runner", "x", "--timeout", "inf"), 2, "--timeout must be"),
+    (("queue", "add", "runner", "x", "--retries", "100000"), 2, "--retries must be between"),
+    (("queue", "add", "runner", "x", "--if-output", "(a)\\1"), 2, "not a valid regular expression"),
+    (("queue", "add", "runner", "  "), 2, "the task's text is empty"),
+    (("queue", "add", "runner", "x", "--after", "99"), 1, "--after 99: no such task"),
+    (("queue", "ls", "nobody"), 2, "no agent named 'nobody'"),
+    (("queue", "show", "99"), 1, "no task 99"),
+    (("queue", "show", "x"), 2, "invalid int value"),
+    (("queue", "cancel", "99"), 1, "no task 99"),
+    (("queue", "retry", "1"), 1, "only a failed, cancelled or skipped task"),
+    (("queue", "prio", "1", "99999999999"), 2, "priority must be between"),
+    (("queue", "after", "1", "1"), 1, "would be a cycle"),
+    (("queue", "pause", "nobody"), 2, "no agent named 'nobody'"),
+    (("queue", "resume", "nobody"), 2, "no agent named 'nobody'"),
+    (("demo-agent", "--speed", "fast"), 2, "--speed"),
+    (("nosuchcommand",), 2, "invalid choice"),
+]
+
+
+def test_every_command_follows_the_exit_code_rule(env: Env) -> None:
+    env.write_config(AGENTS)
+    assert env.cli("up").returncode == 0
+    wait_until(lambda: env.status("runner")["state"] == "idle", message="runner at its prompt")
+    assert env.cli("queue", "add", "idle", "one").returncode == 0  # task 1: waits (idle is not running)
+    failures = []
+    for args, code, fragment in CASES:
+        result = env.cli(*args)
+        lines = result.stderr.strip().splitlines()
+        one_line = len(lines) == 1 and "Traceback" not in result.stderr
+        if result.returncode != code or not one_line or fragment not in result.stderr:
+            failures.append(f"{' '.join(args)!r}: exit {result.returncode} (want {code}): {result.stderr.strip()!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_broken_config_exits_2_for_every_command_that_reads_it(env: Env) -> None:
+    env.config_path.write_text("[[agents]]\nname = 3\n")
+    for args in (("up",), ("down",), ("ls",), ("send", "a", "b"), ("queue", "ls"), ("restart", "a"),
+                 ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y")):
+        result = env.cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "agents[0].name: must be a string" in result.stderr and len(result.stderr.splitlines()) == 1
