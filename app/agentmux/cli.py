@@ -232,27 +232,11 @@ def cmd_down(fleet: Fleet, args: argparse.Namespace) -> int:
     return report(outcomes)
 
 
-def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
-    """The KEY=VALUE arguments of a repeatable option: each KEY a valid variable name, given once."""
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{option} {value!r}: write KEY=VALUE")
-        if not config_module.is_env_name(key):
-            raise UsageError(f"{option} {value!r}: {key!r} is not a valid environment variable name "
-                             "(letters, digits and _, not starting with a digit)")
-        if key in pairs:
-            raise UsageError(f"{option} {key} is given twice: give each variable once")
-        pairs[key] = rest
-    return pairs
-
-
 def cmd_add(fleet: Fleet, args: argparse.Namespace) -> int:
     table_ = {"name": args.name, "kind": args.kind, "cwd": args.cwd or os.getcwd()}
     if args.command:
         table_["command"] = args.command
-    env, secrets = parse_pairs(args.env, "--env"), parse_pairs(args.secret, "--secret")
+    env, secrets = config_module.parse_pairs(args.env, "--env"), config_module.parse_pairs(args.secret, "--secret")
     for key in env:
         if key in secrets:
             raise UsageError(f"{key} is given both as --env and as --secret: give it once")

@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -511,6 +511,22 @@ def parse(path: Path, text: str) -> Config:
                   agents=validator.agents(document.get("agents")))
 
 
+def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
+    """The KEY=VALUE arguments of a repeatable option: each KEY a valid variable name, given once."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} {value!r}: write KEY=VALUE")
+        if not is_env_name(key):
+            raise UsageError(f"{option} {value!r}: {key!r} is not a valid environment variable name "
+                             "(letters, digits and _, not starting with a digit)")
+        if key in pairs:
+            raise UsageError(f"{option} {key} is given twice: give each variable once")
+        pairs[key] = rest
+    return pairs
+
+
 def agent_from_table(config: Config, table: dict[str, Any]) -> AgentSpec:
     """Validate one new agent exactly as its block in the config file will be validated.
 
@@ -827,7 +843,7 @@ class ConfigFollower:
         except ConfigError as exc:
             return ConfigChange(problem=f"{exc}; still using the config read before")
         old = self.config.settings
-        for key in ("socket", "state_dir"):
+        for key in ("socket", "state_dir", "pass_env"):  # the tmux server and store are open with these
             if getattr(config.settings, key) != getattr(old, key):
                 return ConfigChange(problem=f"{self.config.path}: {key} changed; it is used after a restart")
         self.config = config

@@ -144,3 +144,16 @@ cleanup = ["echo cleaning $TOKEN"]
     for path in env.state_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_pass_env_names_what_else_reaches_the_agents(env: Env, tmp_path: Path) -> None:
+    env.environ["SSH_AUTH_SOCK"] = "/tmp/agent.sock"
+    env.environ["NOT_LISTED"] = "kept-out"
+    env.write_config(settings='pass_env = ["SSH_AUTH_SOCK"]', agents='''
+[[agents]]
+name = "one"
+command = "exec sleep 600"
+''')
+    assert env.cli("up", "--no-serve").returncode == 0
+    seen = environ_of(pane_pid(env, "one"))
+    assert seen.get("SSH_AUTH_SOCK") == "/tmp/agent.sock" and "NOT_LISTED" not in seen

@@ -207,6 +207,11 @@ async def test_the_add_form_writes_the_config_and_the_tile_appears(env: Env, tmp
         assert "not a valid name" in str(app.screen.query_one("#form-error").render())
         app.screen.query_one("#name").value = "second"  # type: ignore[attr-defined]
         app.screen.query_one("#command").value = "echo ready; exec sleep 600"  # type: ignore[attr-defined]
+        for bad, said in (("A=1 A=2", "A is given twice"), ("A='unclosed", "No closing quotation")):
+            app.screen.query_one("#env").value = bad  # type: ignore[attr-defined]
+            await pilot.press("ctrl+s")
+            assert said in str(app.screen.query_one("#form-error").render())
+            assert app.screen.__class__.__name__ == "AddAgentScreen", "the form stays open with what was typed"
         app.screen.query_one("#env").value = "MODE=fast"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
         await until(pilot, lambda: 'name = "second"' in env.config_path.read_text(), what="the config written")

@@ -264,3 +264,21 @@ async def test_the_form_refuses_a_pattern_re2_cannot_use_and_keeps_what_was_type
                                                                            TaskState.QUEUED)
     finally:
         queue.store.close()
+
+
+async def test_the_form_refuses_text_the_agents_kind_cannot_take(tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="unused", state_dir=tmp_path))
+    queue = Queue(Store(config.store_path))
+    app = AgentmuxApp(config, observe_fleet=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            form = AddTaskScreen(["d"], "d", {"d": "demo"})
+            await app.push_screen(form)
+            await until(pilot, lambda: app.screen is form, what="the form")
+            form.query_one("#task-text", Input).value = "stop\x03now"
+            await pilot.press("enter")
+            error = form.query_one("#form-error", Static)
+            await until(pilot, lambda: "control character" in str(error.content), what="the refusal")
+            assert app.screen is form and queue.tasks() == []
+    finally:
+        queue.store.close()

@@ -331,7 +331,8 @@ class AgentmuxApp(App[None]):
                 waits = f", after {','.join(map(str, task.after))}" if task.after else ""
                 self.notify(f"task {task.id} queued for {task.agent}: {task.state.value}{waits}")
 
-        self.push_screen(AddTaskScreen(agents, agent), done)
+        kinds = {spec.name: spec.kind for spec in self.config.agents}
+        self.push_screen(AddTaskScreen(agents, agent, kinds), done)
 
     def add_dependency(self, task: Task) -> None:
         from agentmux.tui.screens.tasks import AfterScreen

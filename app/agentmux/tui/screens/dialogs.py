@@ -17,8 +17,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from agentmux import config as config_module
 from agentmux.agents.kinds import KINDS
-from agentmux.config import AgentSpec, Config
-from agentmux.errors import ConfigError
+from agentmux.config import AgentSpec, Config, parse_pairs
+from agentmux.errors import ConfigError, UsageError
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -115,12 +115,12 @@ class AddAgentScreen(ModalScreen[AgentSpec | None]):
         if value["command"].strip():
             table["command"] = value["command"].strip()
         table["cwd"] = value["cwd"].strip() or os.getcwd()
-        env = {}
-        for item in shlex.split(value["env"]):
-            key, sep, rest = item.partition("=")
-            if not sep:
-                raise ConfigError(str(self.config.path), f"{item!r}: write KEY=VALUE", key="env")
-            env[key] = rest
+        try:
+            env = parse_pairs(shlex.split(value["env"]), "variable")
+        except ValueError as exc:  # shlex: an unclosed quote
+            raise ConfigError(str(self.config.path), f"cannot read it: {exc}", key="env") from None
+        except UsageError as exc:
+            raise ConfigError(str(self.config.path), str(exc), key="env") from None
         if env:
             table["env"] = env
         if not self.query_one("#autostart", Checkbox).value:

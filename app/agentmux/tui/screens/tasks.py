@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from agentmux.agents.kinds import KINDS
 from agentmux.agents.observer import format_age
 from agentmux.errors import AgentmuxError
 from agentmux.queue import WHEN, Queue, Task, TaskState, patterns
@@ -200,9 +201,11 @@ class AddTaskScreen(StoreForm[Task]):
 
     AUTO_FOCUS = "#task-text"
 
-    def __init__(self, agents: Sequence[str], agent: str | None) -> None:
+    def __init__(self, agents: Sequence[str], agent: str | None, kinds: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.agents = list(agents)
+        self.kinds = dict(kinds or {})
+        """Each agent's kind: a text its kind cannot take is refused in the form, as `agentmux queue add` does."""
         self.agent = agent if agent in self.agents else (self.agents[0] if self.agents else None)
 
     def compose(self) -> ComposeResult:
@@ -243,6 +246,11 @@ class AddTaskScreen(StoreForm[Task]):
         agent = self.query_one("#task-agent", Select).value
         when = self.query_one("#task-when", Select).value
         request = parse_task_form(agent if isinstance(agent, str) else None, values, str(when))
+        kind = KINDS.get(self.kinds.get(request.agent, "command"), KINDS["command"])
+        try:
+            kind.check_task(request.text)
+        except AgentmuxError as exc:
+            raise FormError("task-text", str(exc)) from None
         return request.add_to
 
 
