@@ -21,7 +21,7 @@ from agentmux.agents.kinds import KINDS, AgentKind
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
-from agentmux.errors import AgentmuxError, ConfigError, UnknownAgent, UsageError
+from agentmux.errors import AgentmuxError, ConfigError, UnknownAgent, UsageError, one_line
 from agentmux.paths import user_config_path
 from agentmux.redact import MIN_MASKED
 from agentmux.store import Store, StoreDamaged, StoreTooNew, is_damage
@@ -156,8 +156,12 @@ def table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def report(outcomes: Sequence[Outcome]) -> int:
+    """Print what each operation did (failures on standard error, one line each); the exit code."""
     for outcome in outcomes:
-        print(outcome.message, file=sys.stdout if outcome.ok else sys.stderr)
+        if outcome.ok:
+            print(outcome.message)
+        else:
+            print(f"agentmux: {one_line(outcome.message)}", file=sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -186,7 +190,8 @@ def each(fleet: Fleet, names: Sequence[str], action: Callable[[str], Outcome]) -
         except AgentmuxError as exc:
             if isinstance(exc, UsageError | ServerWedged):  # not this agent's problem: said once
                 raise
-            outcomes.append(Outcome(name, f"{name}: {exc}", ok=False))
+            message = str(exc)
+            outcomes.append(Outcome(name, message if message.startswith(name) else f"{name}: {message}", ok=False))
     return outcomes
 
 
@@ -705,7 +710,7 @@ def run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.subcommand is None:
         build_parser().print_help()
-        return 2
+        raise UsageError("give a command (the list is above)")
     if args.subcommand == "init":
         return cmd_init(args)
     if args.subcommand == "doctor":
@@ -729,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except AgentmuxError as exc:
-        print(f"agentmux: {exc}", file=sys.stderr)
+        print(f"agentmux: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("agentmux: interrupted", file=sys.stderr)
@@ -739,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, never a traceback
         if os.environ.get("AGENTMUX_DEBUG"):
             raise
-        print(f"agentmux: internal error: {type(exc).__name__}: {exc} (run with AGENTMUX_DEBUG=1 for details)",
+        print(f"agentmux: internal error: {type(exc).__name__}: {one_line(str(exc))} (run with AGENTMUX_DEBUG=1 for "
+              "details)",
               file=sys.stderr)
         return 1

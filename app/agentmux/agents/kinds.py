@@ -180,6 +180,8 @@ class ShellKind(AgentKind):
 
     def check_task(self, text: str) -> None:
         check_utf8(text)  # anything else arrives exactly, as a script
+        if "\0" in text:
+            raise UsageError("the text holds NUL (U+0000), which a shell does not read in a script")
 
     def delivery(self, text: str) -> Delivery:
         """One short line of plain text is typed; anything else (several lines, a control character, a long
