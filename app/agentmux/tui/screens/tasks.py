@@ -234,7 +234,7 @@ class AddTaskScreen(StoreForm[Task]):
                     yield Label("When they all", classes="field-label")
                     yield Select([("succeeded (success)", "success"), ("failed (failure)", "failure"),
                                   ("ended (always)", "always")], value="success", allow_blank=False, id="task-when")
-            yield Label("If their output matches (a regular expression; optional)", classes="field-label")
+            yield Label("If their output matches (a regular expression, RE2 syntax; optional)", classes="field-label")
             yield Input(placeholder="e.g. passed|ok", id="task-if-output")
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
