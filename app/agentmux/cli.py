@@ -716,7 +716,7 @@ def run(argv: Sequence[str] | None) -> int:
     if args.subcommand == "doctor":
         return cmd_doctor(args)
     if args.subcommand == "demo-agent":
-        from agentmux.agents import demo
+        from agentmux import demo
 
         return demo.main(args.args)
     fleet = Fleet(config_module.load(args.config, must_exist=args.subcommand != "add"))

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux.agents.state import AgentState
 from agentmux.errors import AgentmuxError
+from agentmux.state import AgentState
 
 MIGRATIONS: tuple[str, ...] = (
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentmux.agents.state import AgentState
+from agentmux.state import AgentState
 from tests.conftest import Env, wait_until
 
 

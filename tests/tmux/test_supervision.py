@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from agentmux.agents.state import AgentState
+from agentmux.state import AgentState
 from agentmux.supervisor import Supervisor
 from tests.conftest import Env, wait_until
 

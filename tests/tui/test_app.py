@@ -12,7 +12,7 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from agentmux.agents.state import AgentState
+from agentmux.state import AgentState
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens.dashboard import DashboardScreen
 from agentmux.tui.screens.zoom import PaneView, ZoomScreen

@@ -9,7 +9,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from agentmux.logs.ansi import ansi_plain, ansi_segments
+from agentmux import ansi
+from agentmux.ansi import ansi_segments
 
 LINES = [
     "plain text",
@@ -74,7 +75,7 @@ def test_other_escapes_and_controls_are_dropped() -> None:
     line = "\x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\ \x1b[2Kcleared\x1b[?25h\x07 done\ttab"
     text = "".join(s.text for s in ansi_segments(line))
     assert text == "link cleared done    tab"
-    assert ansi_plain("\x1b[31mred\x1b[0m plain") == "red plain"
+    assert ansi.plain("\x1b[31mred\x1b[0m plain") == "red plain"
 
 
 @pytest.mark.parametrize(("codes", "expected"), [

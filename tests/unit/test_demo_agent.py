@@ -34,7 +34,7 @@ def _env() -> dict[str, str]:
 
 def _cmd(*extra: str) -> list[str]:
     """Return the command line for a fast, seeded demo agent."""
-    return [sys.executable, "-m", "agentmux.agents.demo", "--speed", "0", "--seed", "1", *extra]
+    return [sys.executable, "-m", "agentmux.demo", "--speed", "0", "--seed", "1", *extra]
 
 
 def _run(stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
-from agentmux.agents.demo import PROMPT as DEMO_PROMPT
-from agentmux.agents.demo import QUESTION as DEMO_QUESTION
-from agentmux.agents.detectors import Observation, detect_command, detect_demo, last_line, strip_ansi
-from agentmux.agents.state import AgentState, Debouncer, Detected
+from agentmux import ansi
+from agentmux.agents.detectors import Observation, detect_command, detect_demo, last_line
+from agentmux.agents.state import Debouncer, Detected
+from agentmux.demo import PROMPT as DEMO_PROMPT
+from agentmux.demo import QUESTION as DEMO_QUESTION
+from agentmux.state import AgentState
 
 IDLE_AFTER = 3.0
 START = 1000.0
@@ -19,7 +21,7 @@ def observe(screen: str = "", *, quiet: float | None = None, age: float = 60.0, 
     """An observation `age` seconds after start; `quiet` seconds since the screen last changed (None: never)."""
     now = START + age
     return Observation(
-        screen=strip_ansi(screen),  # as the observer does
+        screen=ansi.plain(screen),  # as the observer does
         now=now,
         started_at=START,
         last_output_at=None if quiet is None else now - quiet,
@@ -33,11 +35,11 @@ def observe(screen: str = "", *, quiet: float | None = None, age: float = 60.0, 
 
 def test_strip_ansi_removes_colour_cursor_and_title_escapes() -> None:
     raw = "\x1b[1;33mwarning\x1b[0m: \x1b[?25lsee \x1b]0;my title\x07\x1b[2Kthis\x1b[39m"
-    assert strip_ansi(raw) == "warning: see this"
+    assert ansi.plain(raw) == "warning: see this"
 
 
 def test_strip_ansi_keeps_unicode_text() -> None:
-    assert strip_ansi("\x1b[32m✓ done: añadir café\x1b[0m") == "✓ done: añadir café"
+    assert ansi.plain("\x1b[32m✓ done: añadir café\x1b[0m") == "✓ done: añadir café"
 
 
 def test_last_line_skips_trailing_blank_lines_and_right_strips() -> None:

@@ -251,10 +251,10 @@ def test_the_demo_kind_accepts_options_the_demo_agent_takes(tmp_path: Path, comm
 def test_the_demo_program_runs_the_demo_module_with_its_name_and_extra_options(tmp_path: Path) -> None:
     kind: AgentKind = get_kind("demo")
     plain = shlex.split(kind.program(AgentSpec(name="alpha", kind="demo", cwd=tmp_path)))
-    assert plain == [sys.executable, "-m", "agentmux.agents.demo", "--name", "alpha"]
+    assert plain == [sys.executable, "-m", "agentmux.demo", "--name", "alpha"]
     spec = AgentSpec(name="alpha", kind="demo", command="--speed 0.5 --seed 3", cwd=tmp_path)
     assert shlex.split(kind.program(spec)) == [
-        sys.executable, "-m", "agentmux.agents.demo", "--name", "alpha", "--speed", "0.5", "--seed", "3",
+        sys.executable, "-m", "agentmux.demo", "--name", "alpha", "--speed", "0.5", "--seed", "3",
     ]
 
 

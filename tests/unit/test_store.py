@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmux.agents.state import AgentState
 from agentmux.errors import AgentmuxError
+from agentmux.state import AgentState
 from agentmux.store import MIGRATIONS, Store
 from tests.conftest import ROOT, wait_until
 
@@ -200,7 +200,7 @@ WRITER = textwrap.dedent("""
     import sys
     import time
     from pathlib import Path
-    from agentmux.agents.state import AgentState
+    from agentmux.state import AgentState
     from agentmux.store import Store
 
     path, name, ready, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])

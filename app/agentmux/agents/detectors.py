@@ -8,18 +8,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agentmux.agents.state import AgentState, Detected
+from agentmux import demo
+from agentmux.agents.state import Detected
+from agentmux.state import AgentState
 
-ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 QUESTION_RE = re.compile(
     r"(\[(?:y/n|Y/n|y/N|yes/no)\]|\((?:y/n|Y/n|y/N|yes/no)\)|\?\s*$|(?:continue|proceed|confirm)\b.*:\s*$)",
     re.IGNORECASE,
 )
 
-
-def strip_ansi(text: str) -> str:
-    """Screen text without colour and cursor escapes."""
-    return ANSI_RE.sub("", text)
 
 
 def last_line(screen: str) -> str:
@@ -91,11 +88,8 @@ def detect_command(obs: Observation) -> Detected:
     return Detected(AgentState.IDLE, f"quiet for {obs.idle_after:g}s or more")
 
 
-DEMO_PROMPT = "demo> "
 DEMO_SETTLE = 0.3
-DEMO_PROMPT_RE = re.compile(r"demo>")
-DEMO_ERROR = "✗ error:"
-DEMO_CANCELLED = "^C cancelled"
+DEMO_PROMPT_RE = re.compile(re.escape(demo.PROMPT.rstrip()))
 SHELL_PS1 = "[$?] $ "
 """The prompt agentmux gives a `shell` agent: the last command's exit status, then `$`."""
 SHELL_PROMPT_RE = re.compile(r"\[(\d+)\] \$")
@@ -108,9 +102,9 @@ def detect_demo(obs: Observation) -> Detected:
         return ended
     line = last_line(obs.screen)
     quiet = quiet_for(obs)
-    if line.endswith("[y/n]") and quiet >= DEMO_SETTLE:
+    if line.endswith(demo.QUESTION.rstrip()[-5:]) and quiet >= DEMO_SETTLE:
         return Detected(AgentState.WAITING, f"asks: {line.lstrip('? ').strip()}")
-    if line.rstrip() == DEMO_PROMPT.rstrip() and quiet >= DEMO_SETTLE:
+    if line.rstrip() == demo.PROMPT.rstrip() and quiet >= DEMO_SETTLE:
         return Detected(AgentState.IDLE, "at its prompt")
     if not obs.screen.strip() and obs.last_output_at is None:
         return Detected(AgentState.STARTING, "starting")

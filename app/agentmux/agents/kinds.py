@@ -9,11 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentmux.agents import demo
+from agentmux import demo
 from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8, first_control
 from agentmux.agents.detectors import (
-    DEMO_CANCELLED,
-    DEMO_ERROR,
     DEMO_PROMPT_RE,
     SHELL_PROMPT_RE,
     SHELL_PS1,
@@ -126,7 +124,7 @@ class AgentKind:
 
 
 def _demo_program(spec: AgentSpec) -> str:
-    base = shlex.join([sys.executable, "-m", "agentmux.agents.demo", *_demo_name(spec)])
+    base = shlex.join([sys.executable, "-m", "agentmux.demo", *_demo_name(spec)])
     return f"{base} {spec.command}".strip()
 
 
@@ -164,9 +162,9 @@ class DemoKind(AgentKind):
         """Failed when it printed its error marker (`✗ error: REASON`) or was interrupted (`^C cancelled`),
         else succeeded."""
         for line in reversed(output):
-            if line.lstrip().startswith(DEMO_ERROR):
+            if line.lstrip().startswith(demo.ERROR):
                 return False, line.strip()
-            if line.strip() == DEMO_CANCELLED:
+            if line.strip() == demo.CANCELLED:
                 return False, "interrupted (Ctrl-C): the demo agent cancelled it"
         return True, "done"
 

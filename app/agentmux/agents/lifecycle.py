@@ -20,11 +20,11 @@ from agentmux.agents.delivery import check_line_lengths, check_typable
 from agentmux.agents.kinds import get_kind
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.secrets import resolve_secrets
-from agentmux.agents.state import AgentState
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError, UnknownAgent
 from agentmux.processes import agent_processes, end_processes, group_alive
 from agentmux.redact import NO_SECRETS, Redactor
+from agentmux.state import AgentState
 from agentmux.store import Store
 from agentmux.tmux.backend import (
     AGENT_OPTION,

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from agentmux.agents.detectors import Observation, strip_ansi
+from agentmux import ansi
+from agentmux.agents.detectors import Observation
 from agentmux.agents.kinds import KINDS
-from agentmux.agents.state import AgentState, Debouncer, Detected
-from agentmux.logs.lines import visible_lines
+from agentmux.agents.state import Debouncer, Detected
+from agentmux.ansi import visible_lines
+from agentmux.state import AgentState
 from agentmux.store import AgentRecord
 from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo
 
@@ -79,7 +81,7 @@ def last_lines(screen: str, count: int = DETECT_LINES) -> list[str]:
     """The last lines a detector reads: what the program printed last (tmux's own "Pane is dead" line and
     the blank rows above it left out)."""
     lines = visible_lines(screen)
-    if lines and PANE_IS_DEAD_RE.match(strip_ansi(lines[-1])):
+    if lines and PANE_IS_DEAD_RE.match(ansi.plain(lines[-1])):
         lines = visible_lines("\n".join(lines[:-1]))
     return lines[-count:]
 
@@ -227,7 +229,7 @@ class Observer:
                 memory.signal = pane.change_signal
             idle_after = self.fleet.config.idle_after(spec) if spec else self.fleet.config.settings.idle_after
             detected = kind.detect(Observation(
-                screen=strip_ansi("\n".join(last_lines(memory.screen))),
+                screen=ansi.plain("\n".join(last_lines(memory.screen))),
                 now=now,
                 started_at=record.started_at or now,
                 last_output_at=memory.last_output_at,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from agentmux.agents.observer import AgentStatus
-from agentmux.agents.state import AgentState
 from agentmux.errors import AgentmuxError
+from agentmux.state import AgentState
 from agentmux.store import AgentRecord
 
 if TYPE_CHECKING:

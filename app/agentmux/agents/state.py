@@ -1,26 +1,10 @@
-"""Agent states and the debouncer that keeps them from flickering."""
+"""What detectors say (a state and its reason) and the debouncer that keeps states from flickering."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class AgentState(StrEnum):
-    """What an agent is doing, in the user's words."""
-
-    STARTING = "starting"
-    IDLE = "idle"
-    BUSY = "busy"
-    WAITING = "waiting"
-    ERROR = "error"
-    EXITED = "exited"
-    STOPPED = "stopped"
-
-    @property
-    def is_live(self) -> bool:
-        """True while the agent's process runs."""
-        return self in (AgentState.STARTING, AgentState.IDLE, AgentState.BUSY, AgentState.WAITING)
+from agentmux.state import AgentState
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentmux import ansi
 from agentmux.agents.delivery import check_line_lengths
-from agentmux.agents.detectors import strip_ansi
 from agentmux.agents.kinds import KINDS, AgentKind
 from agentmux.agents.observer import AgentStatus, Observer
-from agentmux.agents.state import AgentState
 from agentmux.errors import AgentmuxError
 from agentmux.queue.model import Queue, Task, TaskState
+from agentmux.state import AgentState
 from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class Dispatcher:
         if status.state in ENDED_AGENT or status.state == AgentState.WAITING:
             return False
         if kind.prompt is not None:
-            last = strip_ansi(status.screen).rstrip().rpartition("\n")[2].rstrip()
+            last = ansi.plain(status.screen).rstrip().rpartition("\n")[2].rstrip()
             return kind.prompt.fullmatch(last) is not None
         return status.state == AgentState.IDLE and observer.steady(status.name)
 

@@ -13,9 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from agentmux.agents.observer import AgentStatus
-from agentmux.agents.state import AgentState
-from agentmux.logs.lines import new_lines, visible_lines
+from agentmux.ansi import new_lines, visible_lines
 from agentmux.mirror import MirrorUpdate, QueueView
+from agentmux.state import AgentState
 from agentmux.tui.widgets.grid import AgentGrid
 from agentmux.tui.widgets.panels import LogPanel
 from agentmux.tui.widgets.queue import QueuePanel, TaskList

@@ -15,9 +15,10 @@ from textual.strip import Strip
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
+from agentmux import ansi
 from agentmux.agents.observer import AgentStatus
+from agentmux.ansi import visible_lines
 from agentmux.errors import AgentmuxError
-from agentmux.logs.lines import visible_lines
 from agentmux.tmux.backend import CaptureRequest
 from agentmux.tui.widgets.tile import state_badge
 
@@ -77,7 +78,7 @@ class PaneView(ScrollView, can_focus=True):
         order = range(top + 1, top + 1 + count) if forward else range(top - 1, top - 1 - count, -1)
         for step in order:
             index = step % count if count else 0
-            if needle in Text.from_ansi(self.lines[index]).plain.lower():
+            if needle in ansi.plain(self.lines[index]).lower():
                 self.scroll_to(y=index, animate=False)
                 return index
         return None

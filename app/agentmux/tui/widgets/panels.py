@@ -14,7 +14,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Static
 
-from agentmux.logs.ansi import ansi_segments
+from agentmux.ansi import ansi_segments
 from agentmux.tui.widgets.direct import DirectLines
 
 LOG_LINES = 500

@@ -18,8 +18,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from agentmux.agents.observer import AgentStatus, format_age
-from agentmux.agents.state import AgentState
-from agentmux.logs.ansi import ansi_segments
+from agentmux.ansi import ansi_segments
+from agentmux.state import AgentState
 from agentmux.tui.widgets.direct import DirectLines
 from agentmux.tui.widgets.queue import PAUSED
 

@@ -1,4 +1,5 @@
-"""A fast reader of the ANSI lines tmux captures (`capture-pane -e`): text and SGR styles as rich Segments.
+"""Terminal text: plain text without escapes, a screen's lines, and a fast reader of the ANSI lines tmux
+captures (`capture-pane -e`): text and SGR styles as rich Segments.
 
 `rich.text.Text.from_ansi` handles every escape a terminal may see, and costs accordingly; a captured pane line
 holds only printable text and SGR (colour and attribute) sequences, which tmux writes itself. This reader handles
@@ -155,6 +156,36 @@ def ansi_segments(line: str, width: int | None = None, base: Style | None = None
     return segments
 
 
-def ansi_plain(line: str) -> str:
-    """The text of a captured line without its escapes."""
-    return ESCAPE_RE.sub("", line)
+def plain(text: str) -> str:
+    """Text without colour, cursor and other escapes (the one place escapes are stripped: detectors, logs, search)."""
+    return ESCAPE_RE.sub("", text)
+
+
+def visible_lines(screen: str) -> list[str]:
+    """The screen's lines without trailing blank ones (a line of only escape codes is blank)."""
+    lines = screen.split("\n")
+    while lines and not plain(lines[-1]).strip():
+        lines.pop()
+    return lines
+
+
+def new_lines(before: list[str], after: list[str]) -> list[str]:
+    """Lines of `after` that were not on the screen `before`, assuming the screen scrolls up.
+
+    Lines are compared by their text without escapes: tmux writes each line's colours relative to the
+    line above, so a line that scrolled to the top can come back with other escapes. The smallest scroll
+    that makes the old screen's tail the new screen's head wins; a last line rewritten in place (a
+    prompt being typed, a spinner) counts as new only when it changed.
+    """
+    if not before:
+        return after
+    old = [plain(line) for line in before]
+    new = [plain(line) for line in after]
+    for shift in range(len(old) + 1):
+        kept = old[shift:]
+        if new[: len(kept)] == kept:
+            return after[len(kept):]
+        if kept and new[: len(kept) - 1] == kept[:-1] and len(new) >= len(kept):
+            start = len(kept) - 1
+            return after[start:] if new[start] != kept[-1] else after[start + 1:]
+    return after

@@ -2,7 +2,7 @@
 
 It looks and behaves enough like a real agent (prompt, busy spinner, yes/no questions, success and
 error markers) for agentmux to watch it in a tmux pane, while staying fast and reproducible under
-``--speed 0 --seed N``. Run it with ``python -m agentmux.agents.demo``.
+``--speed 0 --seed N``. Run it with ``python -m agentmux.demo``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ PROMPT = "demo> "
 QUESTION = "? Apply these changes? [y/n] "
 DONE = "✓ done:"
 ERROR = "✗ error:"
+CANCELLED = "^C cancelled"
+"""What it prints when Ctrl-C cancels a task (a queued task it ends this way failed)."""
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 CLEAR_LINE = "\r\x1b[K"
 
@@ -206,7 +208,7 @@ def _repl(opts: argparse.Namespace, rng: random.Random) -> None:
         try:
             _run_task(task, rng, opts)
         except KeyboardInterrupt:
-            _line("^C cancelled", YELLOW)  # detectors.DEMO_CANCELLED: a task it ends fails
+            _line(CANCELLED, YELLOW)  # a task it ends this way fails
 
 
 def _probability(text: str) -> float:
@@ -251,7 +253,7 @@ class _CheckingParser(argparse.ArgumentParser):
 
 def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The command-line parser (of `parser_class`)."""
-    parser = parser_class(prog="python -m agentmux.agents.demo", description=__doc__)
+    parser = parser_class(prog="python -m agentmux.demo", description=__doc__)
     parser.add_argument("--name", default="demo", help="name shown in the banner (default: demo)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument("--speed", type=_speed, default=1.0, help="work duration factor; 0 is instant")
