@@ -64,7 +64,7 @@ from _measure import own_cpu, proc_cpu  # noqa: E402
 from agentmux.agents.lifecycle import Fleet  # noqa: E402
 from agentmux.ansi import visible_lines  # noqa: E402
 from agentmux.config import AgentSpec, Config, Settings  # noqa: E402
-from agentmux.mirror import Mirror  # noqa: E402
+from agentmux.supervisor.ui import Mirror  # noqa: E402
 from agentmux.tui import app as tui_app  # noqa: E402
 from agentmux.tui.screens.dashboard import DashboardScreen  # noqa: E402
 from agentmux.tui.widgets import grid as grid_module  # noqa: E402

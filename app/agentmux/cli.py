@@ -17,7 +17,6 @@ from pathlib import Path
 
 from agentmux import __version__
 from agentmux import config as config_module
-from agentmux.agents.kinds import KINDS, AgentKind
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.observer import format_age
 from agentmux.config import AgentSpec, Config
@@ -297,13 +296,6 @@ def known_agent(fleet: Fleet, name: str) -> str:
     return name
 
 
-def agent_kind(fleet: Fleet, name: str) -> AgentKind:
-    """The kind of a known agent: as it was started (the store), else as configured (whose error names the
-    file when neither knows it)."""
-    record = fleet.store.agent(name)
-    kind = record.kind if record is not None else fleet.config.agent(name).kind
-    return KINDS.get(kind, KINDS["command"])
-
 
 def read_stdin() -> str:
     """Standard input as text: all of it, exactly, or one line saying where it is not UTF-8."""
@@ -491,7 +483,7 @@ def doctor_store(doctor: Doctor, config: Config) -> Store | None:
 def repair_store(config: Config) -> list[str]:
     """Recover the damaged store, after making sure no other agentmux process may be writing it."""
     from agentmux.queue.model import SUPERVISOR_LEASE
-    from agentmux.store_recovery import open_by_others, recover
+    from agentmux.recovery import open_by_others, recover
     from agentmux.supervisor import holder_gone
     from agentmux.tmux.backend import SERVE_OPTION, SERVE_SESSION, TmuxServer
 
@@ -627,7 +619,7 @@ def cmd_queue(fleet: Fleet, args: argparse.Namespace) -> int:
 
     if action == "add":
         text = read_stdin() if args.text == "-" else args.text
-        agent_kind(fleet, args.name).check_task(text)  # an unknown agent, or a text its kind cannot take: now
+        fleet.kind(args.name).check_task(text)  # an unknown agent, or a text its kind cannot take: now
         task = queue.add(args.name, text, priority=args.priority, after=args.after,
                          when=args.when, if_output=args.if_output, timeout=args.timeout, retries=args.retries)
         print(line(task))

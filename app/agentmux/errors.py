@@ -38,7 +38,7 @@ class ConfigError(UsageError):
 
 def one_line(text: str) -> str:
     """A message as one printable line: control characters, line and paragraph separators and lone
-    surrogates (bytes that were not UTF-8) are written as escapes (`\\x1e`), so text a user gave never
+    surrogates (bytes that were not UTF-8) are written as escapes (`\\n`, `\\x1e`), so text a user gave never
     breaks an error into several lines or a terminal's state."""
     return "".join(_escape(char) if _unprintable(char) else char for char in text)
 
@@ -49,5 +49,4 @@ def _unprintable(char: str) -> bool:
 
 
 def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+    return repr(char)[1:-1]  # \n, \t, \x1e, \u2028, \udcff

@@ -17,10 +17,10 @@ from textual.widgets import Input
 
 from agentmux.agents.observer import AgentStatus
 from agentmux.config import AgentSpec, Config, Settings
-from agentmux.mirror import MirrorUpdate, QueueView
 from agentmux.queue import Task, TaskState
 from agentmux.queue.model import TaskEvent
 from agentmux.state import AgentState
+from agentmux.supervisor.ui import MirrorUpdate, QueueView
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens import tasks as task_screens
 from agentmux.tui.screens.tasks import TaskDetails

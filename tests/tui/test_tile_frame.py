@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from textual.geometry import Region
 
-from agentmux.mirror import MirrorUpdate
 from agentmux.state import AgentState
+from agentmux.supervisor.ui import MirrorUpdate
 from agentmux.tui.screens.dashboard import DashboardScreen
 from agentmux.tui.widgets.tile import AgentTile
 from tests.snapshots.fixtures import STATUSES, fleet_config, make_app

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from agentmux import config
 from agentmux.config import NAME_RE, RESERVED_ENV, AgentSpec
+from agentmux.config import edit as config_edit
 from agentmux.errors import ConfigError
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -51,7 +52,7 @@ def agents(draw: st.DrawFn) -> list[Agent]:
 
 
 def value(item: object) -> str:
-    return config._toml_value(item)
+    return config_edit._toml_value(item)
 
 
 def block(agent: Agent, blank_after: bool, env_table: bool) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from agentmux.agents.detectors import detect_command, detect_demo
-from agentmux.agents.kinds import AgentKind, DemoKind, get_kind, kind_names
+from agentmux.agents.kinds import KINDS, AgentKind, DemoKind, kind_of
 from agentmux.config import AgentSpec
+from agentmux.config.kinds import KIND_RULES
 
 APP_DIR = Path(__file__).parents[2] / "app"
 TIMEOUT = 30
@@ -32,7 +33,7 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     """Run the start script of an agent exactly as its pane would: `/bin/sh -c SCRIPT` in the agent's cwd."""
     spec = AgentSpec(name="tester", kind=kind, command=command, cwd=cwd, init=init)
-    script = get_kind(kind).start_script(spec)
+    script = kind_of(kind).start_script(spec)
     environ = dict(os.environ)
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APP_DIR), environ.get("PYTHONPATH")]))
     environ["PYTHONIOENCODING"] = "utf-8"
@@ -195,21 +196,20 @@ def test_a_failing_init_with_quotes_is_reported_verbatim(tmp_path: Path) -> None
 # --- kinds -----------------------------------------------------------------------------------------------
 
 
-def test_both_built_in_kinds_are_known() -> None:
-    assert {"command", "demo"} <= set(kind_names())
-    assert get_kind("command").detect is detect_command
-    assert get_kind("demo").detect is detect_demo
-    assert isinstance(get_kind("demo"), DemoKind)
+def test_every_kind_of_the_config_schema_has_a_runtime_kind_and_no_other() -> None:
+    assert list(KINDS) == list(KIND_RULES)
+    assert kind_of("command").detect is detect_command
+    assert kind_of("demo").detect is detect_demo
+    assert isinstance(kind_of("demo"), DemoKind)
 
 
-def test_an_unknown_kind_is_a_clear_error() -> None:
-    with pytest.raises(KeyError, match="unknown agent kind 'nope'"):
-        get_kind("nope")
+def test_an_unknown_kind_runs_as_a_plain_command() -> None:
+    assert kind_of("nope") is KINDS["command"]
 
 
 @pytest.mark.parametrize("command", ["", "   ", "\n\t"])
 def test_the_command_kind_requires_a_command(tmp_path: Path, command: str) -> None:
-    problem = get_kind("command").validate(AgentSpec(name="a", kind="command", command=command, cwd=tmp_path))
+    problem = KIND_RULES["command"].problem(AgentSpec(name="a", kind="command", command=command, cwd=tmp_path))
     assert problem is not None
     key, reason = problem
     assert key == "command"
@@ -217,11 +217,11 @@ def test_the_command_kind_requires_a_command(tmp_path: Path, command: str) -> No
 
 
 def test_the_command_kind_accepts_a_command(tmp_path: Path) -> None:
-    assert get_kind("command").validate(AgentSpec(name="a", command="npm test", cwd=tmp_path)) is None
+    assert KIND_RULES["command"].problem(AgentSpec(name="a", command="npm test", cwd=tmp_path)) is None
 
 
 def test_the_demo_kind_needs_no_command(tmp_path: Path) -> None:
-    assert get_kind("demo").validate(AgentSpec(name="a", kind="demo", cwd=tmp_path)) is None
+    assert KIND_RULES["demo"].problem(AgentSpec(name="a", kind="demo", cwd=tmp_path)) is None
 
 
 @pytest.mark.parametrize(("command", "reason"), [
@@ -236,7 +236,7 @@ def test_the_demo_kind_needs_no_command(tmp_path: Path) -> None:
 def test_the_demo_kind_refuses_options_the_demo_agent_would_refuse(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, reason: str) -> None:
     """Checked with the demo's own parser, which must neither print its usage nor exit."""
-    problem = get_kind("demo").validate(AgentSpec(name="a", kind="demo", command=command, cwd=tmp_path))
+    problem = KIND_RULES["demo"].problem(AgentSpec(name="a", kind="demo", command=command, cwd=tmp_path))
     assert problem is not None
     assert problem[0] == "command" and reason in problem[1]
     assert capsys.readouterr() == ("", "")
@@ -245,11 +245,11 @@ def test_the_demo_kind_refuses_options_the_demo_agent_would_refuse(
 @pytest.mark.parametrize("command", ["", "--speed 0 --seed 1", "--speed 0.5 --autopilot 2 # fast, no questions",
                                      "--trace '/tmp/a b.trace' --ask-rate 0 --fail-rate 1", "--name other"])
 def test_the_demo_kind_accepts_options_the_demo_agent_takes(tmp_path: Path, command: str) -> None:
-    assert get_kind("demo").validate(AgentSpec(name="a", kind="demo", command=command, cwd=tmp_path)) is None
+    assert KIND_RULES["demo"].problem(AgentSpec(name="a", kind="demo", command=command, cwd=tmp_path)) is None
 
 
 def test_the_demo_program_runs_the_demo_module_with_its_name_and_extra_options(tmp_path: Path) -> None:
-    kind: AgentKind = get_kind("demo")
+    kind: AgentKind = kind_of("demo")
     plain = shlex.split(kind.program(AgentSpec(name="alpha", kind="demo", cwd=tmp_path)))
     assert plain == [sys.executable, "-m", "agentmux.demo", "--name", "alpha"]
     spec = AgentSpec(name="alpha", kind="demo", command="--speed 0.5 --seed 3", cwd=tmp_path)
@@ -273,7 +273,7 @@ def test_the_demo_start_script_runs_init_first(tmp_path: Path) -> None:
 
 
 def test_a_task_succeeds_or_fails_by_what_each_kind_printed() -> None:
-    demo, shell = get_kind("demo"), get_kind("shell")
+    demo, shell = kind_of("demo"), kind_of("shell")
     assert demo.outcome(["● Reading src/app.py", "✓ done: fix it"]) == (True, "done")
     assert demo.outcome(["● Reading src/app.py", "✗ error: merge conflict"]) == (False, "✗ error: merge conflict")
     assert demo.outcome(["● Waiting 30s", "^C cancelled"])[0] is False, "an interrupted task did not succeed"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentmux.mirror import QueueView
 from agentmux.queue import Task, TaskState
+from agentmux.supervisor.ui import QueueView
 from agentmux.tui.screens.tasks import FormError, parse_task_form
 from agentmux.tui.widgets.queue import dispatcher_line, holder_label, task_row
 

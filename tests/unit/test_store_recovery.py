@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from agentmux.queue import Queue
+from agentmux.recovery import recover
 from agentmux.store import MIGRATIONS, Store
-from agentmux.store_recovery import recover
 from tests.conftest import Env
 from tests.unit.test_cli_errors import assert_no_tmux_server, assert_one_line
 

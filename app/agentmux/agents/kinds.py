@@ -58,10 +58,8 @@ class AgentKind:
     per attempt, taken in turn, a couple of seconds apart, until it has quit."""
 
     name: str
-    description: str
     detect: Callable[[Observation], Detected]
     stop_keys: tuple[str, ...] = ("C-c",)
-    requires_command: bool = True
     prompt: re.Pattern[str] | None = None
     """The agent's input prompt (a whole line, right-stripped) when it is ready for the next task. Kinds
     without one are judged ready by quiet (`idle`)."""
@@ -82,11 +80,6 @@ class AgentKind:
         """How a checked task text reaches the agent: typed as it is (Enter follows), or as a script."""
         return Delivery(typed=text)
 
-    def validate(self, spec: AgentSpec) -> tuple[str, str] | None:
-        """A (key, reason) problem with an agent of this kind, or None."""
-        if self.requires_command and not spec.command.strip():
-            return ("command", f"is required for kind {self.name!r}")
-        return None
 
     def program(self, spec: AgentSpec) -> str:
         """The shell command line that runs the agent's program."""
@@ -135,17 +128,6 @@ def _demo_name(spec: AgentSpec) -> list[str]:
 class DemoKind(AgentKind):
     """The built-in simulated agent; `command` holds extra demo options such as `--speed 0.5`."""
 
-    def validate(self, spec: AgentSpec) -> tuple[str, str] | None:
-        """Options the demo agent would refuse at start are refused with the config, in the demo's own words
-        (split as the shell that runs them splits words, comments included)."""
-        try:
-            options = shlex.split(spec.command, comments=True)
-        except ValueError as exc:
-            return ("command", f"cannot be split into demo options: {exc}")
-        problem = demo.check_options([*_demo_name(spec), *options])
-        if problem is not None:
-            return ("command", f"the demo agent refuses these options: {problem}")
-        return super().validate(spec)
 
     def program(self, spec: AgentSpec) -> str:
         return _demo_program(spec)
@@ -198,20 +180,14 @@ class ShellKind(AgentKind):
 
 
 KINDS: dict[str, AgentKind] = {
-    "command": AgentKind("command", "any terminal program, run with /bin/sh", detect_command),
-    "shell": ShellKind("shell", "an interactive shell; a task's exit status decides its success", detect_shell,
-                       stop_keys=("C-u C-d", "C-c"), requires_command=False, prompt=SHELL_PROMPT_RE),
-    "demo": DemoKind("demo", "the built-in simulated coding agent", detect_demo, requires_command=False,
-                     prompt=DEMO_PROMPT_RE),
+    "command": AgentKind("command", detect_command),
+    "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
+    "demo": DemoKind("demo", detect_demo, prompt=DEMO_PROMPT_RE),
 }
+"""How each kind of the config's schema (config/kinds.py) runs."""
 
 
-def kind_names() -> list[str]:
-    return list(KINDS)
-
-
-def get_kind(name: str) -> AgentKind:
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise KeyError(f"unknown agent kind {name!r}") from None
+def kind_of(kind: str) -> AgentKind:
+    """The runtime kind by name; an agent of a kind this agentmux does not know (an older store, a session
+    found again) is run and read as a plain `command` agent."""
+    return KINDS.get(kind, KINDS["command"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agentmux import config as config_module
 from agentmux.agents.delivery import check_line_lengths, check_typable
-from agentmux.agents.kinds import get_kind
+from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.secrets import resolve_secrets
 from agentmux.config import AgentSpec, Config
@@ -112,6 +112,12 @@ class Fleet:
         """Every agent (configured, running or remembered) with a fresh state."""
         return Observer(self).observe()
 
+    def kind(self, name: str) -> AgentKind:
+        """How the agent runs: its kind as it was started (the store), else as configured; an agent neither
+        knows is refused (UnknownAgent, naming the config file)."""
+        record = self.store.agent(name)
+        return kind_of(record.kind if record is not None else self.config.agent(name).kind)
+
     def pane(self, name: str) -> PaneInfo | None:
         for pane in self.tmux.list_panes():
             if pane.agent == name:
@@ -152,7 +158,7 @@ class Fleet:
 
     def start(self, name: str) -> Outcome:
         spec = self.config.agent(name)
-        kind = get_kind(spec.kind)
+        kind = kind_of(spec.kind)
         pane = self.pane(name)
         if pane is not None and not pane.dead:
             return Outcome(name, f"{name} is already running")
@@ -190,7 +196,7 @@ class Fleet:
             if record is not None:
                 self.store.mark_started(name, spec.kind, name, record.pane_id, record.pid, time.time(), restarts)
             return Outcome(name, f"restarted {name} ({started.message})")
-        self.tmux.respawn(pane.pane_id, ["/bin/sh", "-c", get_kind(spec.kind).start_script(spec)], spec.cwd)
+        self.tmux.respawn(pane.pane_id, ["/bin/sh", "-c", kind_of(spec.kind).start_script(spec)], spec.cwd)
         fresh = self.pane(name)
         now = time.time()
         self.store.mark_started(name, spec.kind, name, fresh.pane_id if fresh else pane.pane_id,
@@ -232,7 +238,7 @@ class Fleet:
                            ok=not failures)
         how = "killed"
         if not force:
-            kind = get_kind(spec.kind if spec else "command")
+            kind = self.kind(name)
             limit = timeout if timeout is not None else (self.config.stop_timeout(spec) if spec else 10.0)
             deadline = time.monotonic() + limit
             attempt = 0

@@ -12,19 +12,29 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from agentmux import ansi
 from agentmux.agents.detectors import Observation
-from agentmux.agents.kinds import KINDS
+from agentmux.agents.kinds import kind_of
 from agentmux.agents.state import Debouncer, Detected
 from agentmux.ansi import visible_lines
+from agentmux.config import Config
+from agentmux.redact import Redactor
 from agentmux.state import AgentState
-from agentmux.store import AgentRecord
-from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo
+from agentmux.store import AgentRecord, Store
+from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo, TmuxServer
 
-if TYPE_CHECKING:
-    from agentmux.agents.lifecycle import Fleet
+
+class Watched(Protocol):
+    """What an observer reads (a Fleet is one): the config, the store, the tmux server, and how to mask an
+    agent's own secrets in what it printed."""
+
+    config: Config
+    store: Store
+    tmux: TmuxServer
+
+    def redactor(self, name: str, pane: PaneInfo | None) -> Redactor: ...
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ class Observer:
     remember screens between ticks; a one-shot observer (a CLI call) starts from what the store knows.
     """
 
-    def __init__(self, fleet: Fleet, continuous: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, fleet: Watched, continuous: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.fleet = fleet
         self.continuous = continuous
         self.clock = clock
@@ -215,7 +225,7 @@ class Observer:
             assert memory.status is not None
             return memory.status  # nothing moved and the state cannot change by time alone
         spec = self.fleet.config.agent(record.name) if in_config else None
-        kind = KINDS.get(record.kind, KINDS["command"])
+        kind = kind_of(record.kind)
         if pane is None:
             detected = self._vanished(record, server_running)
         else:

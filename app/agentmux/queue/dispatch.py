@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from agentmux import ansi
 from agentmux.agents.delivery import check_line_lengths
-from agentmux.agents.kinds import KINDS, AgentKind
+from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.errors import AgentmuxError
 from agentmux.queue.model import Queue, Task, TaskState
@@ -86,7 +86,7 @@ class Dispatcher:
             status = by_name.get(agent)
             if status is None:
                 continue  # not configured and never started: its tasks wait
-            kind = KINDS.get(status.kind, KINDS["command"])
+            kind = kind_of(status.kind)
             pane = observer.panes.get(agent)
             if has_task_out:
                 out = self.queue.active(agent)

@@ -19,15 +19,15 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agentmux import config as config_module
+from agentmux.agents.demo_fleet import write_demo_config
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
-from agentmux.agents.demo_fleet import write_demo_config
 from agentmux.errors import AgentmuxError
-from agentmux.mirror import Mirror
 from agentmux.queue import Queue, Task
 from agentmux.state import AgentState
 from agentmux.store import Store
+from agentmux.supervisor.ui import Mirror
 from agentmux.tmux.attach import plan_attach
 from agentmux.tui.messages import ActionFinished, FleetObserved
 

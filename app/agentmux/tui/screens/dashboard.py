@@ -14,8 +14,8 @@ from textual.widgets import Footer, Static
 
 from agentmux.agents.observer import AgentStatus
 from agentmux.ansi import new_lines, visible_lines
-from agentmux.mirror import MirrorUpdate, QueueView
 from agentmux.state import AgentState
+from agentmux.supervisor.ui import MirrorUpdate, QueueView
 from agentmux.tui.widgets.grid import AgentGrid
 from agentmux.tui.widgets.panels import LogPanel
 from agentmux.tui.widgets.queue import QueuePanel, TaskList

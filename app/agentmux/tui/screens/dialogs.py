@@ -16,8 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from agentmux import config as config_module
-from agentmux.agents.kinds import KINDS
 from agentmux.config import AgentSpec, Config, parse_pairs
+from agentmux.config.kinds import KIND_RULES
 from agentmux.errors import ConfigError, UsageError
 
 
@@ -93,7 +93,7 @@ class AddAgentScreen(ModalScreen[AgentSpec | None]):
             yield Label("Name", classes="field-label")
             yield Input(placeholder="e.g. backend", id="name")
             yield Label("Kind", classes="field-label")
-            yield Select([(f"{k.name} — {k.description}", k.name) for k in KINDS.values()], value="command",
+            yield Select([(f"{k.name} — {k.description}", k.name) for k in KIND_RULES.values()], value="command",
                          allow_blank=False, id="kind")
             yield Label("Command (a /bin/sh command line; for demo: extra options)", classes="field-label")
             yield Input(placeholder="e.g. claude, npm test -- --watch", id="command")

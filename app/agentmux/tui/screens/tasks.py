@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from agentmux.agents.kinds import KINDS
+from agentmux.agents.kinds import kind_of
 from agentmux.agents.observer import format_age
 from agentmux.errors import AgentmuxError
 from agentmux.queue import WHEN, Queue, Task, TaskState, patterns
@@ -246,7 +246,7 @@ class AddTaskScreen(StoreForm[Task]):
         agent = self.query_one("#task-agent", Select).value
         when = self.query_one("#task-when", Select).value
         request = parse_task_form(agent if isinstance(agent, str) else None, values, str(when))
-        kind = KINDS.get(self.kinds.get(request.agent, "command"), KINDS["command"])
+        kind = kind_of(self.kinds.get(request.agent, "command"))
         try:
             kind.check_task(request.text)
         except AgentmuxError as exc:

@@ -19,8 +19,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentmux.agents.observer import format_age
-from agentmux.mirror import QueueView
 from agentmux.queue import Task, TaskState
+from agentmux.supervisor.ui import QueueView
 
 TASK_STYLE: dict[TaskState, str] = {
     TaskState.QUEUED: "cyan",

@@ -1,0 +1,129 @@
+"""The configuration as agentmux uses it: fleet settings, agent specs and the names and limits that
+validation holds them to. Secrets are references here, never values."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentmux.errors import UnknownAgent
+from agentmux.paths import default_state_dir
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_REF_RE = re.compile(r"(env|file):(.+)", re.DOTALL)
+SOCKET_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
+MAX_SECONDS = 86400
+"""The longest duration a config may give (a day): anything longer is a typo, and inf or nan never ends."""
+RESTART_POLICIES = ("no", "on-failure", "always")
+MAX_RESTARTS = 1000
+NUL_IN_TEXT = ("holds a NUL character (\\0), which tmux cannot pass to a program "
+               "(every other character is passed on as written)")
+NUL_IN_PATH = "holds a NUL character (\\0), which no path can hold"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Fleet-wide settings from the `[agentmux]` table."""
+
+    socket: str = "agentmux"
+    state_dir: Path = field(default_factory=default_state_dir)
+    tmux_config: Path | None = None
+    width: int = 200
+    height: int = 50
+    history_limit: int = 10000
+    idle_after: float = 3.0
+    stop_timeout: float = 10.0
+    redispatch: str = "retry"
+    """A task whose dispatch a crash cut off (it may or may not have reached the agent): "retry" sends it
+    again, "fail" marks it failed. Either way its history says so."""
+    pass_env: tuple[str, ...] = ()
+    """Names of further variables of the environment agentmux is started in that its tmux server and agents
+    may inherit, beyond agentmux's own minimal list."""
+    restart: str = "no"
+    """The fleet's default restart policy for an agent that exits: "no", "on-failure" or "always"."""
+    restart_limit: int = 5
+    """The fleet's default number of restarts in a row before agentmux gives up on an agent."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One `[[agents]]` table: how to run an agent. Secrets are references, never values."""
+
+    name: str
+    kind: str = "command"
+    command: str = ""
+    cwd: Path = field(default_factory=Path.home)
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    init: tuple[str, ...] = ()
+    cleanup: tuple[str, ...] = ()
+    autostart: bool = True
+    idle_after: float | None = None
+    stop_timeout: float | None = None
+    restart: str | None = None
+    restart_limit: int | None = None
+
+    def to_toml(self) -> dict[str, Any]:
+        """The table written to the config file: only what differs from the defaults."""
+        table: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.command:
+            table["command"] = self.command
+        table["cwd"] = str(self.cwd)
+        for key in ("env", "secrets"):
+            if getattr(self, key):
+                table[key] = dict(getattr(self, key))
+        for key in ("init", "cleanup"):
+            if getattr(self, key):
+                table[key] = list(getattr(self, key))
+        if not self.autostart:
+            table["autostart"] = False
+        for key in ("idle_after", "stop_timeout", "restart", "restart_limit"):
+            if getattr(self, key) is not None:
+                table[key] = getattr(self, key)
+        return table
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded configuration: where it came from, the settings and the agents in file order."""
+
+    path: Path
+    settings: Settings
+    agents: tuple[AgentSpec, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def agent(self, name: str) -> AgentSpec:
+        for spec in self.agents:
+            if spec.name == name:
+                return spec
+        raise UnknownAgent(name, f" in {self.path}")
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.agents]
+
+    @property
+    def store_path(self) -> Path:
+        """One database per tmux socket, so two private fleets never share state."""
+        return self.settings.state_dir / f"{self.settings.socket}.db"
+
+    def idle_after(self, spec: AgentSpec) -> float:
+        return spec.idle_after if spec.idle_after is not None else self.settings.idle_after
+
+    def stop_timeout(self, spec: AgentSpec) -> float:
+        return spec.stop_timeout if spec.stop_timeout is not None else self.settings.stop_timeout
+
+    def restart(self, spec: AgentSpec) -> str:
+        return spec.restart if spec.restart is not None else self.settings.restart
+
+    def restart_limit(self, spec: AgentSpec) -> int:
+        return spec.restart_limit if spec.restart_limit is not None else self.settings.restart_limit
+
+

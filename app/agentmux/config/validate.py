@@ -1,0 +1,436 @@
+"""Reading the config file: found, parsed with tomllib, validated with precise errors.
+
+Errors name the file, the line where it can be found, the key and the reason, so a user can fix a typo
+without guessing; anything else a file holds is one ConfigError line too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from agentmux.config.kinds import KIND_RULES
+from agentmux.config.model import (
+    BARE_KEY_RE,
+    ENV_NAME_RE,
+    MAX_RESTARTS,
+    MAX_SECONDS,
+    NAME_RE,
+    NUL_IN_PATH,
+    NUL_IN_TEXT,
+    RESERVED_ENV,
+    RESTART_POLICIES,
+    SECRET_REF_RE,
+    SOCKET_RE,
+    AgentSpec,
+    Config,
+    Settings,
+)
+from agentmux.errors import ConfigError, UsageError, one_line
+from agentmux.paths import find_config, user_config_path
+
+# --- validation ------------------------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]
+
+
+def _is_str(value: Any) -> str | None:
+    return None if isinstance(value, str) else f"must be a string, not {_type_name(value)}"
+
+
+def _is_text(value: Any) -> str | None:
+    """A string tmux can carry to a program: anything but NUL."""
+    return _is_str(value) or (NUL_IN_TEXT if "\0" in value else None)
+
+
+def _is_path(value: Any) -> str | None:
+    problem = _is_str(value)
+    if problem is None and not value:
+        problem = "must not be empty (leave the key out for the default)"
+    if problem is None and "\0" in value:
+        problem = NUL_IN_PATH
+    return problem
+
+
+def _is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, not {_type_name(value)}"
+
+
+def _is_secret_reference(value: Any) -> str | None:
+    problem = _is_str(value)
+    reference = SECRET_REF_RE.fullmatch(value) if problem is None else None
+    if problem is None and reference is None:
+        problem = "is not a secret reference: write env:VARIABLE or file:PATH (never the secret itself)"
+    elif reference is not None:
+        scheme, target = reference.groups()
+        if scheme == "env" and not is_env_name(target):
+            problem = f"{value!r}: {target!r} is not a valid environment variable name"
+        elif "\0" in target:
+            problem = NUL_IN_PATH
+    return problem
+
+
+def _is_duration(value: Any) -> str | None:
+    """Seconds: finite, more than 0, at most MAX_SECONDS (TOML also has inf and nan)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number of seconds, not {_type_name(value)}"
+    if math.isfinite(value) and 0 < value <= MAX_SECONDS:
+        return None
+    return f"must be more than 0 and at most {MAX_SECONDS} seconds (a day), not {value!r}"
+
+
+def _is_int_between(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be a whole number, not {_type_name(value)}"
+        return None if low <= value <= high else f"must be between {low} and {high}"
+
+    return check
+
+
+def _is_one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and value in choices:
+            return None
+        return f"must be one of {', '.join(repr(c) for c in choices)}, not {_shown(value)}"
+
+    return check
+
+
+def _is_text_list(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"must be a list of strings, not {_type_name(value)}"
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, str):
+            return f"must be a list of strings, but holds {_type_name(item)}"
+        if "\0" in item:
+            return f"item {number} {NUL_IN_TEXT}"
+    return None
+
+
+def _is_env_name_list(value: Any) -> str | None:
+    """Names of environment variables agentmux may pass on: valid, not agentmux's own, each once."""
+    problem = _is_text_list(value)
+    seen: set[str] = set()
+    for number, name in enumerate(value if problem is None else (), start=1):
+        if not is_env_name(name):
+            return f"item {number} {name!r} is not a valid environment variable name"
+        if name in RESERVED_ENV:
+            return f"item {number} {name!r} is set by agentmux itself and cannot be passed on"
+        if name in seen:
+            return f"lists {name!r} twice"
+        seen.add(name)
+    return problem
+
+
+def _is_table(value: Any) -> str | None:
+    return None if isinstance(value, dict) else f"must be a table, not {_type_name(value)}"
+
+
+def is_env_name(text: str) -> bool:
+    """A name a variable of the environment can have (letters, digits and _, not starting with a digit)."""
+    return ENV_NAME_RE.fullmatch(text) is not None
+
+
+def key_text(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted with escapes, so a message stays one line."""
+    return key if BARE_KEY_RE.fullmatch(key) else tomlkit.key(key).as_string()
+
+
+def _shown(value: Any) -> str:
+    """A value in a reason: a string quoted, anything else by its TOML type."""
+    return repr(value) if isinstance(value, str) else _type_name(value)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+        list: "a list", dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+SETTINGS_KEYS: dict[str, Check] = {
+    "socket": _is_str,
+    "state_dir": _is_path,
+    "tmux_config": _is_path,
+    "width": _is_int_between(20, 1000),
+    "height": _is_int_between(5, 500),
+    "history_limit": _is_int_between(0, 1_000_000),
+    "idle_after": _is_duration,
+    "stop_timeout": _is_duration,
+    "redispatch": _is_one_of("retry", "fail"),
+    "pass_env": _is_env_name_list,
+    "restart": _is_one_of(*RESTART_POLICIES),
+    "restart_limit": _is_int_between(0, MAX_RESTARTS),
+}
+
+AGENT_KEYS: dict[str, Check] = {
+    "name": _is_str,
+    "kind": _is_str,
+    "command": _is_text,
+    "cwd": _is_path,
+    "env": _is_table,
+    "secrets": _is_table,
+    "init": _is_text_list,
+    "cleanup": _is_text_list,
+    "autostart": _is_bool,
+    "idle_after": _is_duration,
+    "stop_timeout": _is_duration,
+    "restart": _is_one_of(*RESTART_POLICIES),
+    "restart_limit": _is_int_between(0, MAX_RESTARTS),
+}
+
+
+class _Locator:
+    """Finds the line of a key in the raw TOML text (tomllib reports no positions for valid documents)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _header_lines(self, pattern: str) -> list[int]:
+        regex = re.compile(pattern)
+        return [i for i, line in enumerate(self.lines) if regex.match(line)]
+
+    def _key_after(self, start: int, key: str | None) -> int:
+        if key is None:
+            return start + 1
+        spellings = "|".join(re.escape(spelling) for spelling in {key, f'"{key}"', key_text(key)})
+        key_re = re.compile(rf"^\s*(?:{spellings})\s*=")
+        for i in range(start + 1, len(self.lines)):
+            if re.match(r"^\s*\[", self.lines[i]):
+                break
+            if key_re.match(self.lines[i]):
+                return i + 1
+        return start + 1
+
+    def settings(self, key: str | None) -> int | None:
+        headers = self._header_lines(r"^\s*\[\s*agentmux\s*\]")
+        return self._key_after(headers[0], key) if headers else None
+
+    def agent(self, index: int, key: str | None) -> int | None:
+        headers = self._header_lines(r"^\s*\[\[\s*agents\s*\]\]")
+        return self._key_after(headers[index], key) if index < len(headers) else None
+
+    def top(self, key: str) -> int | None:
+        key_re = re.compile(rf"^\s*\[*\s*{re.escape(key)}\b")
+        for i, line in enumerate(self.lines):
+            if key_re.match(line):
+                return i + 1
+        return None
+
+
+class _Validator:
+    """Turns a parsed TOML document into a Config, raising ConfigError at the first problem."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.file = str(path)
+        self.where = _Locator(text)
+
+    def fail(self, reason: str, key: str | None = None, line: int | None = None) -> ConfigError:
+        return ConfigError(self.file, one_line(reason), key=None if key is None else one_line(key), line=line)
+
+    def check_table(
+        self, table: dict[str, Any], keys: dict[str, Check], label: str, line_of: Callable[[str], int | None]
+    ) -> None:
+        for key, value in table.items():
+            check = keys.get(key)
+            if check is None:
+                known = ", ".join(keys)
+                raise self.fail(f"unknown key (known keys: {known})", f"{label}{key_text(key)}", line_of(key))
+            problem = check(value)
+            if problem:
+                raise self.fail(problem, f"{label}{key}", line_of(key))
+
+    def settings(self, raw: Any) -> Settings:
+        if raw is None:
+            return Settings()
+        if not isinstance(raw, dict):
+            raise self.fail("must be a table", "agentmux", self.where.top("agentmux"))
+        self.check_table(raw, SETTINGS_KEYS, "agentmux.", self.where.settings)
+        values: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("state_dir", "tmux_config")}
+        socket = values.get("socket", "agentmux")
+        if not SOCKET_RE.fullmatch(socket):
+            raise self.fail(
+                "must be 1-64 letters, digits, '.', '_' or '-'", "agentmux.socket", self.where.settings("socket")
+            )
+        if "state_dir" in raw:
+            values["state_dir"] = self.resolve(raw["state_dir"], "agentmux.state_dir", self.where.settings("state_dir"))
+        if "tmux_config" in raw:
+            key, line = "agentmux.tmux_config", self.where.settings("tmux_config")
+            tmux_config = self.resolve(raw["tmux_config"], key, line)
+            try:
+                usable = tmux_config.is_file() or str(tmux_config) == os.devnull
+            except OSError as exc:
+                raise self.fail(f"cannot use file {tmux_config}: {exc.strerror}", key, line) from None
+            if not usable:
+                raise self.fail(f"file {tmux_config} does not exist", key, line)
+            values["tmux_config"] = tmux_config
+        for key in ("idle_after", "stop_timeout"):
+            if key in values:
+                values[key] = float(values[key])
+        if "pass_env" in values:
+            values["pass_env"] = tuple(values["pass_env"])
+        return Settings(**values)
+
+    def resolve(self, value: str, key: str, line: int | None) -> Path:
+        """A path from the file: `~` expanded, relative paths taken from the config file's folder."""
+        expanded = os.path.expanduser(os.path.expandvars(value))
+        if expanded.startswith("~"):  # pathlib raised RuntimeError here
+            user = expanded[1:].split("/", 1)[0]
+            raise self.fail(f"{value!r}: cannot expand ~{user} (no such user, or no home directory)", key, line)
+        path = Path(expanded)
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    def agents(self, raw: Any) -> tuple[AgentSpec, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise self.fail("must be an array of tables: write each agent as [[agents]]", "agents",
+                            self.where.top("agents"))
+        specs: list[AgentSpec] = []
+        seen: dict[str, int] = {}
+        for index, table in enumerate(raw):
+            spec = self.agent(index, table)
+            if spec.name in seen:
+                raise self.fail(
+                    f"duplicate agent name {spec.name!r} (first defined as agents[{seen[spec.name]}])",
+                    f"agents[{index}].name", self.where.agent(index, "name"),
+                )
+            seen[spec.name] = index
+            specs.append(spec)
+        return tuple(specs)
+
+    def agent(self, index: int, table: Any) -> AgentSpec:
+        label = f"agents[{index}]."
+
+        def line_of(key: str | None) -> int | None:
+            return self.where.agent(index, key)
+
+        if not isinstance(table, dict):
+            raise self.fail("must be a table", f"agents[{index}]", line_of(None))
+        self.check_table(table, AGENT_KEYS, label, line_of)
+        name = table.get("name")
+        if name is None:
+            raise self.fail("is required", f"{label}name", line_of(None))
+        if not NAME_RE.fullmatch(name):
+            raise self.fail(
+                f"{name!r} is not a valid name: use 1-63 letters, digits, '_' or '-', starting with a letter or digit",
+                f"{label}name", line_of("name"),
+            )
+        label = f"agents[{index}] ({name})."
+        kind = table.get("kind", "command")
+        if kind not in KIND_RULES:
+            raise self.fail(f"unknown kind {kind!r} (known kinds: {', '.join(KIND_RULES)})",
+                            f"{label}kind", line_of("kind"))
+        env = table.get("env", {})
+        secrets = table.get("secrets", {})
+        for key, value in env.items():
+            self.check_env_entry(f"{label}env.{key_text(key)}", key, value, line_of("env"))
+        for key, value in secrets.items():
+            key_label = f"{label}secrets.{key_text(key)}"
+            self.check_env_entry(key_label, key, value, line_of("secrets"), _is_secret_reference)
+            if key in env:
+                raise self.fail("is set both in env and in secrets", key_label, line_of("secrets"))
+        cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
+        cwd = self.resolve(table["cwd"], f"{label}cwd", line_of("cwd")) if "cwd" in table else cwd_default
+        try:
+            problem = None if cwd.is_dir() else "is not a directory" if cwd.exists() else "does not exist"
+        except OSError as exc:  # e.g. a name too long: pathlib ignores only "no such file" errors
+            problem = f"cannot be used: {exc.strerror}"
+        if problem is not None:
+            raise self.fail(f"directory {cwd} {problem}", f"{label}cwd", line_of("cwd"))
+        spec = AgentSpec(
+            name=name,
+            kind=kind,
+            command=table.get("command", ""),
+            cwd=cwd,
+            env=dict(env),
+            secrets=dict(secrets),
+            init=tuple(table.get("init", ())),
+            cleanup=tuple(table.get("cleanup", ())),
+            autostart=table.get("autostart", True),
+            idle_after=float(table["idle_after"]) if "idle_after" in table else None,
+            stop_timeout=float(table["stop_timeout"]) if "stop_timeout" in table else None,
+            restart=table.get("restart"),
+            restart_limit=table.get("restart_limit"),
+        )
+        kind_problem = KIND_RULES[kind].problem(spec)
+        if kind_problem is not None:
+            key, reason = kind_problem
+            raise self.fail(reason, f"{label}{key}", line_of(key))
+        return spec
+
+    def check_env_entry(self, key_label: str, key: str, value: Any, line: int | None, check: Check = _is_text) -> None:
+        if not is_env_name(key):
+            raise self.fail("is not a valid environment variable name", key_label, line)
+        if key in RESERVED_ENV:
+            raise self.fail("is set by agentmux itself and cannot be configured", key_label, line)
+        problem = check(value)
+        if problem is not None:
+            raise self.fail(problem, key_label, line)
+
+
+def parse(path: Path, text: str) -> Config:
+    """Validate the text of a config file at `path`."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(str(path), f"invalid TOML: {reason}", line=int(match.group(1)) if match else None) from None
+    validator = _Validator(path, text)
+    for key in document:
+        if key not in ("agentmux", "agents"):
+            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]])", key_text(key),
+                                 validator.where.top(key))
+    return Config(path=path, settings=validator.settings(document.get("agentmux")),
+                  agents=validator.agents(document.get("agents")))
+
+
+def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
+    """The KEY=VALUE arguments of a repeatable option: each KEY a valid variable name, given once."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} {value!r}: write KEY=VALUE")
+        if not is_env_name(key):
+            raise UsageError(f"{option} {value!r}: {key!r} is not a valid environment variable name "
+                             "(letters, digits and _, not starting with a digit)")
+        if key in pairs:
+            raise UsageError(f"{option} {key} is given twice: give each variable once")
+        pairs[key] = rest
+    return pairs
+
+
+
+def load(explicit: str | os.PathLike[str] | None = None, must_exist: bool = True) -> Config:
+    """Find and load the config; a missing default file is an empty fleet with default settings.
+
+    A missing `--config` file is an error unless `must_exist` is False (`agentmux add` creates it).
+    """
+    path = find_config(explicit)
+    if not path.exists():
+        if explicit is not None and must_exist:
+            raise ConfigError(str(path), "file does not exist (create it with `agentmux init`)")
+        return Config(path=path, settings=Settings())
+    return parse(path, _read(path))
+
+
+def _read(path: Path) -> str:
+    """The file's text with its line endings as they are (an edit writes them back the same)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from None
+
+
