@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from agentmux.queue import Queue, Task
-from agentmux.supervisor import Supervisor
+from agentmux.supervisor.look import Look
+from agentmux.supervisor.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,18 +118,25 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 
 class Running:
-    """A supervisor ticking in this test's thread between checks (no background threads to race)."""
+    """The supervisor loop as `agentmux serve` runs it (it dispatches while it holds the lease), ticked in
+    this test's thread between checks: no background threads to race."""
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, start: bool = True) -> None:
         self.fleet = env.fleet()
-        for spec in self.fleet.config.agents:
-            self.fleet.start(spec.name)
-        self.supervisor = Supervisor(self.fleet)
+        if start:
+            for spec in self.fleet.config.agents:
+                self.fleet.start(spec.name)
+        self.pipeline = Pipeline(self.fleet, role="serve", dispatch=True, capture_all=True)
         self.queue = Queue(self.fleet.store)
+
+    def tick(self) -> Look:
+        look = self.pipeline.tick()
+        assert look is not None
+        return look
 
     def until(self, predicate: Callable[[], object], timeout: float = 20.0, message: str = "condition") -> object:
         def step() -> object:
-            self.supervisor.tick()
+            self.tick()
             return predicate()
 
         return wait_until(step, timeout=timeout, interval=0.05, message=message)
@@ -140,17 +148,18 @@ class Running:
         return all(self.task(t.id).state.ended for t in tasks)
 
     def close(self) -> None:
-        self.supervisor.supervision.release()
+        self.pipeline.close()
         self.fleet.close()
 
 
 @pytest.fixture
-def running(env: Env) -> Iterator[Callable[[], Running]]:
-    """Start the config's agents and give a supervisor that ticks in the test's own thread; closed after."""
+def running(env: Env) -> Iterator[Callable[..., Running]]:
+    """A supervisor of the config as written (by default after starting its agents; `start=False` for agents
+    the test started itself), ticked by the test; closed after."""
     made: list[Running] = []
 
-    def make() -> Running:
-        made.append(Running(env))
+    def make(start: bool = True) -> Running:
+        made.append(Running(env, start))
         return made[-1]
 
     yield make

@@ -176,3 +176,15 @@ def group_alive(pgid: int | None) -> bool:
             if fields is not None and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
                 return True
     return False
+
+def process_alive(pid: int | None) -> bool:
+    """Does a process with this pid exist (a zombie counts)?"""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

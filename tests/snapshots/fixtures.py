@@ -1,12 +1,13 @@
 """A deterministic fleet for snapshot tests and README screenshots: fixed time, fixed paths, fixed screens.
 
 Nothing here touches tmux or the disk. The app runs with `observe_fleet=False`, and each scene feeds the
-dashboard the `MirrorUpdate`s the capture worker would have posted, then presses keys like a user.
+dashboard the `UiUpdate`s the capture worker would have posted, then presses keys like a user.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +21,7 @@ from agentmux.config import AgentSpec, Config, Settings
 from agentmux.queue import Task, TaskState
 from agentmux.queue.model import TaskEvent
 from agentmux.state import AgentState
-from agentmux.supervisor.ui import MirrorUpdate, QueueView
+from agentmux.supervisor.ui import QueueView, UiUpdate
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens import tasks as task_screens
 from agentmux.tui.screens.tasks import TaskDetails
@@ -185,7 +186,7 @@ TASKS: tuple[Task, ...] = (  # the board's order: tasks to come by agent, priori
     _task(20, "backend", "rename the session table", TaskState.CANCELLED, age=1800, reason="cancelled"),
 )
 QUEUE = QueueView(tasks=TASKS, paused=frozenset({"tests"}), dispatcher="tui pid 4242 on devbox (3fa9c1)",
-                  here=True)
+                  here=True, depths=dict(Counter(task.agent for task in TASKS if not task.state.ended)))
 EVENTS: dict[int, tuple[TaskEvent, ...]] = {
     27: (TaskEvent(27, FIXED_TIME - 1400, "attempt 1 typed into backend by tui pid 4242 on devbox (3fa9c1)"),
          TaskEvent(27, FIXED_TIME - 1360, "succeeded: done")),
@@ -255,12 +256,12 @@ async def show_fleet(pilot: Pilot[None]) -> None:
     """The busy fleet: architect selected for broadcast, the waiting backend focused with its log."""
     dashboard = pilot.app.dashboard  # type: ignore[attr-defined]
     later = "backend"  # its output arrives once it is focused, so the log panel shows it
-    dashboard.apply(MirrorUpdate(statuses=STATUSES,
+    dashboard.apply(UiUpdate(statuses=STATUSES,
                                  screens={s.name: s.screen for s in STATUSES if s.name != later}, queue=QUEUE))
     await pilot.pause()
     await pilot.press("space", "right")
     await pilot.pause()
-    dashboard.apply(MirrorUpdate(screens={later: SCREENS[later]}))
+    dashboard.apply(UiUpdate(screens={later: SCREENS[later]}))
     dashboard.query_one(LogPanel).flush()  # the log writes in batches; take the picture after one
     await pilot.pause()
     await pilot.pause()
@@ -346,7 +347,7 @@ async def show_help(pilot: Pilot[None]) -> None:
 
 async def show_empty(pilot: Pilot[None]) -> None:
     """First run: the mirror reports no agents at all."""
-    pilot.app.dashboard.apply(MirrorUpdate(statuses=[]))  # type: ignore[attr-defined]
+    pilot.app.dashboard.apply(UiUpdate(statuses=[]))  # type: ignore[attr-defined]
     await pilot.pause()
 
 

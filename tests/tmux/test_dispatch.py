@@ -52,7 +52,7 @@ def test_tasks_go_out_by_priority_then_age_one_at_a_time(env: Env, running) -> N
     assert [text for _, text in inputs(traces["a"])] == ["echo high", "echo high too", "echo mid", "echo low"]
     done = run.task(high.id)
     assert done.state == TaskState.SUCCEEDED and done.attempts == 1 and done.result == "high"
-    assert done.dispatched_by == run.supervisor.supervision.holder
+    assert done.dispatched_by == run.pipeline.lease.name
 
 
 def test_a_dependency_chain_across_two_agents_runs_in_order(env: Env, running) -> None:  # type: ignore[no-untyped-def]
@@ -136,12 +136,12 @@ def test_a_failed_task_with_retries_is_sent_again_after_a_backoff(env: Env, runn
 def test_pause_holds_the_queue_and_resume_lets_it_run(env: Env, running) -> None:  # type: ignore[no-untyped-def]
     traces = demo_agents(env, ["a"])
     run = running()
-    run.until(lambda: run.supervisor.observer.memory.get("a") and "demo>" in run.supervisor.observer.memory["a"].screen,
+    run.until(lambda: run.pipeline.observer.memory.get("a") and "demo>" in run.pipeline.observer.memory["a"].screen,
               message="the agent at its prompt")
     run.queue.pause("a")
     held = run.queue.add("a", "echo held")
     for _ in range(10):
-        run.supervisor.tick()
+        run.tick()
     assert run.task(held.id).state == TaskState.READY and inputs(traces["a"]) == []
     run.queue.resume("a")
     run.until(lambda: run.ended(held), message="sent after resume")
@@ -150,7 +150,7 @@ def test_pause_holds_the_queue_and_resume_lets_it_run(env: Env, running) -> None
 def test_a_task_added_while_the_agent_is_busy_waits_until_it_is_idle(env: Env, running) -> None:  # type: ignore[no-untyped-def]
     traces = demo_agents(env, ["a"], speed=1.0)
     run = running()
-    run.until(lambda: "demo>" in run.supervisor.observer.memory["a"].screen if "a" in run.supervisor.observer.memory
+    run.until(lambda: "demo>" in run.pipeline.observer.memory["a"].screen if "a" in run.pipeline.observer.memory
               else False, message="the prompt")
     run.fleet.send("a", "sleep 1.5")  # typed by the user, not through the queue
     run.until(lambda: inputs(traces["a"]), message="the agent took the user's task")
@@ -174,7 +174,7 @@ def test_a_timeout_fails_the_task_and_interrupts_the_agent(env: Env, running) ->
     timed_out = run.task(slow.id)
     assert timed_out.state == TaskState.FAILED and "timed out after 1s; interrupted with C-c" in timed_out.reason
     assert run.task(after.id).state == TaskState.SUCCEEDED, run.task(after.id).reason
-    pane = run.fleet.tmux.pane_info(run.supervisor.observer.panes["a"].pane_id)
+    pane = run.fleet.tmux.pane_info(run.pipeline.observer.panes["a"].pane_id)
     assert pane is not None and not pane.dead, "the interrupt cancelled the task, not the agent"
 
 

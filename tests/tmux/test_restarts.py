@@ -4,37 +4,10 @@ down (ls, queue ls, doctor)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from agentmux.supervisor import Supervisor
-from tests.conftest import Env, wait_until
-
-
-@pytest.fixture
-def supervise(env: Env) -> Iterator[Callable[[], Supervisor]]:
-    """A supervisor of the config as written (agents started by the test through the CLI), ticked by the
-    test; closed after."""
-    made: list[Supervisor] = []
-
-    def make() -> Supervisor:
-        made.append(Supervisor(env.fleet()))
-        return made[-1]
-
-    yield make
-    for supervisor in made:
-        supervisor.supervision.release()
-        supervisor.fleet.close()
-
-
-def ticking(supervisor: Supervisor, predicate, timeout: float = 20.0, message: str = "condition"):  # type: ignore[no-untyped-def]
-    def step() -> object:
-        supervisor.tick()
-        return predicate()
-
-    return wait_until(step, timeout=timeout, interval=0.05, message=message)
+from tests.conftest import Env, Running, wait_until
 
 
 def runs(log: Path) -> list[str]:
@@ -42,7 +15,7 @@ def runs(log: Path) -> list[str]:
 
 
 def test_a_crash_loop_is_restarted_with_backoff_then_given_up_and_said(env: Env, tmp_path: Path,
-                                                                        supervise: Callable[[], Supervisor]) -> None:
+                                                                        running: Callable[..., Running]) -> None:
     log = tmp_path / "runs.log"
     env.environ["MY_TOKEN"] = "token-value-1"
     env.write_config(f'''
@@ -54,8 +27,8 @@ restart = "on-failure"
 restart_limit = 2
 ''')
     assert env.cli("up", "--no-serve").returncode == 0  # the secret is resolved here, not in the supervisor
-    supervisor = supervise()
-    ticking(supervisor, lambda: "gave up after 2 restarts" in env.status("crashy")["reason"], timeout=30,
+    run = running(start=False)
+    run.until(lambda: "gave up after 2 restarts" in env.status("crashy")["reason"], timeout=30,
             message="the policy gives up")
     assert runs(log) == ["token-value-1"] * 3, "started, then restarted twice, with its secret each time"
     row = env.status("crashy")
@@ -63,7 +36,7 @@ restart_limit = 2
     assert row["reason"].startswith("exited with status 1; gave up after 2 restarts in a row (restart_limit 2)")
     listing = env.cli("ls").stdout
     assert "RESTARTS" in listing and "agentmux up crashy" in listing
-    events = [kind for _, _, kind, _ in supervisor.fleet.store.events("crashy")]
+    events = [kind for _, _, kind, _ in run.fleet.store.events("crashy")]
     assert events.count("restart") == 2
     # a start by hand begins again: the count starts over
     assert env.cli("up", "crashy", "--no-serve").returncode == 0
@@ -71,7 +44,7 @@ restart_limit = 2
 
 
 def test_always_restarts_a_clean_exit_and_on_failure_does_not(env: Env, tmp_path: Path,
-                                                             supervise: Callable[[], Supervisor]) -> None:
+                                                             running: Callable[..., Running]) -> None:
     env.write_config(settings='restart = "always"', agents=f'''
 [[agents]]
 name = "again"
@@ -84,14 +57,14 @@ command = "echo run >> {tmp_path}/once.log; exit 0"
 restart = "on-failure"
 ''')
     assert env.cli("up", "--no-serve").returncode == 0
-    supervisor = supervise()
-    ticking(supervisor, lambda: len(runs(tmp_path / "again.log")) == 2, message="the clean exit restarted")
-    ticking(supervisor, lambda: "gave up" in env.status("again")["reason"], message="limit 1 reached")
+    run = running(start=False)
+    run.until(lambda: len(runs(tmp_path / "again.log")) == 2, message="the clean exit restarted")
+    run.until(lambda: "gave up" in env.status("again")["reason"], message="limit 1 reached")
     assert runs(tmp_path / "once.log") == ["run"]
     assert env.status("once")["state"] == "exited"
 
 
-def test_a_stopped_agent_is_never_restarted(env: Env, tmp_path: Path, supervise: Callable[[], Supervisor]) -> None:
+def test_a_stopped_agent_is_never_restarted(env: Env, tmp_path: Path, running: Callable[..., Running]) -> None:
     env.write_config('''
 [[agents]]
 name = "steady"
@@ -100,9 +73,9 @@ restart = "always"
 ''')
     assert env.cli("up", "--no-serve").returncode == 0
     assert env.cli("down", "steady").returncode == 0
-    supervisor = supervise()
+    run = running(start=False)
     for _ in range(30):
-        supervisor.tick()
+        run.tick()
     row = env.status("steady")
     assert row["state"] == "stopped" and row["restarts"] == 0
 

@@ -9,11 +9,11 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agentmux.state import AgentState
-from agentmux.supervisor import Supervisor
-from tests.conftest import Env, wait_until
+from tests.conftest import Env, Running, wait_until
 
 DEMO = '''
 [[agents]]
@@ -66,37 +66,35 @@ autostart = false
     wait_until(lambda: rows(env)["demo"]["state"] in {"idle", "busy"}, message="demo back")
 
 
-def test_supervisor_follows_busy_idle_and_waiting_without_flicker(env: Env) -> None:
+def test_supervisor_follows_busy_idle_and_waiting_without_flicker(env: Env, running: Callable[..., Running]) -> None:
     env.write_config(DEMO)
-    fleet = env.fleet()
-    try:
-        fleet.start("demo")
-        supervisor = Supervisor(fleet, interval=0.1)
-        seen: list[AgentState] = []
-        supervisor.on_state_change = lambda name, detected: seen.append(detected.state)
+    run = running()
+    fleet = run.fleet
+    seen: list[AgentState] = []
 
-        def state() -> AgentState:
-            return {s.name: s.state for s in supervisor.tick()}["demo"]
+    def state() -> AgentState:
+        look = run.tick()
+        seen.extend(detected.state for _, detected in look.changes)
+        return {s.name: s.state for s in look.statuses}["demo"]
 
-        wait_until(lambda: state() == AgentState.IDLE, message="idle at the prompt")
-        fleet.send("demo", "sleep 2")
-        wait_until(lambda: state() == AgentState.BUSY, message="busy while working")
-        wait_until(lambda: state() == AgentState.IDLE, message="idle again")
-        fleet.send("demo", "ask about it")
-        wait_until(lambda: state() == AgentState.WAITING, message="waiting at the question")
-        fleet.send("demo", "y")
-        wait_until(lambda: state() == AgentState.IDLE, message="idle after the answer")
-        # Each phase shows once: the spinner's pauses never flipped busy to idle and back. (The short
-        # stretch of output after the answer may or may not be long enough to count as busy.)
-        expected = [AgentState.IDLE, AgentState.BUSY, AgentState.IDLE, AgentState.BUSY, AgentState.WAITING]
-        assert seen[:5] == expected and seen[5:] in ([AgentState.IDLE], [AgentState.BUSY, AgentState.IDLE]), seen
-        history = [c.state for c in fleet.store.state_history("demo")]
-        assert AgentState.WAITING in history and AgentState.BUSY in history
-    finally:
-        fleet.close()
+    wait_until(lambda: state() == AgentState.IDLE, message="idle at the prompt")
+    fleet.send("demo", "sleep 2")
+    wait_until(lambda: state() == AgentState.BUSY, message="busy while working")
+    wait_until(lambda: state() == AgentState.IDLE, message="idle again")
+    fleet.send("demo", "ask about it")
+    wait_until(lambda: state() == AgentState.WAITING, message="waiting at the question")
+    fleet.send("demo", "y")
+    wait_until(lambda: state() == AgentState.IDLE, message="idle after the answer")
+    # Each phase shows once: the spinner's pauses never flipped busy to idle and back. (The short
+    # stretch of output after the answer may or may not be long enough to count as busy.)
+    expected = [AgentState.IDLE, AgentState.BUSY, AgentState.IDLE, AgentState.BUSY, AgentState.WAITING]
+    assert seen[:5] == expected and seen[5:] in ([AgentState.IDLE], [AgentState.BUSY, AgentState.IDLE]), seen
+    history = [c.state for c in fleet.store.state_history("demo")]
+    assert AgentState.WAITING in history and AgentState.BUSY in history
 
 
-def test_command_agent_is_busy_while_output_changes_then_idle(env: Env, tmp_path: Path) -> None:
+def test_command_agent_is_busy_while_output_changes_then_idle(env: Env, tmp_path: Path,
+                                                             running: Callable[..., Running]) -> None:
     go = tmp_path / "go"
     env.write_config(f'''
 [[agents]]
@@ -104,20 +102,15 @@ name = "printer"
 command = "while [ ! -e {go} ]; do sleep 0.1; done; for i in $(seq 10); do echo $i; sleep 0.2; done; exec sleep 600"
 idle_after = 1.0
 ''')
-    fleet = env.fleet()
-    try:
-        fleet.start("printer")
-        supervisor = Supervisor(fleet, interval=0.1)
+    run = running()
 
-        def state() -> AgentState:
-            return {s.name: s.state for s in supervisor.tick()}["printer"]
+    def state() -> AgentState:
+        return {s.name: s.state for s in run.tick().statuses}["printer"]
 
-        wait_until(lambda: state() in (AgentState.IDLE, AgentState.STARTING), message="quiet at first")
-        go.touch()
-        wait_until(lambda: state() == AgentState.BUSY, message="busy while printing")
-        wait_until(lambda: state() == AgentState.IDLE, message="idle once quiet")
-    finally:
-        fleet.close()
+    wait_until(lambda: state() in (AgentState.IDLE, AgentState.STARTING), message="quiet at first")
+    go.touch()
+    wait_until(lambda: state() == AgentState.BUSY, message="busy while printing")
+    wait_until(lambda: state() == AgentState.IDLE, message="idle once quiet")
 
 
 def test_attach_runs_a_real_tmux_client_and_detaching_returns(env: Env) -> None:
@@ -166,14 +159,12 @@ def test_attach_runs_a_real_tmux_client_and_detaching_returns(env: Env) -> None:
     assert b"detached" in output
 
 
-def test_looking_at_a_configured_agent_never_started_writes_no_row_for_it(env: Env) -> None:
+def test_looking_at_a_configured_agent_never_started_writes_no_row_for_it(env: Env,
+                                                                         running: Callable[..., Running]) -> None:
     """A process still reading an older config (serve, a TUI) must not bring back an agent `rm` removed."""
     env.write_config(DEMO)
-    fleet = env.fleet()
-    try:
-        (status,) = Supervisor(fleet).tick()
-        assert (status.name, status.state, status.reason) == ("demo", AgentState.STOPPED, "not started")
-        assert fleet.store.agent("demo") is None
-        assert status.since == env.config_path.stat().st_mtime, "stopped since it was configured"
-    finally:
-        fleet.close()
+    run = running(start=False)
+    (status,) = run.tick().statuses
+    assert (status.name, status.state, status.reason) == ("demo", AgentState.STOPPED, "not started")
+    assert run.fleet.store.agent("demo") is None
+    assert status.since == env.config_path.stat().st_mtime, "stopped since it was configured"

@@ -73,5 +73,5 @@ def test_a_shell_task_gets_any_text_exactly(env: Env, running: Callable[[], Runn
     task = run.queue.add("sh", f"cat > {target} <<'{marker}'\n{payload}\n{marker}")
     run.until(lambda: run.ended(task), timeout=30, message="the task ends")
     assert run.task(task.id).state == TaskState.SUCCEEDED, run.task(task.id)
-    expected = payload.replace("\r\n", "\n") + "\n"  # CRLF line ends become LF (README, queue add)
+    expected = (payload + "\n").replace("\r\n", "\n")  # CRLF line ends become LF (README, queue add)
     assert target.read_bytes() == expected.encode("utf-8")

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from agentmux.config import Config, Settings
+from agentmux.config import AgentSpec, Config, Settings
 from agentmux.queue import Queue, Task, TaskState
 from agentmux.store import Store
 from agentmux.tui.app import AgentmuxApp
@@ -37,7 +37,7 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: fl
 
 
 def holding(app: AgentmuxApp) -> bool:
-    return app.mirror is not None and app.mirror.supervision is not None and app.mirror.supervision.holding
+    return app.pipeline is not None and app.pipeline.lease.holding
 
 
 def panel(app: AgentmuxApp) -> QueuePanel:
@@ -206,8 +206,8 @@ async def test_a_second_tui_says_who_dispatches(env: Env) -> None:
         await until(one, lambda: holding(first), what="the first TUI to dispatch")
         await until(one, lambda: "this TUI dispatches" in status_line(first), what="the first TUI's header")
         async with second.run_test(size=SIZE) as two:
-            assert first.mirror is not None and first.mirror.supervision is not None
-            pid = first.mirror.supervision.holder.split(" on ")[0]
+            assert first.pipeline is not None
+            pid = first.pipeline.lease.name.split(" on ")[0]
             await until(two, lambda: f"viewer: {pid} dispatches" in status_line(second),
                         what=lambda: f"the viewer's header (shows {status_line(second)!r})")
             assert not holding(second)
@@ -233,7 +233,8 @@ async def test_every_queue_action_is_in_the_help_and_the_palette(tmp_path: Path)
 
 
 async def test_the_form_refuses_a_pattern_re2_cannot_use_and_keeps_what_was_typed(tmp_path: Path) -> None:
-    config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="unused", state_dir=tmp_path))
+    config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="unused", state_dir=tmp_path),
+                    agents=(AgentSpec(name="a", command="true", cwd=tmp_path),))
     queue = Queue(Store(config.store_path))
     first = queue.add("a", "build")
     app = AgentmuxApp(config, observe_fleet=False)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from textual.geometry import Region
 
 from agentmux.state import AgentState
-from agentmux.supervisor.ui import MirrorUpdate
+from agentmux.supervisor.ui import UiUpdate
 from agentmux.tui.screens.dashboard import DashboardScreen
 from agentmux.tui.widgets.tile import AgentTile
 from tests.snapshots.fixtures import STATUSES, fleet_config, make_app
@@ -29,7 +29,7 @@ async def test_frame_follows_focus_selection_state_and_size() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         dashboard = app.screen
         assert isinstance(dashboard, DashboardScreen)
-        dashboard.apply(MirrorUpdate(statuses=STATUSES, screens={s.name: s.screen for s in STATUSES}))
+        dashboard.apply(UiUpdate(statuses=STATUSES, screens={s.name: s.screen for s in STATUSES}))
         await pilot.pause()
         architect = dashboard.query_one("#tile-architect", AgentTile)
         frontend = dashboard.query_one("#tile-frontend", AgentTile)
@@ -51,11 +51,11 @@ async def test_frame_follows_focus_selection_state_and_size() -> None:
         original = architect.refresh
         architect.refresh = lambda *regions, **kw: (repaints.append(regions), original(*regions, **kw))[1]  # type: ignore[method-assign]
         waiting = replace(STATUSES[0], state=AgentState.WAITING, reason="asks")
-        dashboard.apply(MirrorUpdate(statuses=[waiting, *STATUSES[1:]]))
+        dashboard.apply(UiUpdate(statuses=[waiting, *STATUSES[1:]]))
         await pilot.pause()
         assert frame(architect)[:2] == ("┃", "┗") and () in repaints
         repaints.clear()
-        dashboard.apply(MirrorUpdate(statuses=STATUSES))
+        dashboard.apply(UiUpdate(statuses=STATUSES))
         await pilot.pause()
         assert frame(architect) == focused and () in repaints, "back to busy: every row round again"
 

@@ -25,7 +25,7 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: fl
 
 
 def holding(app: AgentmuxApp) -> bool:
-    return app.mirror is not None and app.mirror.supervision is not None and app.mirror.supervision.holding
+    return app.pipeline is not None and app.pipeline.lease.holding
 
 
 async def test_two_tuis_open_at_once_do_not_both_dispatch(env: Env) -> None:
@@ -48,8 +48,8 @@ async def test_two_tuis_open_at_once_do_not_both_dispatch(env: Env) -> None:
         await until(two, lambda: all(queue.get(t.id).state == TaskState.SUCCEEDED for t in tasks),
                     what="every task done")
         assert not holding(second)
-        assert first.mirror is not None and first.mirror.supervision is not None
-        assert {queue.get(t.id).dispatched_by for t in tasks} == {first.mirror.supervision.holder}
+        assert first.pipeline is not None
+        assert {queue.get(t.id).dispatched_by for t in tasks} == {first.pipeline.lease.name}
         received = [text for name in ("a", "b") for _, text in inputs(traces[name])]
         assert sorted(received) == sorted(f"echo task-{i}" for i in range(20)), "each task typed exactly once"
         # The dispatching TUI closes: it hands the lease back and the viewer takes over at once (well
@@ -61,8 +61,8 @@ async def test_two_tuis_open_at_once_do_not_both_dispatch(env: Env) -> None:
         assert time.monotonic() - closed_at < 2.0
         late = queue.add("a", "echo late")
         await until(two, lambda: queue.get(late.id).state == TaskState.SUCCEEDED, what="the late task done")
-        assert second.mirror is not None and second.mirror.supervision is not None
-        assert queue.get(late.id).dispatched_by == second.mirror.supervision.holder
+        assert second.pipeline is not None
+        assert queue.get(late.id).dispatched_by == second.pipeline.lease.name
     finally:
         if second_open:
             await second_run.__aexit__(None, None, None)

@@ -213,7 +213,7 @@ def test_any_file_loads_or_is_one_config_error(tmp_path: Path, text: str) -> Non
 def test_any_add_arguments_give_an_agent_or_one_usage_error(
         tmp_path: Path, name: str, command: str, cwd: str, pairs: list[str], kind: str) -> None:
     """`agentmux add NAME --command C --cwd D --env K=V...` as the CLI and the TUI's form check it."""
-    from agentmux.cli import validate_new_agent
+    from agentmux.config import new_agent as validate_new_agent
     from agentmux.config import parse_pairs
     from agentmux.errors import UsageError
 

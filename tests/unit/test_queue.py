@@ -204,9 +204,9 @@ def test_holder_gone_only_for_a_dead_process_on_this_machine() -> None:
     import socket
     import subprocess
 
-    from agentmux.supervisor import holder_gone, holder_name
+    from agentmux.supervisor.lease import Holder, holder_gone
 
-    assert not holder_gone(holder_name("tui")), "this process is alive"
+    assert not holder_gone(str(Holder.here("tui"))), "this process is alive"
     child = subprocess.Popen(["true"])  # a pid that has exited (and was reaped)
     child.wait()
     assert holder_gone(f"serve pid {child.pid} on {socket.gethostname()} (abc)")

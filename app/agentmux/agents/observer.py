@@ -8,7 +8,6 @@ them, so every process (CLI, TUI, supervisor) sees the same fleet.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -20,6 +19,7 @@ from agentmux.agents.kinds import kind_of
 from agentmux.agents.state import Debouncer, Detected
 from agentmux.ansi import visible_lines
 from agentmux.config import Config
+from agentmux.processes import process_alive
 from agentmux.redact import Redactor
 from agentmux.state import AgentState
 from agentmux.store import AgentRecord, Store
@@ -106,16 +106,6 @@ def format_age(seconds: float | None) -> str:
     return f"{max(0.0, seconds):.0f}s"
 
 
-def process_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def not_started(name: str, kind: str, since: float) -> AgentRecord:

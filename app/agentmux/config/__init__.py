@@ -4,7 +4,15 @@ the kinds only as the names and rules of its schema (kinds.py)."""
 
 from __future__ import annotations
 
-from agentmux.config.edit import STARTER, add_agent, agent_from_table, check_removal, remove_agent, write_starter
+from agentmux.config.edit import (
+    STARTER,
+    add_agent,
+    agent_from_table,
+    check_removal,
+    new_agent,
+    remove_agent,
+    write_starter,
+)
 from agentmux.config.follow import FOLLOW_EVERY, ConfigChange, ConfigFollower
 from agentmux.config.model import (
     ENV_NAME_RE,
@@ -19,5 +27,5 @@ from agentmux.config.validate import AGENT_KEYS, SETTINGS_KEYS, is_env_name, loa
 __all__ = [
     "AGENT_KEYS", "ENV_NAME_RE", "FOLLOW_EVERY", "NAME_RE", "RESERVED_ENV", "SETTINGS_KEYS", "STARTER",
     "AgentSpec", "Config", "ConfigChange", "ConfigFollower", "Settings", "add_agent", "agent_from_table",
-    "check_removal", "is_env_name", "load", "parse", "parse_pairs", "remove_agent", "write_starter",
+    "check_removal", "is_env_name", "new_agent", "load", "parse", "parse_pairs", "remove_agent", "write_starter",
 ]

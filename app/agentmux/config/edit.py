@@ -266,3 +266,13 @@ def agent_from_table(config: Config, table: dict[str, Any]) -> AgentSpec:
     except ConfigError as exc:
         key = (exc.key or "").split(".", 1)[-1] if exc.key and "." in exc.key else exc.key
         raise ConfigError(exc.file, exc.reason, key=key) from None
+
+
+def new_agent(config: Config, table: dict[str, Any]) -> AgentSpec:
+    """A new agent from its table (the CLI's `add` arguments, the TUI's form), checked exactly as its entry in
+    the file will be; a problem is one UsageError naming the key (no file line: the input was not a file)."""
+    try:
+        return agent_from_table(config, table)
+    except ConfigError as exc:
+        raise UsageError(f"agent {table.get('name')!r}: {exc.key}: {exc.reason}" if exc.key else exc.reason
+                         ) from None

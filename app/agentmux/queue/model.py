@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.queue import patterns
@@ -116,6 +118,15 @@ class ConditionInputs:
 
 
 @dataclass(frozen=True)
+class QueueSummary:
+    """The queue at a glance: each agent's depth (tasks not ended; agents with none left out) and the
+    agents whose queue is paused."""
+
+    depths: Mapping[str, int]
+    paused: frozenset[str]
+
+
+@dataclass(frozen=True)
 class TaskEvent:
     """One step in a task's history: claimed, typed, cut off, finished, retried..."""
 
@@ -160,16 +171,24 @@ class Queue:
             deps.setdefault(task, []).append(after)
         return [Task.from_row(row, tuple(deps.get(row["id"], ()))) for row in rows]
 
-    def board(self, open_limit: int = 500, ended_limit: int = 50) -> list[Task]:
-        """What a queue panel shows: tasks not ended (in the order they go out, at most `open_limit`) and the
-        most recently ended ones (newest first, at most `ended_limit`)."""
+    def board(self, agent: str | None = None, open_limit: int = 500, ended_limit: int = 50) -> list[Task]:
+        """What a queue panel shows of one agent (or, with None, of every agent): tasks not ended, in the
+        order they go out (at most `open_limit` per agent), then the most recently ended ones (newest first,
+        at most `ended_limit`). Read agent by agent, so one agent's long queue never hides another's."""
         db = self.store.db
-        # The partial indexes hold exactly these orders, so both reads stop after LIMIT rows.
-        rows = db.execute(f"SELECT * FROM tasks INDEXED BY tasks_open WHERE {OPEN_SQL} "
-                          "ORDER BY agent, priority DESC, created_at, id LIMIT ?", (open_limit,)).fetchall()
-        rows += db.execute("SELECT * FROM tasks INDEXED BY tasks_finished WHERE finished_at IS NOT NULL AND state IN "
-                           "('succeeded', 'failed', 'cancelled', 'skipped') ORDER BY finished_at DESC LIMIT ?",
-                           (ended_limit,)).fetchall()
+        agents = [agent] if agent is not None else sorted(self.summary().depths)
+        rows: list[sqlite3.Row] = []
+        # The partial indexes hold exactly these orders, so each read stops after LIMIT rows.
+        for name in agents:
+            rows += db.execute(f"SELECT * FROM tasks INDEXED BY tasks_open WHERE agent = ? AND {OPEN_SQL} "
+                               "ORDER BY priority DESC, created_at, id LIMIT ?", (name, open_limit)).fetchall()
+        ended = "finished_at IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled', 'skipped')"
+        if agent is None:
+            rows += db.execute(f"SELECT * FROM tasks INDEXED BY tasks_finished WHERE {ended} "
+                               "ORDER BY finished_at DESC LIMIT ?", (ended_limit,)).fetchall()
+        else:
+            rows += db.execute(f"SELECT * FROM tasks WHERE agent = ? AND {ended} ORDER BY finished_at DESC LIMIT ?",
+                               (agent, ended_limit)).fetchall()
         ids = [row["id"] for row in rows]
         deps: dict[int, list[int]] = {}
         for start in range(0, len(ids), 500):
@@ -185,11 +204,12 @@ class Queue:
                                      (task_id,))
         return [TaskEvent(row["task"], row["at"], row["message"]) for row in rows]
 
-    def waiting_counts(self) -> dict[str, int]:
-        """Tasks not yet ended per agent (waiting, ready or out): the depth a tile shows."""
-        rows = self.store.db.execute("SELECT agent, COUNT(*) FROM tasks WHERE state IN "
-                                     "('queued', 'ready', 'dispatched', 'running') GROUP BY agent")
-        return {row[0]: int(row[1]) for row in rows}
+    def summary(self) -> QueueSummary:
+        """Every agent's depth (tasks not ended) and the paused queues: what tiles show, at any queue size."""
+        rows = self.store.db.execute(f"SELECT agent, COUNT(*) FROM tasks INDEXED BY tasks_open WHERE {OPEN_SQL} "
+                                     "GROUP BY agent")
+        return QueueSummary(depths=MappingProxyType({row[0]: int(row[1]) for row in rows}),
+                            paused=frozenset(self.paused_agents()))
 
     def paused(self, agent: str) -> bool:
         return self.store.db.execute("SELECT 1 FROM queue_paused WHERE agent = ?", (agent,)).fetchone() is not None

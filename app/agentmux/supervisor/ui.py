@@ -1,7 +1,9 @@
-"""The mirror loop behind the grid: observe the fleet, keep the newest screen of every agent for the UI.
+"""The TUI's consumer of the supervisor's looks: it keeps what changed for the UI thread, coalesced.
 
-Plain Python (no Textual): a UI thread reads `take()`, a capture thread runs `tick()`. Screens are
-coalesced: if the UI falls behind, it gets the newest screen of each agent, never a backlog.
+Plain Python (no Textual): the supervisor's thread hands it each look (`consume`), the UI thread takes
+what is new (`take`). If the UI falls behind it gets the newest screen of each agent, never a backlog. It
+also says which agents the UI needs captured (tiles on screen, the focused one; others every few seconds)
+and reads the queue panel's tasks for what the panel shows (one agent's, or every agent's).
 """
 
 from __future__ import annotations
@@ -10,23 +12,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from agentmux.agents.lifecycle import Fleet
-from agentmux.agents.observer import AgentStatus, Observer
+from agentmux.agents.observer import AgentStatus
 from agentmux.agents.state import Detected
 from agentmux.config import Config
 from agentmux.queue import Queue, Task
-from agentmux.supervisor import Supervision
-
-HIDDEN_EVERY = 2.0
-"""Seconds between captures of an agent whose tile is not on screen (its state still updates)."""
+from agentmux.queue.model import QueueSummary
+from agentmux.store import Store
+from agentmux.supervisor.look import Look
+from agentmux.supervisor.timing import HIDDEN_EVERY, QUIET_AFTER
 
 
 @dataclass(frozen=True)
 class QueueView:
-    """The queue as a panel shows it: open tasks and the newest ended ones, paused agents, who dispatches."""
+    """The queue as the UI shows it: each agent's depth, the panel's tasks, paused agents, who dispatches."""
 
     tasks: tuple[Task, ...]
+    """The tasks the panel shows (of its agent, or of every agent), open ones first, then the newest ended."""
     paused: frozenset[str]
     dispatcher: str | None
     """The process that dispatches (its lease holder name), or None when none does."""
@@ -34,14 +37,17 @@ class QueueView:
     """This process is the dispatcher."""
     down: Mapping[str, str] = field(default_factory=dict)
     """Why each agent that is not running is down (`error: exited with status 1`): its tasks wait for it."""
+    depths: Mapping[str, int] = field(default_factory=dict)
+    """Tasks not ended, per agent (from a count per agent: right at any queue size)."""
+    scope: tuple[str | None, bool] = (None, True)
+    """What `tasks` holds: (one agent's, or with True every agent's)."""
 
     def depth(self, agent: str) -> int:
-        """Tasks of the agent that have not ended."""
-        return sum(1 for task in self.tasks if task.agent == agent and not task.state.ended)
+        return self.depths.get(agent, 0)
 
 
 @dataclass
-class MirrorUpdate:
+class UiUpdate:
     """What changed since the UI last looked."""
 
     statuses: list[AgentStatus] | None = None
@@ -53,37 +59,34 @@ class MirrorUpdate:
     problems: list[str] = field(default_factory=list)
 
 
-class Mirror:
-    """Observes the fleet continuously on behalf of a UI."""
+class UiBuffer:
+    """Coalesces looks for a UI; safe to read from the UI thread while the supervisor's thread writes."""
 
-    def __init__(self, fleet: Fleet, clock: Callable[[], float] = time.time, supervise: bool = True) -> None:
-        self.fleet = fleet
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time,
+                 on_news: Callable[[], None] | None = None) -> None:
+        self.queue = Queue(store)
         self.clock = clock
-        self.observer = Observer(fleet, continuous=True, clock=clock)
-        self.observer.on_state_change = self._state_changed
-        self.supervision = Supervision(fleet, "tui", clock) if supervise else None
-        """Dispatching, while this process holds the supervisor lease (else it is a viewer)."""
-        self.queue = Queue(fleet.store)
-        self._queue_seen: tuple[int, bool, str | None] | None = None
-        self._closed = False
+        self.on_news = on_news
+        """Called (in the supervisor's thread) when there is news to take."""
         self.visible: frozenset[str] = frozenset()
         """Agents whose tiles are on screen; set by the UI thread (replaced, never mutated)."""
         self.focused: str | None = None
-        self._hidden_at: dict[str, float] = {}
-        self._screens: dict[str, str] = {}
+        self.panel: tuple[str | None, bool] = (None, False)
+        """What the queue panel shows: (its agent, every agent's instead); set by the UI thread."""
         self.last_change = 0.0
-        """When a screen last changed: a quiet fleet is observed less often."""
+        """When a screen last changed: a quiet fleet is looked at less often."""
+        self._hidden_at: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._pending = MirrorUpdate()
-        self._last_statuses: list[AgentStatus] | None = None
+        self._pending = UiUpdate()
+        self._last_statuses: tuple[AgentStatus, ...] | None = None
+        self._summary: QueueSummary | None = None
+        self._panel_read: tuple[str | None, bool] | None = None
+        self._down: Mapping[str, str] = MappingProxyType({})
 
-    def _state_changed(self, name: str, detected: Detected) -> None:
-        self._pending.changes.append((name, detected))
+    # --- the supervisor's side ---------------------------------------------------------------------------
 
-    def _should_capture(self, name: str) -> bool:
+    def wants(self, name: str) -> bool:
         if name in self.visible or name == self.focused:
-            return True
-        if self.supervision is not None and self.supervision.wants(name):
             return True
         now = self.clock()
         if now - self._hidden_at.get(name, 0.0) >= HIDDEN_EVERY:
@@ -92,61 +95,57 @@ class Mirror:
         return False
 
     @property
-    def dispatching(self) -> bool:
-        """Tasks are out or ready: look often, so an agent that turns idle gets its next task fast."""
-        return self.supervision is not None and self.supervision.busy
+    def busy(self) -> bool:
+        """Screens changed lately: visible tiles refresh at the fast rate."""
+        return self.clock() - self.last_change <= QUIET_AFTER
 
-    def tick(self) -> bool:
-        """One observation (and dispatch, when this process holds the lease); True when there is news."""
+    def consume(self, look: Look) -> None:
+        news = False
         with self._lock:
-            if self._closed:
-                return False
-            change = self.fleet.follow_config(self.clock())
-            if change is not None:
-                self._pending.config = change.config or self._pending.config
-                if change.problem:
-                    self._pending.problems.append(change.problem)
-            statuses = self.observer.observe(self._should_capture)
-            if self.supervision is not None:
-                self.supervision.after_look(self.observer, statuses)
-            fresh = self._look_at_queue(statuses)
-            for status in statuses:
-                if status.screen and self._screens.get(status.name) != status.screen:
-                    self._screens[status.name] = status.screen
-                    self._pending.screens[status.name] = status.screen
-                    self.last_change = self.clock()
-                    fresh = True
-            if statuses != self._last_statuses:
-                self._pending.statuses = self._last_statuses = statuses
-                fresh = True
-            return fresh or bool(self._pending.changes) or change is not None
+            pending = self._pending
+            if look.config_change is not None:
+                pending.config = look.config_change.config or pending.config
+                if look.config_change.problem:
+                    pending.problems.append(look.config_change.problem)
+                news = True
+            if look.screens:
+                pending.screens.update(look.screens)
+                self.last_change = look.at
+                news = True
+            if look.changes:
+                pending.changes.extend(look.changes)
+                news = True
+            if look.statuses != self._last_statuses:
+                self._last_statuses = look.statuses
+                pending.statuses = list(look.statuses)
+                news = True
+            down = {s.name: f"{s.state.value}: {s.reason}" for s in look.statuses if not s.state.is_live}
+            view = self._queue_view(look, down)
+            if view is not None:
+                pending.queue = view
+                news = True
+        if news and self.on_news is not None:
+            self.on_news()
 
-    def _look_at_queue(self, statuses: list[AgentStatus]) -> bool:
-        """Re-read the queue when the store changed (another process wrote, or this one dispatched)."""
-        version = int(self.fleet.store.db.execute("PRAGMA data_version").fetchone()[0])
-        wrote = self.supervision is not None and self.supervision.dispatcher.wrote
-        dispatcher = self.supervision.dispatcher_name() if self.supervision is not None else None
-        seen = (version, self.supervision is not None and self.supervision.holding, dispatcher)
-        if seen == self._queue_seen and not wrote:
-            return False
-        self._queue_seen = seen
-        self._pending.queue = QueueView(
-            tasks=tuple(self.queue.board()), paused=frozenset(self.queue.paused_agents()), dispatcher=dispatcher,
-            here=self.supervision is not None and self.supervision.holding,
-            down={status.name: f"{status.state.value}: {status.reason}" for status in statuses
-                  if not status.state.is_live})
-        return True
+    def _queue_view(self, look: Look, down: dict[str, str]) -> QueueView | None:
+        """A new view of the queue when the store changed, who dispatches did, an agent went down or came
+        back, or the panel shows something else; else None."""
+        panel = self.panel
+        if look.queue is None and panel == self._panel_read and down == self._down:
+            return None
+        if look.queue is not None:
+            self._summary = look.queue
+        summary = self._summary or self.queue.summary()
+        self._panel_read, self._down = panel, MappingProxyType(down)
+        agent, every = panel
+        tasks = tuple(self.queue.board(None if every else agent)) if every or agent else ()
+        return QueueView(tasks=tasks, paused=summary.paused, dispatcher=look.dispatcher, here=look.holding,
+                         down=self._down, depths=summary.depths, scope=panel)
 
-    def close(self) -> None:
-        """Stop for good (waiting for a look in progress) and hand the lease back, so another process
-        (a headless `agentmux serve`) dispatches at once."""
+    # --- the UI's side -----------------------------------------------------------------------------------
+
+    def take(self) -> UiUpdate:
+        """Everything new since the last call."""
         with self._lock:
-            self._closed = True
-            if self.supervision is not None:
-                self.supervision.release()
-
-    def take(self) -> MirrorUpdate:
-        """Everything new since the last call (for the UI thread)."""
-        with self._lock:
-            update, self._pending = self._pending, MirrorUpdate()
+            update, self._pending = self._pending, UiUpdate()
             return update

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -19,23 +20,25 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agentmux import config as config_module
+from agentmux.actions import Actions
 from agentmux.agents.demo_fleet import write_demo_config
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
-from agentmux.queue import Queue, Task
+from agentmux.queue import Task
 from agentmux.state import AgentState
-from agentmux.store import Store
-from agentmux.supervisor.ui import Mirror
+from agentmux.supervisor.pipeline import Pipeline
+from agentmux.supervisor.ui import UiBuffer
 from agentmux.tmux.attach import plan_attach
+from agentmux.tui.handle import AppHandle
 from agentmux.tui.messages import ActionFinished, FleetObserved
 
-CAPTURE_INTERVAL = 0.1
-"""Seconds between observations: visible tiles refresh at up to 10 Hz."""
-QUIET_INTERVAL = 0.25
-"""Seconds between observations once no screen has changed for QUIET_AFTER seconds."""
-QUIET_AFTER = 2.0
+if TYPE_CHECKING:
+    from agentmux.agents.observer import AgentStatus
+    from agentmux.tui.screens.dashboard import DashboardScreen
+    from agentmux.tui.screens.tasks import TaskDetails
+
 SETTLE_AFTER = 2.0
 """Seconds after the set of tiles last changed before the long-lived objects are frozen out of the GC."""
 
@@ -76,13 +79,15 @@ class AgentmuxApp(App[None]):
         self.bell_on_attention = False
         self.attach_runner: AttachRunner = run_attach_command
         self.fleet: Fleet | None = None
-        self.mirror: Mirror | None = None
+        self.pipeline: Pipeline | None = None
+        """The supervisor loop this TUI runs (in a thread worker): it dispatches while it holds the lease."""
+        self.buffer: UiBuffer | None = None
         self._update_posted = False
         self._settle_timer: Timer | None = None
         self._queue_writes = threading.Lock()
         """One queue change of this TUI at a time: `]` pressed twice reads the priority the first one wrote."""
 
-    # --- start and the mirror worker ---------------------------------------------------------------------
+    # --- start and the supervisor loop -------------------------------------------------------------------
 
     def on_mount(self) -> None:
         from agentmux.tui.screens.dashboard import DashboardScreen
@@ -94,40 +99,39 @@ class AgentmuxApp(App[None]):
             self.open_fleet(self.config)
 
     def open_fleet(self, config: Config) -> None:
-        """Watch a fleet (again): a new store connection and a new mirror worker."""
-        self.workers.cancel_group(self, "mirror")
-        if self.mirror is not None:
-            self.mirror.close()
+        """Watch a fleet (again): a new store connection and a new supervisor loop in a thread worker."""
+        self.workers.cancel_group(self, "supervisor")
+        if self.pipeline is not None:
+            self.pipeline.close()
         if self.fleet is not None:
             self.fleet.close()
         self.config = config
         self.fleet = Fleet(config)
-        self.mirror = Mirror(self.fleet, clock=self.clock)
-        self.run_mirror(self.mirror)
+        self.buffer = UiBuffer(self.fleet.store, clock=self.clock, on_news=self._news)
+        # A TUI dispatches (and applies restart policies) whenever nobody else holds the lease.
+        self.pipeline = Pipeline(self.fleet, role="tui", dispatch=True, consumers=[self.buffer], clock=self.clock)
+        self.run_pipeline(self.pipeline)
 
-    @work(thread=True, exclusive=True, group="mirror", exit_on_error=False)
-    def run_mirror(self, mirror: Mirror) -> None:
-        """Observe the fleet back to back; the next look starts only after the last one finished."""
+    def _news(self) -> None:
+        """From the supervisor's thread: one FleetObserved at a time (the newest screens replace older ones)."""
+        if not self._update_posted:
+            self._update_posted = True
+            self.post_message(FleetObserved())
+
+    @work(thread=True, exclusive=True, group="supervisor", exit_on_error=False)
+    def run_pipeline(self, pipeline: Pipeline) -> None:
+        """Look at the fleet back to back until cancelled; a failed look is said once and retried."""
         worker = get_current_worker()
-        failing = False
-        while not worker.is_cancelled:
-            started = time.monotonic()
-            try:
-                fresh = mirror.tick()
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - mirroring must outlive any one bad look (say it, retry)
-                if not failing:
-                    what = str(exc) if isinstance(exc, AgentmuxError) else f"{type(exc).__name__}: {exc}"
-                    self.post_message(ActionFinished(f"watching the fleet failed: {what} (retrying)", ok=False))
-                failing = True
-                worker.cancelled_event.wait(1.0)
-                continue
-            if fresh and not self._update_posted:
-                self._update_posted = True
-                self.post_message(FleetObserved())
-            quiet = self.clock() - mirror.last_change > QUIET_AFTER and not mirror.dispatching
-            interval = QUIET_INTERVAL if quiet else CAPTURE_INTERVAL
-            worker.cancelled_event.wait(max(0.0, interval - (time.monotonic() - started)))
+        failing: list[bool] = [False]
+
+        def failed(exc: Exception) -> None:
+            if not failing[0]:
+                what = str(exc) if isinstance(exc, AgentmuxError) else f"{type(exc).__name__}: {exc}"
+                self.post_message(ActionFinished(f"watching the fleet failed: {what} (retrying)", ok=False))
+            failing[0] = True
+
+        while not worker.is_cancelled:  # run() returns after a failure only when cancelled
+            pipeline.run(worker.cancelled_event, on_error=failed)
 
     # --- memory --------------------------------------------------------------------------------------------
 
@@ -148,9 +152,9 @@ class AgentmuxApp(App[None]):
     @on(FleetObserved)
     def fleet_observed(self) -> None:
         self._update_posted = False
-        if self.mirror is None:
+        if self.buffer is None:
             return
-        update = self.mirror.take()
+        update = self.buffer.take()
         if update.config is not None:
             self.config = update.config
         for problem in update.problems:
@@ -168,7 +172,7 @@ class AgentmuxApp(App[None]):
             screen.queue_changed(update.queue.tasks)
 
     @property
-    def dashboard(self):  # type: ignore[no-untyped-def]
+    def dashboard(self) -> DashboardScreen | None:
         from agentmux.tui.screens.dashboard import DashboardScreen
 
         for screen in self.screen_stack:
@@ -177,12 +181,20 @@ class AgentmuxApp(App[None]):
         return None
 
     def set_visible(self, names: Iterable[str]) -> None:
-        if self.mirror is not None:
-            self.mirror.visible = frozenset(names)
+        if self.buffer is not None:
+            self.buffer.visible = frozenset(names)
 
     def set_focused(self, name: str | None) -> None:
-        if self.mirror is not None:
-            self.mirror.focused = name
+        if self.buffer is not None:
+            self.buffer.focused = name
+
+    def set_queue_panel(self, agent: str | None, every: bool) -> None:
+        if self.buffer is not None:
+            self.buffer.panel = (agent, every)
+
+    def last_screen(self, name: str) -> list[str] | None:
+        dashboard = self.dashboard
+        return dashboard.screens.get(name) if dashboard is not None else None
 
     # --- attention ---------------------------------------------------------------------------------------
 
@@ -207,45 +219,40 @@ class AgentmuxApp(App[None]):
 
     # --- acting on agents (in threads; each action has its own store connection) ------------------------
 
-    @work(thread=True, group="actions", exit_on_error=False)
-    def run_fleet_action(self, description: str, action: Callable[[Fleet], list[Outcome]]) -> None:
-        fleet = Fleet(self.config)
+    @contextmanager
+    def open_actions(self) -> Iterator[Actions]:
+        """The user's actions on a store and tmux connection of their own (the supervisor's belong to its
+        thread); for workers."""
+        actions = Actions(self.config)
         try:
-            outcomes = action(fleet)
-        except AgentmuxError as exc:
+            yield actions
+        finally:
+            actions.close()
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def act(self, description: str, action: Callable[[Actions], list[Outcome]]) -> None:
+        """Act in a worker; each outcome is one notification (the screens show the change at the next look)."""
+        try:
+            with self._queue_writes, self.open_actions() as actions:
+                outcomes = action(actions)
+        except (AgentmuxError, sqlite3.Error) as exc:
             self.post_message(ActionFinished(f"{description}: {exc}", ok=False))
             return
-        finally:
-            fleet.close()
         for outcome in outcomes:
             self.post_message(ActionFinished(outcome.message, outcome.ok))
 
     def lifecycle(self, action: str, names: list[str]) -> None:
-        def act(fleet: Fleet) -> list[Outcome]:
-            outcomes = []
-            for name in names:
-                try:
-                    if action == "start":
-                        outcomes.append(fleet.start(name))
-                    elif action == "stop":
-                        outcomes.append(fleet.stop(name))
-                    elif action == "kill":
-                        outcomes.append(fleet.stop(name, force=True))
-                    elif action == "restart":
-                        outcomes.append(fleet.restart(name))
-                    elif action == "remove":
-                        outcomes.append(fleet.remove(name))
-                except AgentmuxError as exc:
-                    outcomes.append(Outcome(name, f"{name}: {exc}", ok=False))
-            return outcomes
-
-        if action == "remove":
-            self.run_fleet_action("remove", lambda fleet: self._reload_after(act(fleet)))
-        else:
-            self.run_fleet_action(action, act)
+        acts: dict[str, Callable[[Actions], list[Outcome]]] = {
+            "start": lambda actions: actions.start(names),
+            "stop": lambda actions: actions.stop(names),
+            "kill": lambda actions: actions.stop(names, force=True),
+            "restart": lambda actions: actions.restart(names),
+            "remove": lambda actions: self._reload_after(actions.remove(names)),
+        }
+        self.act(action, acts[action])
 
     def _reload_after(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """After the config file changed: read it again (from the worker thread) for the mirror too."""
+        """After the config file changed: read it again (from the worker thread) for the supervisor too."""
         config = config_module.load(self.config.path)
         self.call_from_thread(self._use_config, config)
         return outcomes
@@ -256,69 +263,39 @@ class AgentmuxApp(App[None]):
             self.fleet.config = config
 
     def send_text(self, names: list[str], text: str) -> None:
-        def act(fleet: Fleet) -> list[Outcome]:
-            outcomes = []
-            for name in names:
-                try:
-                    outcomes.append(fleet.send(name, text))
-                except AgentmuxError as exc:
-                    outcomes.append(Outcome(name, str(exc), ok=False))
-            return outcomes
+        self.act("send", lambda actions: actions.send(names, text))
 
-        self.run_fleet_action("send", act)
-
-    # --- the queue (the Queue service on a fresh store connection per action, in a worker) ----------------
-
-    @contextmanager
-    def open_queue(self) -> Iterator[Queue]:
-        """The queue on a store connection of its own (the mirror's belongs to its thread); for workers."""
-        store = Store(self.config.store_path)
-        try:
-            yield Queue(store)
-        finally:
-            store.close()
-
-    @work(thread=True, group="queue", exit_on_error=False)
-    def run_queue_action(self, description: str, action: Callable[[Queue], str]) -> None:
-        """Change the queue; the outcome is one notification (the panel shows the change at the next look)."""
-        try:
-            with self._queue_writes, self.open_queue() as queue:
-                message = action(queue)
-        except (AgentmuxError, sqlite3.Error) as exc:
-            self.post_message(ActionFinished(f"{description}: {exc}", ok=False))
-            return
-        self.post_message(ActionFinished(message))
+    def _task_action(self, description: str, change: Callable[[Actions], str]) -> None:
+        self.act(description, lambda actions: [Outcome("", change(actions))])
 
     def cancel_task(self, task_id: int) -> None:
-        def act(queue: Queue) -> str:
-            task = queue.cancel(task_id)
+        def act(actions: Actions) -> str:
+            task = actions.cancel(task_id)
             return f"task {task.id} for {task.agent}: {task.reason} (R retries it)"
 
-        self.run_queue_action(f"cancel task {task_id}", act)
+        self._task_action(f"cancel task {task_id}", act)
 
     def retry_task(self, task_id: int) -> None:
-        def act(queue: Queue) -> str:
-            task = queue.retry(task_id)
+        def act(actions: Actions) -> str:
+            task = actions.retry(task_id)
             return f"task {task.id} for {task.agent}: {task.state.value} again"
 
-        self.run_queue_action(f"retry task {task_id}", act)
+        self._task_action(f"retry task {task_id}", act)
 
     def shift_priority(self, task_id: int, delta: int) -> None:
-        def act(queue: Queue) -> str:
-            task = queue.set_priority(task_id, queue.get(task_id).priority + delta)
+        def act(actions: Actions) -> str:
+            task = actions.shift_priority(task_id, delta)
             return f"task {task.id} for {task.agent}: priority {task.priority}"
 
-        self.run_queue_action(f"priority of task {task_id}", act)
+        self._task_action(f"priority of task {task_id}", act)
 
     def toggle_pause(self, agent: str) -> None:
-        def act(queue: Queue) -> str:
-            if queue.paused(agent):
-                queue.resume(agent)
-                return f"{agent}: queue resumed"
-            queue.pause(agent)
-            return f"{agent}: queue paused (a task already out finishes; p resumes)"
+        def act(actions: Actions) -> str:
+            if actions.toggle_pause(agent):
+                return f"{agent}: queue paused (a task already out finishes; p resumes)"
+            return f"{agent}: queue resumed"
 
-        self.run_queue_action(f"pause/resume {agent}", act)
+        self._task_action(f"pause/resume {agent}", act)
 
     def add_task(self, agents: Sequence[str], agent: str | None) -> None:
         from agentmux.tui.screens.tasks import AddTaskScreen
@@ -350,12 +327,12 @@ class AgentmuxApp(App[None]):
 
         self.push_screen(TaskScreen(task, self.read_task))
 
-    def read_task(self, task_id: int):  # type: ignore[no-untyped-def]
+    def read_task(self, task_id: int) -> TaskDetails:
         """The task, its history and the tasks it waits for (blocking: call it from a worker)."""
         from agentmux.tui.screens.tasks import read_details
 
-        with self.open_queue() as queue:
-            return read_details(queue, task_id)
+        with self.open_actions() as actions:
+            return read_details(actions.queue, task_id)
 
     def ask_and_send(self, names: list[str]) -> None:
         from agentmux.tui.screens.dialogs import SendScreen
@@ -367,13 +344,13 @@ class AgentmuxApp(App[None]):
         self.push_screen(SendScreen(names), done)
 
     def answer(self, name: str, answer: str) -> None:
-        status = self.mirror_status(name)
+        status = self.shown_status(name)
         if status is None or status.state != AgentState.WAITING:
             self.notify(f"{name} is not waiting for an answer", severity="warning")
             return
         self.send_text([name], answer)
 
-    def mirror_status(self, name: str):  # type: ignore[no-untyped-def]
+    def shown_status(self, name: str) -> AgentStatus | None:
         dashboard = self.dashboard
         return dashboard.statuses.get(name) if dashboard is not None else None
 
@@ -387,13 +364,13 @@ class AgentmuxApp(App[None]):
                 return
             start = screen.start_now
 
-            def act(fleet: Fleet) -> list[Outcome]:
-                outcomes = [fleet.add(spec)]
+            def act(actions: Actions) -> list[Outcome]:
+                outcomes = [actions.fleet.add(spec)]
                 if start:
-                    outcomes.append(fleet.start(spec.name))
+                    outcomes += actions.start([spec.name])
                 return self._reload_after(outcomes)
 
-            self.run_fleet_action("add", act)
+            self.act("add", act)
 
         self.push_screen(screen, done)
 
@@ -403,18 +380,18 @@ class AgentmuxApp(App[None]):
         config = config_module.load(path)
         self.open_fleet(config)
         self.notify(f"Demo fleet: {len(config.agents)} simulated agents (config {path})")
-        self.run_fleet_action("demo", lambda fleet: [fleet.start(spec.name) for spec in config.agents])
+        self.act("demo", lambda actions: actions.start(config.names()))
 
     # --- screens -----------------------------------------------------------------------------------------
 
     def zoom(self, name: str) -> None:
         from agentmux.tui.screens.zoom import ZoomScreen
 
-        self.push_screen(ZoomScreen(name, self.mirror_status(name)))
+        self.push_screen(ZoomScreen(name, self.shown_status(name)))
 
     def attach(self, name: str) -> None:
         """A real tmux client on the agent's session; detaching returns here exactly as it was."""
-        status = self.mirror_status(name)
+        status = self.shown_status(name)
         if status is None or status.session is None:
             self.notify(f"{name} has no tmux session (start it with u)", severity="warning")
             return
@@ -468,7 +445,12 @@ class AgentmuxApp(App[None]):
     def on_unmount(self) -> None:
         gc.unfreeze()
         self.workers.cancel_all()
-        if self.mirror is not None:
-            self.mirror.close()  # hands the supervisor lease back at once
+        if self.pipeline is not None:
+            self.pipeline.close()  # hands the supervisor lease back at once
         if self.fleet is not None:
             self.fleet.close()
+
+
+def _implements_the_handle(app: AgentmuxApp) -> AppHandle:
+    """mypy checks here that the app offers every screen what AppHandle promises."""
+    return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -15,7 +13,8 @@ from textual.widgets import Footer, Static
 from agentmux.agents.observer import AgentStatus
 from agentmux.ansi import new_lines, visible_lines
 from agentmux.state import AgentState
-from agentmux.supervisor.ui import MirrorUpdate, QueueView
+from agentmux.supervisor.ui import QueueView, UiUpdate
+from agentmux.tui.handle import app_of
 from agentmux.tui.widgets.grid import AgentGrid
 from agentmux.tui.widgets.panels import LogPanel
 from agentmux.tui.widgets.queue import QueuePanel, TaskList
@@ -85,9 +84,9 @@ class DashboardScreen(Screen[None]):
         yield Static(id="topbar")
         with Horizontal(id="main"):
             yield AgentGrid(id="grid")
-            yield Static(EMPTY_TEXT.format(path=self.app.config.path), id="empty")  # type: ignore[attr-defined]
+            yield Static(EMPTY_TEXT.format(path=app_of(self).config.path), id="empty")
             with Vertical(id="side"):
-                yield QueuePanel(id="queue", clock=self.app.clock)  # type: ignore[attr-defined]
+                yield QueuePanel(id="queue", clock=app_of(self).clock)
                 yield LogPanel(id="log")
         yield Footer()
 
@@ -102,7 +101,7 @@ class DashboardScreen(Screen[None]):
     def grid(self) -> AgentGrid:
         return self.query_one(AgentGrid)
 
-    def apply(self, update: MirrorUpdate) -> None:
+    def apply(self, update: UiUpdate) -> None:
         if update.statuses is not None:
             self.statuses = {s.name: s for s in update.statuses}
             self.sync_tiles(update.statuses)
@@ -114,11 +113,11 @@ class DashboardScreen(Screen[None]):
             if tile is not None and tile.display:
                 tile.show_lines(lines)
             if log.wants(name):
-                log.add_lines(name, new_lines(self.screens.get(name, []), lines), now=self.app.clock())  # type: ignore[attr-defined]
+                log.add_lines(name, new_lines(self.screens.get(name, []), lines), now=app_of(self).clock())
             self.screens[name] = lines
         for name, detected in update.changes:
             if detected.state in ATTENTION:
-                self.app.attention(name, detected)  # type: ignore[attr-defined]
+                app_of(self).attention(name, detected)
         if update.queue is not None:
             self.show_queue(update.queue)
         self.update_topbar()
@@ -126,9 +125,8 @@ class DashboardScreen(Screen[None]):
     def show_queue(self, view: QueueView) -> None:
         """A new look at the queue: tile depths and the panel (each redraws only what reads differently)."""
         self.queue = view
-        depths = Counter(task.agent for task in view.tasks if not task.state.ended)
         for tile in self.grid.tiles:
-            tile.show_queue(depths.get(tile.agent, 0), tile.agent in view.paused)
+            tile.show_queue(view.depth(tile.agent), tile.agent in view.paused)
         self.query_one(QueuePanel).show_view(view)
 
     def sync_tiles(self, statuses: list[AgentStatus]) -> None:
@@ -141,13 +139,13 @@ class DashboardScreen(Screen[None]):
                 if tile.agent not in names:
                     tile.remove()
             existing = {t.agent for t in grid.tiles}
-            new = [AgentTile(name, clock=self.app.clock) for name in names if name not in existing]  # type: ignore[attr-defined]
+            new = [AgentTile(name, clock=app_of(self).clock) for name in names if name not in existing]
             if new:
                 grid.mount(*new)
                 if self.queue is not None:
                     self.show_queue(self.queue)
             grid.call_after_refresh(self._order_and_reflow, names, focused)
-            self.app.settle_memory_soon()  # type: ignore[attr-defined]
+            app_of(self).settle_memory_soon()
         for status in statuses:
             shown = grid.tile(status.name)
             if shown is not None:
@@ -181,7 +179,7 @@ class DashboardScreen(Screen[None]):
             counts[status.state] = counts.get(status.state, 0) + 1
         bar = Text()
         bar.append("agentmux", style="bold")
-        bar.append(f"  socket {self.app.config.settings.socket}", style="dim")  # type: ignore[attr-defined]
+        bar.append(f"  socket {app_of(self).config.settings.socket}", style="dim")
         bar.append(f" · {len(self.statuses)} agents")
         for state in (AgentState.BUSY, AgentState.IDLE, AgentState.WAITING, AgentState.ERROR):
             if counts.get(state):
@@ -200,7 +198,7 @@ class DashboardScreen(Screen[None]):
 
     @on(AgentGrid.PageChanged)
     def page_changed(self) -> None:
-        self.app.set_visible(self.grid.visible_names())  # type: ignore[attr-defined]
+        app_of(self).set_visible(self.grid.visible_names())
         for tile in self.grid.tiles:
             if tile.display and tile.agent in self.screens:
                 tile.show_lines(self.screens[tile.agent])
@@ -212,7 +210,7 @@ class DashboardScreen(Screen[None]):
         agent = self.focused_agent()
         self.query_one(LogPanel).follow(agent)
         self.query_one(QueuePanel).follow(agent)
-        self.app.set_focused(agent)  # type: ignore[attr-defined]
+        app_of(self).set_focused(agent)
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -244,17 +242,17 @@ class DashboardScreen(Screen[None]):
     def action_zoom(self) -> None:
         agent = self._need_agent()
         if agent:
-            self.app.zoom(agent)  # type: ignore[attr-defined]
+            app_of(self).zoom(agent)
 
     def action_attach(self) -> None:
         agent = self._need_agent()
         if agent:
-            self.app.attach(agent)  # type: ignore[attr-defined]
+            app_of(self).attach(agent)
 
     def action_send(self) -> None:
         agent = self._need_agent()
         if agent:
-            self.app.ask_and_send([agent])  # type: ignore[attr-defined]
+            app_of(self).ask_and_send([agent])
 
     def action_broadcast(self) -> None:
         selected = [t.agent for t in self.grid.tiles if t.selected]
@@ -262,12 +260,12 @@ class DashboardScreen(Screen[None]):
         if not targets:
             self.notify("No running agents to broadcast to", severity="warning")
             return
-        self.app.ask_and_send(targets)  # type: ignore[attr-defined]
+        app_of(self).ask_and_send(targets)
 
     def action_answer(self, answer: str) -> None:
         agent = self._need_agent()
         if agent:
-            self.app.answer(agent, answer)  # type: ignore[attr-defined]
+            app_of(self).answer(agent, answer)
 
     def action_select(self) -> None:
         if isinstance(self.focused, AgentTile):
@@ -318,22 +316,22 @@ class DashboardScreen(Screen[None]):
             self.focus_tile(first)
 
     def action_add_agent(self) -> None:
-        self.app.add_agent()  # type: ignore[attr-defined]
+        app_of(self).add_agent()
 
     def action_help(self) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
+        app_of(self).action_help()
 
     def action_demo(self) -> None:
         if self.statuses:
             self.notify("The demo fleet is offered when no agents are configured; "
                         "run `agentmux-tui --demo` to see it next to your fleet", severity="warning")
             return
-        self.app.start_demo()  # type: ignore[attr-defined]
+        app_of(self).start_demo()
 
     def action_start(self) -> None:
         targets = self.targets()
         if targets:
-            self.app.lifecycle("start", targets)  # type: ignore[attr-defined]
+            app_of(self).lifecycle("start", targets)
 
     def action_stop(self) -> None:
         self._confirmed("stop", "Stop {}?", "Each gets its quit keys (Ctrl-C), then signals; cleanup commands run.")
@@ -359,7 +357,7 @@ class DashboardScreen(Screen[None]):
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.app.lifecycle(action, targets)  # type: ignore[attr-defined]
+                app_of(self).lifecycle(action, targets)
 
         self.app.push_screen(ConfirmScreen(question.format(who), detail), done)
 
@@ -404,8 +402,8 @@ class DashboardScreen(Screen[None]):
         self.query_one(QueuePanel).toggle_all()
 
     def action_add_task(self) -> None:
-        agents = list(self.statuses) or list(self.app.config.names())  # type: ignore[attr-defined]
-        self.app.add_task(agents, self.focused_agent())  # type: ignore[attr-defined]
+        agents = list(self.statuses) or list(app_of(self).config.names())
+        app_of(self).add_task(agents, self.focused_agent())
 
     def action_toggle_pause(self) -> None:
         """Pause or resume the focused agent's queue (in the panel listing all agents: the highlighted
@@ -414,7 +412,7 @@ class DashboardScreen(Screen[None]):
         task = panel.highlighted_task() if self.focused is self.query_one(TaskList) and panel.show_all else None
         agent = task.agent if task is not None else self._need_agent()
         if agent:
-            self.app.toggle_pause(agent)  # type: ignore[attr-defined]
+            app_of(self).toggle_pause(agent)
 
     def action_log_all(self) -> None:
         self.query_one(LogPanel).toggle_all()
@@ -425,5 +423,5 @@ class DashboardScreen(Screen[None]):
         side.styles.width = int(max(24, min(120, width + delta)))
 
     def action_toggle_bell(self) -> None:
-        self.app.bell_on_attention = not self.app.bell_on_attention  # type: ignore[attr-defined]
-        self.notify(f"Bell on attention: {'on' if self.app.bell_on_attention else 'off'}")  # type: ignore[attr-defined]
+        app_of(self).bell_on_attention = not app_of(self).bell_on_attention
+        self.notify(f"Bell on attention: {'on' if app_of(self).bell_on_attention else 'off'}")

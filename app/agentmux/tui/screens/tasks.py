@@ -24,11 +24,13 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from agentmux.actions import Actions
 from agentmux.agents.kinds import kind_of
 from agentmux.agents.observer import format_age
 from agentmux.errors import AgentmuxError
 from agentmux.queue import WHEN, Queue, Task, TaskState, patterns
 from agentmux.queue.model import TaskEvent
+from agentmux.tui.handle import app_of
 from agentmux.tui.widgets.queue import TASK_STYLE, conditions, one_line, task_badge, tries
 
 Result = TypeVar("Result")
@@ -56,15 +58,15 @@ class TaskRequest:
     timeout: float | None = None
     retries: int = 0
 
-    def add_to(self, queue: Queue) -> Task:
+    def add_to(self, actions: Actions) -> Task:
         """Queue it; an id in `after` that the store does not know is refused on the `after` field."""
         for dep in self.after:
             try:
-                queue.get(dep)
+                actions.queue.get(dep)
             except AgentmuxError:
                 raise FormError("task-after", f"after: there is no task {dep}") from None
-        return queue.add(self.agent, self.text, priority=self.priority, after=self.after, when=self.when,
-                         if_output=self.if_output, timeout=self.timeout, retries=self.retries)
+        return actions.queue_add(self.agent, self.text, priority=self.priority, after=self.after, when=self.when,
+                                 if_output=self.if_output, timeout=self.timeout, retries=self.retries)
 
 
 def whole_number(value: str, field: str, label: str, minimum: int | None = None) -> int:
@@ -137,8 +139,8 @@ class StoreForm(ModalScreen[Result | None], Generic[Result]):
         super().__init__()
         self.saving = False
 
-    def attempt(self) -> Callable[[Queue], Result]:
-        """What to write (checked locally first: raise FormError); runs in a worker with its own queue."""
+    def attempt(self) -> Callable[[Actions], Result]:
+        """What to write (checked locally first: raise FormError); runs in a worker with its own Actions."""
         raise NotImplementedError
 
     def action_save(self) -> None:
@@ -154,10 +156,10 @@ class StoreForm(ModalScreen[Result | None], Generic[Result]):
         self.write_in_store(write)
 
     @work(thread=True, exclusive=True, group="form", exit_on_error=False)
-    def write_in_store(self, write: Callable[[Queue], Result]) -> None:
+    def write_in_store(self, write: Callable[[Actions], Result]) -> None:
         try:
-            with self.app.open_queue() as queue:  # type: ignore[attr-defined]
-                result = write(queue)
+            with app_of(self).open_actions() as actions:
+                result = write(actions)
         except FormError as exc:
             self.post_message(self.Refused(exc.field, exc.message))
         except Exception as exc:  # noqa: BLE001 - any refusal (store, sqlite) is one line in the form
@@ -241,7 +243,7 @@ class AddTaskScreen(StoreForm[Task]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Queue (Enter)", id="save", variant="primary")
 
-    def attempt(self) -> Callable[[Queue], Task]:
+    def attempt(self) -> Callable[[Actions], Task]:
         values = {widget.id: widget.value for widget in self.query(Input) if widget.id}
         agent = self.query_one("#task-agent", Select).value
         when = self.query_one("#task-when", Select).value
@@ -276,7 +278,7 @@ class AfterScreen(StoreForm[Task]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Wait for it (Enter)", id="save", variant="primary")
 
-    def attempt(self) -> Callable[[Queue], Task]:
+    def attempt(self) -> Callable[[Actions], Task]:
         value = self.query_one("#after-id", Input).value.strip().removeprefix("#")
         if not value:
             raise FormError("after-id", "type the id of the task to wait for")
@@ -285,7 +287,7 @@ class AfterScreen(StoreForm[Task]):
         except ValueError:
             raise FormError("after-id", f"{value!r} is not a task id") from None
         task_id = self.waiting.id
-        return lambda queue: queue.add_dependency(task_id, dep)
+        return lambda actions: actions.add_dependency(task_id, dep)
 
 
 # --- one task in full ------------------------------------------------------------------------------------
@@ -440,7 +442,7 @@ class TaskScreen(ModalScreen[None]):
             return
         self.details = message.details
         self.shown = message.details.task
-        body.update(details_view(message.details, self.app.clock()))  # type: ignore[attr-defined]
+        body.update(details_view(message.details, app_of(self).clock()))
 
     def queue_changed(self, tasks: Sequence[Task]) -> None:
         """The mirror saw the store change: read the task again if it is among the changed."""
@@ -453,7 +455,7 @@ class TaskScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_cancel_task(self) -> None:
-        self.app.cancel_task(self.shown.id)  # type: ignore[attr-defined]
+        app_of(self).cancel_task(self.shown.id)
 
     def action_retry_task(self) -> None:
-        self.app.retry_task(self.shown.id)  # type: ignore[attr-defined]
+        app_of(self).retry_task(self.shown.id)

@@ -20,6 +20,7 @@ from agentmux.agents.observer import AgentStatus
 from agentmux.ansi import visible_lines
 from agentmux.errors import AgentmuxError
 from agentmux.tmux.backend import CaptureRequest
+from agentmux.tui.handle import app_of
 from agentmux.tui.widgets.tile import state_badge
 
 HISTORY_LINES = 5000
@@ -115,10 +116,10 @@ class ZoomScreen(Screen[None]):
         self.show_status(self.status)
         view = self.query_one(PaneView)
         view.focus()
-        dashboard = self.app.dashboard  # type: ignore[attr-defined]
-        if dashboard is not None and self.agent in dashboard.screens:
-            view.set_lines(dashboard.screens[self.agent])  # what the grid saw last, until history arrives
-        if self.app.fleet is not None:  # type: ignore[attr-defined]
+        last = app_of(self).last_screen(self.agent)
+        if last is not None:
+            view.set_lines(last)  # what the grid saw last, until history arrives
+        if app_of(self).fleet is not None:
             self.follow_pane()
 
     def show_status(self, status: AgentStatus | None) -> None:
@@ -136,7 +137,9 @@ class ZoomScreen(Screen[None]):
     def follow_pane(self) -> None:
         """Capture this pane with its history whenever it changes (the zoomed agent gets the fastest rate)."""
         worker = get_current_worker()
-        fleet = self.app.fleet  # type: ignore[attr-defined]
+        fleet = app_of(self).fleet
+        if fleet is None:
+            return
         tmux = fleet.tmux
         last_signal: tuple[int, int, int, int, bool] | None = None
         last_text = None
@@ -192,10 +195,10 @@ class ZoomScreen(Screen[None]):
         self.query_one(PaneView).scroll_home(animate=False)
 
     def action_attach(self) -> None:
-        self.app.attach(self.agent)  # type: ignore[attr-defined]
+        app_of(self).attach(self.agent)
 
     def action_send(self) -> None:
-        self.app.ask_and_send([self.agent])  # type: ignore[attr-defined]
+        app_of(self).ask_and_send([self.agent])
 
     def action_answer(self, answer: str) -> None:
-        self.app.answer(self.agent, answer)  # type: ignore[attr-defined]
+        app_of(self).answer(self.agent, answer)

@@ -7,7 +7,6 @@ task (cancel, retry, priority, wait for another, view) goes through the app, whi
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,7 +19,9 @@ from textual.widgets.option_list import Option
 
 from agentmux.agents.observer import format_age
 from agentmux.queue import Task, TaskState
+from agentmux.supervisor.lease import Holder
 from agentmux.supervisor.ui import QueueView
+from agentmux.tui.handle import app_of
 
 TASK_STYLE: dict[TaskState, str] = {
     TaskState.QUEUED: "cyan",
@@ -129,11 +130,8 @@ def dispatcher_line(view: QueueView, here_host: str | None = None) -> Text:
 
 def holder_label(holder: str, here_host: str | None = None) -> str:
     """`serve pid 123 on host (token)` as a person wants it: `serve pid 123` (the host only when it is another)."""
-    name, _, rest = holder.partition(" on ")
-    host = rest.split(" ", 1)[0]
-    if not rest or host == (here_host or socket.gethostname()):
-        return name
-    return f"{name} on {host}"
+    parsed = Holder.parse(holder)
+    return parsed.label(here_host) if parsed is not None else holder
 
 
 class TaskList(OptionList):
@@ -189,11 +187,15 @@ class QueuePanel(Vertical):
         if agent == self.agent:
             return
         self.agent = agent
-        self.query_one("#queue-title", Static).update(self._title())
-        self.refresh_tasks()
+        self._scope_changed()
 
     def toggle_all(self) -> None:
         self.show_all = not self.show_all
+        self._scope_changed()
+
+    def _scope_changed(self) -> None:
+        """Ask the supervisor's buffer for what the panel shows now (read agent by agent from the store)."""
+        app_of(self).set_queue_panel(self.agent, self.show_all)
         self.query_one("#queue-title", Static).update(self._title())
         self.refresh_tasks()
 
@@ -202,6 +204,9 @@ class QueuePanel(Vertical):
         view = self.view
         if view is None or not self.display or (self.parent is not None and not self.parent.display):
             return
+        agent, every = view.scope
+        if not every and (self.show_all or agent != self.agent):
+            return  # the tasks of what the panel showed before: the new ones come with the next look
         tasks = [t for t in view.tasks if self.show_all or t.agent == self.agent]
         now = self.clock()
         ages = [format_age(now - task.created_at) for task in tasks]
@@ -298,24 +303,24 @@ class QueuePanel(Vertical):
     def action_view(self) -> None:
         task = self._need_task()
         if task is not None:
-            self.app.view_task(task)  # type: ignore[attr-defined]
+            app_of(self).view_task(task)
 
     def action_cancel(self) -> None:
         task = self._need_task()
         if task is not None:
-            self.app.cancel_task(task.id)  # type: ignore[attr-defined]
+            app_of(self).cancel_task(task.id)
 
     def action_retry(self) -> None:
         task = self._need_task()
         if task is not None:
-            self.app.retry_task(task.id)  # type: ignore[attr-defined]
+            app_of(self).retry_task(task.id)
 
     def action_priority(self, delta: int) -> None:
         task = self._need_task()
         if task is not None:
-            self.app.shift_priority(task.id, delta)  # type: ignore[attr-defined]
+            app_of(self).shift_priority(task.id, delta)
 
     def action_after(self) -> None:
         task = self._need_task()
         if task is not None:
-            self.app.add_dependency(task)  # type: ignore[attr-defined]
+            app_of(self).add_dependency(task)

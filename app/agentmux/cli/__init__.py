@@ -1,0 +1,84 @@
+"""The `agentmux` command: each module holds one group of commands (agents, queue, serve, doctor), parser.py the
+whole command line; they only turn arguments into calls of the services (actions.py, the queue, the
+supervisor) and print what comes back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agentmux import config as config_module
+from agentmux.actions import Actions
+from agentmux.cli.agents import cmd_add, cmd_attach, cmd_down, cmd_init, cmd_ls, cmd_restart, cmd_rm, cmd_send, cmd_up
+from agentmux.cli.doctor import cmd_doctor
+from agentmux.cli.parser import build_parser
+from agentmux.cli.queue import cmd_queue
+from agentmux.cli.serve import cmd_serve
+from agentmux.errors import AgentmuxError, UsageError, one_line
+from agentmux.store import StoreDamaged, is_damage
+
+COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
+    "up": cmd_up, "down": cmd_down, "restart": cmd_restart, "add": cmd_add, "rm": cmd_rm, "ls": cmd_ls,
+    "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue,
+}
+"""The commands that act on the fleet of a config, by name."""
+
+
+def config_path(args: argparse.Namespace) -> str | Path | None:
+    """The config file the command line names: `--config FILE`, or the demo fleet's with `--demo`."""
+    if getattr(args, "demo", False):
+        from agentmux.agents.demo_fleet import demo_config_path
+
+        path = demo_config_path()
+        if not path.is_file():
+            raise AgentmuxError("no demo fleet has been started here (`agentmux-tui --demo` starts one)")
+        return path
+    return str(args.config) if args.config is not None else None
+
+
+def run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.subcommand is None:
+        build_parser().print_help()
+        raise UsageError("give a command (the list is above)")
+    if args.subcommand == "init":
+        return cmd_init(args)
+    if args.subcommand == "doctor":
+        return cmd_doctor(args, config_path(args))
+    if args.subcommand == "demo-agent":
+        from agentmux import demo
+
+        return demo.main(args.args)
+    actions = Actions(config_module.load(config_path(args), must_exist=args.subcommand != "add"))
+    try:
+        return COMMANDS[args.subcommand](actions, args)
+    except sqlite3.DatabaseError as exc:
+        if is_damage(exc):  # a damaged page is found by whichever command first reads it
+            raise StoreDamaged(actions.fleet.store.path, str(exc)) from None
+        raise
+    finally:
+        actions.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except AgentmuxError as exc:
+        print(f"agentmux: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("agentmux: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, never a traceback
+        if os.environ.get("AGENTMUX_DEBUG"):
+            raise
+        print(f"agentmux: internal error: {type(exc).__name__}: {one_line(str(exc))} (run with AGENTMUX_DEBUG=1 "
+              "for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,136 @@
+"""The command line of `agentmux`: every command and option; usage errors are one line (exit code 2)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from agentmux import __version__
+from agentmux.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        # Python before 3.13 drops a "--" given as an option's value (`--if-output=--` became []): keep it
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
+CONFIG_HELP = "config file (default: ./agentmux.toml, else $XDG_CONFIG_HOME/agentmux/config.toml)"
+DEMO_HELP = "use the demo fleet that agentmux-tui --demo started (its own socket and config file)"
+
+
+def command(sub: argparse._SubParsersAction[Parser], name: str, **options: Any) -> Parser:
+    """A sub-command that also takes --config and --demo, so they may come before or after it
+    (`agentmux --config F ls` and `agentmux ls --config F`)."""
+    parser = sub.add_parser(name, **options)
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
+    return parser
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="agentmux", description="Supervise a fleet of AI coding agents in tmux.")
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+    parser.add_argument("--demo", action="store_true", help=DEMO_HELP)
+    parser.add_argument("--version", action="version", version=f"agentmux {__version__}")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
+
+    p = command(sub, "init", help="write a commented starter config file")
+    p.add_argument("--here", action="store_true", help="write ./agentmux.toml instead of the per-user file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = command(sub, "up", help="start agents (default: every agent with autostart) and the supervisor")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--no-serve", action="store_true",
+                   help="do not start the headless supervisor that dispatches queued tasks")
+
+    p = command(sub, "down", help="stop agents gracefully (default: all running, and the supervisor)")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="kill at once instead of asking the agent to quit")
+
+    p = command(sub, "restart", help="stop and start an agent")
+    p.add_argument("name", metavar="NAME")
+
+    p = command(sub, "add", help="add an agent to the config in use")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--command", default="", help="the program to run (a /bin/sh command line)")
+    p.add_argument("--kind", default="command", help="agent kind (default: command)")
+    p.add_argument("--cwd", help="working directory (default: the current directory)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable")
+    p.add_argument("--secret", action="append", default=[], metavar="KEY=REF",
+                   help="secret by reference: KEY=env:VARIABLE or KEY=file:PATH")
+    p.add_argument("--init", action="append", default=[], metavar="CMD", help="init command (repeatable)")
+    p.add_argument("--cleanup", action="append", default=[], metavar="CMD", help="cleanup command (repeatable)")
+    p.add_argument("--no-autostart", action="store_true", help="do not start with a plain `agentmux up`")
+    p.add_argument("--start", action="store_true", help="start the agent right away")
+
+    p = command(sub, "rm", help="stop an agent, run its cleanup, and remove it from the config")
+    p.add_argument("name", metavar="NAME")
+
+    p = command(sub, "ls", help="list agents with their state")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(sub, "send", help="type text into an agent (or --all) and press Enter")
+    p.add_argument("--all", action="store_true", help="send to every running agent")
+    p.add_argument("--no-enter", action="store_true", help="do not press Enter after the text")
+    p.add_argument("words", nargs="+", metavar="NAME|TEXT", help="NAME TEXT..., or TEXT... with --all; "
+                   "TEXT '-' reads standard input")
+
+    p = command(sub, "attach", help="attach to an agent's tmux session (detach with your tmux prefix, d)")
+    p.add_argument("name", metavar="NAME")
+
+    p = command(sub, "serve", help="run the supervisor in the foreground: follow states, dispatch queued "
+                       "tasks (while no other process does) until Ctrl-C")
+    p.add_argument("--interval", type=float, default=0.1,
+                   help="seconds between looks while tasks are out (default 0.1; 0.25 when none are)")
+
+    p = command(sub, "doctor", help="check tmux, the config, the store and the socket")
+    p.add_argument("--fix", action="store_true", help="apply the fixes doctor offers as `agentmux doctor --fix` "
+                   "(a damaged store, a tmux server that does not answer, a stale socket file)")
+
+    p = command(sub, "queue", help="per-agent command queues: add, ls, show, cancel, retry, pause, resume")
+    queue = p.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = command(queue, "add", help="queue TEXT for agent NAME")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("text", metavar="TEXT", help="what to type into the agent ('-' reads standard input)")
+    q.add_argument("--priority", type=int, default=0, help="higher goes first (default 0)")
+    q.add_argument("--after", type=int, action="append", default=[], metavar="ID",
+                   help="wait for task ID to end first (repeatable; on any agent)")
+    q.add_argument("--when", choices=["success", "failure", "always"], default="success",
+                   help="run after the tasks it waits for succeeded (default), failed, or either")
+    q.add_argument("--if-output", metavar="REGEX", help="run only if REGEX matches their output")
+    q.add_argument("--timeout", type=float, metavar="S", help="fail the task after S seconds")
+    q.add_argument("--retries", type=int, default=0, metavar="N", help="retry a failure N times with backoff")
+    q.add_argument("--json", action="store_true", help="print the task as JSON (its id, state, ...)")
+    q = command(queue, "ls", help="list tasks (of NAME, or all)")
+    q.add_argument("name", nargs="?", metavar="NAME")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.add_argument("--all", action="store_true", help="include ended tasks (default: the last 20 ended too)")
+    q = command(queue, "show", help="one task with its result")
+    q.add_argument("id", type=int, metavar="ID")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    for action, text in (("cancel", "cancel a task that has not ended"),
+                         ("retry", "put a failed, cancelled or skipped task back in the queue")):
+        q = command(queue, action, help=text)
+        q.add_argument("id", type=int, metavar="ID")
+    q = command(queue, "prio", help="give waiting task ID priority N")
+    q.add_argument("id", type=int, metavar="ID")
+    q.add_argument("priority", type=int, metavar="N")
+    q = command(queue, "after", help="make waiting task ID also wait for task DEP (cycles refused)")
+    q.add_argument("id", type=int, metavar="ID")
+    q.add_argument("dep", type=int, metavar="DEP")
+    for action, text in (("pause", "hold an agent's queue"), ("resume", "let an agent's queue run again")):
+        q = command(queue, action, help=text)
+        q.add_argument("name", metavar="NAME")
+
+    p = command(sub, "demo-agent", help="run the built-in simulated agent in this terminal")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
