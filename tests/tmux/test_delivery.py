@@ -102,3 +102,18 @@ def test_a_shell_agent_gets_any_task_text_exactly(env: Env, running: Callable[[]
     assert run.task(one_line.id).state == TaskState.SUCCEEDED
     assert Path(f"{out}.oneline").read_text() == "Q" * 6000
     assert not list((env.state_dir / "run" / "tasks").iterdir()), "a task's script is removed when it ends"
+
+
+def test_a_shell_task_runs_as_written_never_edited_by_the_shell(env: Env, running: Callable[[], Running]) -> None:
+    """Typed, bash expanded `!!` to the previous command, and an unclosed quote left the shell waiting at its
+    continuation prompt for ever (the task running, the agent busy)."""
+    env.write_config('[[agents]]\nname = "sh"\nkind = "shell"\ncommand = "bash --norc --noprofile"\n')
+    run = running()
+    first = run.queue.add("sh", "echo first")
+    bang = run.queue.add("sh", 'echo "x!!y"', after=[first.id])
+    unclosed = run.queue.add("sh", 'echo "unterminated', after=[bang.id], when="always")
+    after = run.queue.add("sh", "echo after", after=[unclosed.id], when="always")
+    run.until(lambda: run.ended(first, bang, unclosed, after), timeout=30, message="every task ended")
+    assert run.task(bang.id).result == "x!!y"
+    assert run.task(unclosed.id).state == TaskState.FAILED and "exit status" in run.task(unclosed.id).reason
+    assert (run.task(after.id).state, run.task(after.id).result) == (TaskState.SUCCEEDED, "after")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentmux import demo
-from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8, first_control
+from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8
 from agentmux.agents.detectors import (
     DEMO_PROMPT_RE,
     SHELL_PROMPT_RE,
@@ -33,11 +33,6 @@ kernel hangs up the pane's terminal and signals only the script; dying of it, th
 hang up the program too (a script that noted it left the program running with no server)."""
 LINGER = 0.2
 """Seconds the pane stays open after its program ends, so tmux reads the last output."""
-
-
-TYPED_MAX = 1000
-"""Bytes of a shell task typed as it is; a longer one goes as a script (a shell without line editing reads
-through the terminal, which keeps at most 4,095 bytes of a line)."""
 
 
 @dataclass(frozen=True)
@@ -164,12 +159,10 @@ class ShellKind(AgentKind):
             raise UsageError("the text holds NUL (U+0000), which a shell does not read in a script")
 
     def delivery(self, text: str) -> Delivery:
-        """One short line of plain text is typed; anything else (several lines, a control character, a long
-        line) becomes a script the shell reads with `.`: its prompt then shows once, when the whole script
-        has run, with the script's exit status, and every byte arrives as given."""
-        if "\n" in text or first_control(text) is not None or len(text.encode("utf-8")) > TYPED_MAX:
-            return Delivery(script=text)
-        return Delivery(typed=text)
+        """Every task is a script the shell reads with `.`: every byte arrives as given, the prompt shows
+        once, when the whole script has run, with its exit status. (Typed, a line could be changed by the
+        shell's line editing (`!!` is bash's history) or leave it waiting for the rest of an unclosed quote.)"""
+        return Delivery(script=text)
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         prompt = SHELL_PROMPT_RE.fullmatch(output[-1].rstrip()) if output else None
