@@ -8,6 +8,7 @@ the server, the agents and `agentmux serve` from /proc.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,3 +158,21 @@ command = "exec sleep 600"
     assert env.cli("up", "--no-serve").returncode == 0
     seen = environ_of(pane_pid(env, "one"))
     assert seen.get("SSH_AUTH_SOCK") == "/tmp/agent.sock" and "NOT_LISTED" not in seen
+
+
+def test_attaching_passes_nothing_of_the_attaching_terminal_to_the_agent(env: Env) -> None:
+    """tmux's update-environment copied SSH_AUTH_SOCK and DISPLAY of every attaching client into the session,
+    and a restart by the agent's policy (respawn-pane) handed them to the new program."""
+    env.write_config('[[agents]]\nname = "one"\ncommand = "exec sleep 600"\n')
+    assert env.cli("up", "--no-serve").returncode == 0
+    attaching = {**env.environ, "SSH_AUTH_SOCK": "/tmp/leaked-ssh-sock", "DISPLAY": ":99"}
+    client = subprocess.Popen(["tmux", "-L", env.socket, "-C", "attach-session", "-t", "=one"], env=attaching,
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: env.tmux("list-clients", "-t", "=one").stdout.strip(), message="the client attached")
+    finally:
+        assert client.stdin is not None
+        client.stdin.close()
+        client.wait(timeout=30)
+    session = env.tmux("show-environment", "-t", "=one").stdout
+    assert "leaked-ssh-sock" not in session and "DISPLAY=:99" not in session

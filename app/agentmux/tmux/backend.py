@@ -529,6 +529,9 @@ class TmuxServer:
             f"set-option -g history-limit {history_limit}",
             " ".join(parts),
             f"set-option -w -t {target} remain-on-exit on",
+            # tmux copies DISPLAY, SSH_AUTH_SOCK and the like from every client that attaches into the
+            # session, and a restart (respawn-pane) would pass them on: the session keeps what it was given
+            f'set-option -t {target} update-environment ""',
         ]
         if agent is not None:
             commands.append(f"set-option -t {target} {AGENT_OPTION} {tmux_quote(agent)}")
