@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 import socket
 import threading
 from collections.abc import Iterator
@@ -106,6 +107,11 @@ def test_a_stopped_tmux_server_is_named_and_fix_ends_it(env: Env) -> None:
     pid = int(env.tmux("display-message", "-p", "#{pid}").stdout)
     os.kill(pid, signal.SIGSTOP)
     try:
+        started = time.monotonic()
+        listing = env.cli("ls")
+        assert listing.returncode == 1 and "agentmux doctor" in listing.stderr
+        # a command waited out a 30 s client timeout before probing (33 s in all); now a 5 s one, then the probe
+        assert time.monotonic() - started < 20, "a stopped server is said without waiting out 30 s"
         report = env.cli("doctor")
         assert report.returncode == 1
         assert f"the tmux server on socket '{env.socket}'" in report.stdout and "no answer within" in report.stdout

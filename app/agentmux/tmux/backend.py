@@ -55,6 +55,9 @@ WEDGED_RE = re.compile(r"server exited unexpectedly|protocol version mismatch|lo
 """What a tmux client says when something listens on the socket but does not answer as a tmux server."""
 PROBE_TIMEOUT = 3.0
 """Seconds a healthy server needs at most to list its sessions (it takes milliseconds)."""
+CLIENT_TIMEOUT = 5.0
+"""Seconds a tmux command may take before the server is probed (then: wedged, or asked once more)."""
+SLOW_TIMEOUT = 30.0
 
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
               "TMUX_TMPDIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
@@ -297,16 +300,23 @@ class TmuxServer:
             starts_server: bool = False) -> subprocess.CompletedProcess[bytes]:
         """One tmux client call; `stdin` feeds commands such as `load-buffer -`."""
         prefix = self.starting_args if starts_server else self.base_args
+
+        def call(timeout: float) -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run([*prefix, *args], input=stdin, capture_output=True, timeout=timeout,
+                                  stdin=None if stdin is not None else subprocess.DEVNULL, env=self.client_env)
+
         try:
-            result = subprocess.run(
-                [*prefix, *args], input=stdin, capture_output=True, timeout=30,
-                stdin=None if stdin is not None else subprocess.DEVNULL, env=self.client_env,
-            )
+            try:
+                result = call(CLIENT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                # a wedged server is said at once; a healthy one that was only slow (a loaded machine) gets
+                # the command once more, with time to spare
+                self.raise_if_wedged(f"no answer within {CLIENT_TIMEOUT:g}s")
+                result = call(SLOW_TIMEOUT)
         except FileNotFoundError:
             raise TmuxError("tmux is not installed (e.g. apt-get install tmux)") from None
         except subprocess.TimeoutExpired:
-            self.raise_if_wedged("no answer within 30s")
-            raise TmuxError(f"tmux did not answer within 30s: tmux {' '.join(args[:2])}") from None
+            raise TmuxError(f"tmux did not answer within {SLOW_TIMEOUT:g}s: tmux {' '.join(args[:2])}") from None
         if result.returncode != 0:
             said = result.stderr.decode(errors="replace").strip()
             if WEDGED_RE.search(said):
