@@ -95,3 +95,23 @@ command = "exit 1"
     assert doctor.returncode == 1
     assert "1 task wait for broken, which is error (exited with status 1)" in doctor.stdout
     assert "`agentmux up broken` starts it" in doctor.stdout
+
+
+def test_a_restarted_agent_is_not_idle_on_the_last_run_s_quiet_and_gets_no_task(env: Env,
+                                                                                running: Callable[..., Running]) -> None:
+    """The screen of the run before (the same `boom`) made a just-restarted agent look quiet for idle_after
+    already: it was judged idle 0.1 s after its restart and a queued task was typed into it."""
+    env.write_config(settings="idle_after = 1.0", agents='''
+[[agents]]
+name = "crashy"
+command = "echo boom; sleep 0.3; exit 3"
+restart = "on-failure"
+restart_limit = 3
+''')
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    tasks = [run.queue.add("crashy", f"echo {n}") for n in range(3)]
+    run.until(lambda: "gave up" in env.status("crashy")["reason"], timeout=40, message="the policy gives up")
+    states = [change.state.value for change in run.fleet.store.state_history("crashy")]
+    assert "idle" not in states, states
+    assert all(run.task(task.id).attempts == 0 for task in tasks), "nothing was typed into the crashing agent"

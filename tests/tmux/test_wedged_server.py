@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 

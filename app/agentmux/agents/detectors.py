@@ -69,8 +69,10 @@ def detect_ended(obs: Observation) -> Detected | None:
 
 
 def quiet_for(obs: Observation) -> float:
-    """Seconds since the screen last changed (or since start when it never did)."""
-    return obs.now - (obs.last_output_at if obs.last_output_at is not None else obs.started_at)
+    """Seconds since the screen last changed, or since the program started when it has not changed since
+    (output from before a restart says nothing of the new program)."""
+    since = obs.started_at if obs.last_output_at is None else max(obs.last_output_at, obs.started_at)
+    return obs.now - since
 
 
 def detect_command(obs: Observation) -> Detected:

@@ -76,6 +76,7 @@ class _Memory:
     saved_at: float = 0.0
     record: AgentRecord | None = None
     status: AgentStatus | None = None
+    pid: int | None = None
 
 
 SETTLED = frozenset({AgentState.IDLE, AgentState.WAITING, AgentState.EXITED, AgentState.ERROR,
@@ -220,8 +221,16 @@ class Observer:
             detected = self._vanished(record, server_running)
         else:
             if pane.pane_id != record.pane_id or pane.pid != record.pid:
-                store.set_pane(record.name, pane.session, pane.pane_id, pane.pid)
-                record = replace(record, session=pane.session, pane_id=pane.pane_id, pid=pane.pid)
+                fresh = store.agent(record.name)
+                if fresh is not None and (fresh.pane_id, fresh.pid) == (pane.pane_id, pane.pid):
+                    record = fresh  # (re)started by a process that wrote it down: its start time too
+                else:
+                    store.set_pane(record.name, pane.session, pane.pane_id, pane.pid)
+                    record = replace(record, session=pane.session, pane_id=pane.pane_id, pid=pane.pid)
+            if memory.pid is not None and memory.pid != pane.pid:
+                # another program in the pane (a restart): the last one's output says nothing of its quiet
+                memory.last_output_at, memory.screen_hash = None, None
+            memory.pid = pane.pid
             if pane.pane_id in screens:
                 mask = self.fleet.redactor(record.name, pane)
                 self._take_screen(record, memory, mask(screens[pane.pane_id]) if mask else screens[pane.pane_id],
