@@ -91,9 +91,20 @@ class Actions:
     def down(self, names: Sequence[str], force: bool = False) -> list[Outcome]:
         """Stop the named agents, or every running one and the headless supervisor."""
         outcomes = self.stop(list(names) or self.running(), force=force)
-        if not names and stop_serve(self.fleet):
-            outcomes.append(Outcome("serve", "stopped the supervisor (queued tasks wait for the next `agentmux up`)"))
+        if not names:
+            if stop_serve(self.fleet):
+                outcomes.append(Outcome("serve", "stopped the supervisor (queued tasks wait for the next "
+                                        "`agentmux up`)"))
+            outcomes += self.end_leftovers()
         return outcomes
+
+    def end_leftovers(self) -> list[Outcome]:
+        """End what outlived its agent's tmux session (a killed server, children that left the group)."""
+        def end(name: str) -> Outcome:
+            pids = ", ".join(map(str, self.fleet.end_leftovers(name)))
+            return Outcome(name, f"{name}: ended processes that outlived its tmux session (pids {pids})")
+
+        return self.each(sorted(self.fleet.leftovers()), end)
 
     def restart(self, names: Sequence[str]) -> list[Outcome]:
         for name in names:

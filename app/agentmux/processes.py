@@ -16,7 +16,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -111,11 +111,17 @@ def _environ(pid: int) -> dict[bytes, bytes]:
 def agent_processes(name: str, socket: str, pgid: int | None = None, started_at: float | None = None) -> list[int]:
     """Live processes (not zombies) of agent `name` on `socket`: tagged with its variables, or members of its
     pane's process group `pgid` that started at or after `started_at`."""
-    if not PROC.is_dir():
-        return []
+    return fleet_processes(socket, {name: (pgid, started_at)}).get(name, [])
+
+
+def fleet_processes(socket: str, agents: Mapping[str, tuple[int | None, float | None]]) -> dict[str, list[int]]:
+    """The live processes of each agent (by name: its pane's process group and start time, as recorded), in
+    one walk of /proc; agents with none are left out."""
+    if not PROC.is_dir() or not agents:
+        return {}
     me = os.getpid()
-    tag = {b"AGENTMUX_AGENT": name.encode(), b"AGENTMUX_SOCKET": socket.encode()}
-    found = []
+    groups = {pgid: (name, started_at) for name, (pgid, started_at) in agents.items() if pgid is not None}
+    found: dict[str, list[int]] = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
@@ -123,12 +129,20 @@ def agent_processes(name: str, socket: str, pgid: int | None = None, started_at:
         fields = _stat_fields(pid)
         if fields is None or fields[0] in ("Z", "X"):
             continue
-        in_group = pgid is not None and int(fields[2]) == pgid and (
-            started_at is None or _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK") >= started_at - 1)
-        environ = _environ(pid)
-        if in_group or all(environ.get(key) == value for key, value in tag.items()):
-            found.append(pid)
-    return sorted(found)
+        owner = None
+        group = groups.get(int(fields[2]))
+        if group is not None and (group[1] is None or
+                                  _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK") >= group[1] - 1):
+            owner = group[0]
+        else:
+            environ = _environ(pid)
+            tagged = environ.get(b"AGENTMUX_AGENT")
+            if tagged is not None and environ.get(b"AGENTMUX_SOCKET") == socket.encode():
+                name = tagged.decode(errors="replace")
+                owner = name if name in agents else None
+        if owner is not None:
+            found.setdefault(owner, []).append(pid)
+    return {name: sorted(pids) for name, pids in found.items()}
 
 
 def _alive(pids: Iterable[int]) -> list[int]:

@@ -4,13 +4,14 @@ Reliability)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agentmux.agents import lifecycle
 from agentmux.processes import _alive, agent_processes
-from tests.conftest import Env, wait_until
+from tests.conftest import Env, Running, wait_until
 
 
 def copies(env: Env, name: str) -> list[int]:
@@ -78,3 +79,41 @@ cleanup = ["sleep 1005 & echo $! > {child}; sleep 1006"]
     assert not outcome.ok and "timed out after 1s" in outcome.message
     pid = int(child.read_text())
     wait_until(lambda: not _alive([pid]), timeout=5, message="the cleanup's child is gone")
+
+
+ESCAPERS = '''
+[[agents]]
+name = "deaf"
+command = "trap '' HUP; exec sleep 1102"
+
+[[agents]]
+name = "escaper"
+command = "setsid sh -c 'trap \\"\\" HUP; exec sleep 1107' & exec sleep 1108"
+'''
+
+
+def test_what_outlives_a_killed_server_is_named_by_doctor_and_ended_by_a_plain_down(env: Env) -> None:
+    env.write_config(ESCAPERS)
+    assert env.cli("up", "--no-serve").returncode == 0
+    wait_until(lambda: copies(env, "deaf") and copies(env, "escaper"), message="both run")
+    env.tmux("kill-server")
+    wait_until(lambda: copies(env, "deaf") and copies(env, "escaper") and len(copies(env, "deaf")) == 1,
+               message="the program that ignores SIGHUP and the child that left its group survive")
+    doctor = env.cli("doctor")
+    assert doctor.returncode == 1
+    assert "processes of deaf outlived its tmux session" in doctor.stdout
+    assert "processes of escaper outlived its tmux session" in doctor.stdout
+    down = env.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert "deaf: ended processes that outlived its tmux session" in down.stdout
+    assert not copies(env, "deaf") and not copies(env, "escaper")
+
+
+def test_the_dispatching_supervisor_ends_what_outlived_a_killed_server(env: Env,
+                                                                       running: Callable[..., Running]) -> None:
+    env.write_config(ESCAPERS)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: all(s.state.is_live for s in run.tick().statuses), message="both running")
+    env.tmux("kill-server")
+    run.until(lambda: not copies(env, "deaf") and not copies(env, "escaper"), message="the leftovers ended")

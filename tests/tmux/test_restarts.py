@@ -97,8 +97,8 @@ command = "exit 1"
     assert "`agentmux up broken` starts it" in doctor.stdout
 
 
-def test_a_restarted_agent_is_not_idle_on_the_last_run_s_quiet_and_gets_no_task(env: Env,
-                                                                                running: Callable[..., Running]) -> None:
+def test_a_restarted_agent_is_not_idle_on_the_quiet_of_the_run_before(env: Env,
+                                                                       running: Callable[..., Running]) -> None:
     """The screen of the run before (the same `boom`) made a just-restarted agent look quiet for idle_after
     already: it was judged idle 0.1 s after its restart and a queued task was typed into it."""
     env.write_config(settings="idle_after = 1.0", agents='''

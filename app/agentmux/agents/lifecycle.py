@@ -22,7 +22,7 @@ from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.secrets import resolve_secrets
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError, UnknownAgent
-from agentmux.processes import agent_processes, end_processes, group_alive
+from agentmux.processes import agent_processes, end_processes, fleet_processes, group_alive
 from agentmux.redact import NO_SECRETS, Redactor
 from agentmux.state import AgentState
 from agentmux.store import Store
@@ -165,7 +165,7 @@ class Fleet:
         self.check_startable(name)
         env = self.agent_env(spec)
         settings = self.config.settings
-        note = self._end_leftovers(name)
+        note = self.leftover_note(self.end_leftovers(name))
         self.tmux.make_way(name, AGENT_OPTION, name)  # its own dead pane is replaced; another's session refused
         self.tmux.new_session(
             name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
@@ -189,7 +189,7 @@ class Fleet:
         pane = self.pane(name)
         if pane is not None and not pane.dead:
             return Outcome(name, f"{name} is already running")
-        note = self._end_leftovers(name)
+        note = self.leftover_note(self.end_leftovers(name))
         if pane is None:
             started = self.start(name)
             record = self.store.agent(name)
@@ -204,22 +204,37 @@ class Fleet:
         self.store.record_event(name, "restart", f"restart {restarts} by its restart policy{note}", now)
         return Outcome(name, f"restarted {name} (restart {restarts}){note}")
 
-    def _end_leftovers(self, name: str) -> str:
+    def leftovers(self) -> dict[str, list[int]]:
+        """Processes of agents whose tmux session is gone or whose pane died, by agent: what outlived a tmux
+        server that was killed, or a program's children that left its process group. One walk of /proc."""
+        live = {pane.agent for pane in self.tmux.list_panes() if pane.agent and not pane.dead}
+        records = {record.name: record for record in self.store.agents()}
+        known = (set(self.config.names()) | set(records)) - live
+        return fleet_processes(self.config.settings.socket, {
+            name: (records[name].pid, records[name].started_at) if name in records else (None, None)
+            for name in known})
+
+    def end_leftovers(self, name: str) -> list[int]:
         """End processes of an earlier copy of the agent that outlived its session (its tmux server was
-        killed, or its program ignored the hang-up), so two copies never run; a note for the user, or an
-        error when they cannot be ended."""
+        killed, or its program ignored the hang-up), so two copies never run: the pids ended, or an error
+        when they cannot be ended."""
         record = self.store.agent(name)
         leftovers = agent_processes(name, self.config.settings.socket, record.pid if record else None,
                                     record.started_at if record else None)
         if not leftovers:
-            return ""
-        pids = ", ".join(map(str, leftovers))
+            return []
         alive = end_processes(leftovers)
         if alive:
             raise AgentmuxError(f"{name}: an earlier copy still runs (pids {', '.join(map(str, alive))}) and cannot "
                                 "be ended; end it, then start the agent again")
-        self.store.record_event(name, "leftovers", f"ended processes of an earlier copy: {pids}")
-        return f" (first ended an earlier copy still running outside tmux: pids {pids})"
+        self.store.record_event(name, "leftovers", f"ended processes of an earlier copy: "
+                                                   f"{', '.join(map(str, leftovers))}")
+        return leftovers
+
+    @staticmethod
+    def leftover_note(ended: list[int]) -> str:
+        return f" (first ended an earlier copy still running outside tmux: pids {', '.join(map(str, ended))})" \
+            if ended else ""
 
     def stop(self, name: str, force: bool = False, timeout: float | None = None) -> Outcome:
         """Graceful stop: the kind's quit keys, then SIGTERM, then SIGKILL; cleanup commands after."""
@@ -232,7 +247,7 @@ class Fleet:
         if pane is None or pane.dead:
             if record is not None and record.state.is_live:
                 self.store.set_state(name, AgentState.STOPPED, "stopped")
-            note = self._end_leftovers(name)
+            note = self.leftover_note(self.end_leftovers(name))
             failures = self.run_cleanup(spec) if spec else []
             return Outcome(name, f"{name} was not running{note}" + "".join(f"; {f}" for f in failures),
                            ok=not failures)

@@ -43,6 +43,7 @@ class Restarter:
     def __init__(self, fleet: Fleet, on_event: Callable[[str], None] | None = None) -> None:
         self.fleet = fleet
         self.on_event = on_event
+        self._reaped: set[tuple[str, float | None]] = set()
 
     def wants(self, status: AgentStatus) -> bool:
         """Could this agent's policy restart it? (Cheap: from the look alone.)"""
@@ -53,6 +54,8 @@ class Restarter:
 
     def tick(self, statuses: list[AgentStatus], now: float) -> None:
         for status in statuses:
+            if status.session is None and status.state == AgentState.ERROR and status.started_at is not None:
+                self._reap(status)
             if self.wants(status):
                 record = self.fleet.store.agent(status.name)
                 if record is not None and record.desired == "running" and record.state == status.state:
@@ -81,6 +84,22 @@ class Restarter:
             self._note(record, f"{reason}{GAVE_UP}{count} restarts: cannot start it again: {exc}")
             return
         self._say(f"{record.name}: {outcome.message} after: {reason}")
+
+    def _reap(self, status: AgentStatus) -> None:
+        """An agent whose session vanished (its tmux server was killed): end what of it outlived the server,
+        once per start, so a program that ignores the hang-up does not run on unseen."""
+        key = (status.name, status.started_at)
+        if key in self._reaped:
+            return
+        self._reaped.add(key)
+        try:
+            ended = self.fleet.end_leftovers(status.name)
+        except AgentmuxError as exc:
+            self._say(str(exc))
+            return
+        if ended:
+            self._say(f"{status.name}: ended processes that outlived its tmux session "
+                      f"(pids {', '.join(map(str, ended))})")
 
     def _note(self, record: AgentRecord, reason: str) -> None:
         if record.reason != reason:

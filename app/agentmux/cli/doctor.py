@@ -98,6 +98,7 @@ def cmd_doctor(args: argparse.Namespace, config_file: str | Path | None) -> int:
     if store is not None:
         check_dispatcher(store, check)
         check_waiting_agents(config, store, check)
+        check_leftovers(config, store, doctor)
         store.close()
     if binary:
         doctor_tmux(doctor, config)
@@ -246,3 +247,18 @@ def check_waiting_agents(config: Config, store: Store, check: Callable[..., bool
         elif not status.state.is_live:
             check(False, f"{tasks} wait for {agent}, which is {status.state.value} ({status.reason})",
                   f"`agentmux up {agent}` starts it")
+
+
+def check_leftovers(config: Config, store: Store, doctor: Doctor) -> None:
+    """Processes of agents that outlived their tmux session (a killed server): a problem `--fix` ends."""
+    fleet = Fleet(config, store=store)
+    try:
+        leftovers = fleet.leftovers()
+    except AgentmuxError:
+        return  # tmux cannot be asked: its own check says why
+    def ender(name: str) -> Callable[[], list[str]]:
+        return lambda: [f"ended pids {', '.join(map(str, fleet.end_leftovers(name)))} of {name}"]
+
+    for name, pids in sorted(leftovers.items()):
+        doctor.check(False, f"processes of {name} outlived its tmux session (pids {', '.join(map(str, pids))})",
+                     "`agentmux down` (or `agentmux doctor --fix`) ends them", repair=ender(name))
