@@ -164,3 +164,14 @@ def test_a_stale_socket_file_is_named_and_fix_removes_it(env: Env) -> None:
     assert f"fixed: removed {path}" in fixed.stdout, fixed.stdout
     assert not path.exists()
     assert not Path(f"{path}.lock").exists()
+
+
+def test_a_directory_at_the_socket_path_is_named_and_left_alone(env: Env) -> None:
+    env.write_config()
+    path = socket_path(env.socket, env.environ)
+    path.mkdir(parents=True)
+    report = env.cli("doctor")
+    assert report.returncode == 1 and "is a directory, not a socket" in report.stdout, report.stdout
+    fixed = env.cli("doctor", "--fix")
+    assert "internal error" not in fixed.stdout + fixed.stderr and "not fixed" in fixed.stdout, fixed.stdout
+    assert path.is_dir()

@@ -110,6 +110,8 @@ CASES = [
     Case("secret-key-ending-in-newline", "is not a valid environment variable name", 'secrets."T\\n"', "secrets =",
          agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { "T\\n" = "env:X" }\n'),
     Case("socket-ending-in-newline", "must be 1-64 letters", "agentmux.socket", "socket =", socket="s\\n"),
+    Case("socket-dot-dot", "not starting with '.'", "agentmux.socket", "socket =", socket=".."),
+    Case("socket-hidden", "not starting with '.'", "agentmux.socket", "socket =", socket=".fleet"),
     Case("secret-env-reference-ending-in-newline", "is not a valid environment variable name", "secrets.T",
          "secrets =", agents='[[agents]]\nname = "a"\ncommand = "true"\nsecrets = { T = "env:X\\n" }\n'),
     Case("secret-env-reference-with-a-space", "'MY VAR' is not a valid environment variable name", "secrets.T",

@@ -14,7 +14,8 @@ from agentmux.paths import default_state_dir
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_REF_RE = re.compile(r"(env|file):(.+)", re.DOTALL)
-SOCKET_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+SOCKET_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+"""Not starting with a dot: `.` and `..` name directories, a leading dot hides the socket."""
 BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
 MAX_SECONDS = 86400

@@ -259,7 +259,8 @@ class _Validator:
         socket = values.get("socket", "agentmux")
         if not SOCKET_RE.fullmatch(socket):
             raise self.fail(
-                "must be 1-64 letters, digits, '.', '_' or '-'", "agentmux.socket", self.where.settings("socket")
+                "must be 1-64 letters, digits, '.', '_' or '-', not starting with '.'", "agentmux.socket",
+                self.where.settings("socket")
             )
         if "state_dir" in raw:
             values["state_dir"] = self.resolve(raw["state_dir"], "agentmux.state_dir", self.where.settings("state_dir"))

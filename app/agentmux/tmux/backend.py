@@ -156,6 +156,11 @@ def _gone(pid: int) -> bool:
     return zombie_exit(pid) is not None
 
 
+def _what_is(path: Path) -> str:
+    mode = path.lstat().st_mode
+    return "a directory" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode) else "a file"
+
+
 def zombie_exit(pid: int | None) -> tuple[int | None, int | None] | None:
     """(status, signal) of a process that has exited but not been reaped (Linux /proc), else None."""
     if pid is None:
@@ -387,6 +392,10 @@ class TmuxServer:
         """The command that clears a server that does not answer, and what it ends."""
         servers, everyone = self.wedged_listeners()
         path = socket_path(self.socket)
+        with contextlib.suppress(OSError):
+            if not servers and not stat.S_ISSOCK(path.lstat().st_mode):
+                return (f"{path} is {_what_is(path)}, not a socket: move it away, or set another socket in the "
+                        "config (agentmux does not remove it)")
         if servers:
             return (f"`kill {' '.join(map(str, servers))}` ends that tmux server and every program still running in "
                     f"its sessions (`tmux -L {self.socket} kill-server` cannot reach a server that does not answer)")
@@ -405,6 +414,9 @@ class TmuxServer:
         path = socket_path(self.socket)
         if not servers:
             with contextlib.suppress(FileNotFoundError):
+                if not stat.S_ISSOCK(path.lstat().st_mode):
+                    raise AgentmuxError(f"{path} is not a socket ({_what_is(path)}): agentmux leaves it alone; "
+                                        "move it away, or set another socket in the config")
                 path.unlink()
             who = ", ".join(map(processes.describe, everyone)) if everyone else "not found"
             return f"removed the socket file {path} (what listened there, {who}, is not a tmux server: left running)"
