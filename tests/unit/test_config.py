@@ -136,6 +136,11 @@ CASES = [
          agents='[[agents]]\nname = "a"\ncommand = "true"\nstop_timeout = -inf\n'),
     Case("env-value-with-nul", "holds a NUL character (\\0), which tmux cannot pass to a program", "env.A",
          "env =", agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { A = "x\\u0000y" }\n'),
+    Case("env-value-too-long", "is 140,000 bytes: a program cannot be started with more than 131,071", "env.BIG",
+         "env =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nenv = { BIG = "' + "v" * 140_000 + '" }\n'),
+    Case("command-too-long", "is 140,000 bytes: a program cannot be started with more than 131,071", "command",
+         "command =", agents='[[agents]]\nname = "a"\ncommand = "' + "c" * 140_000 + '"\n'),
     Case("command-with-nul", "holds a NUL character (\\0), which tmux cannot pass", "command", "command =",
          agents='[[agents]]\nname = "a"\ncommand = "echo \\u0000"\n'),
     Case("init-with-nul", "item 2 holds a NUL character", "init", "init =",
@@ -640,3 +645,11 @@ def test_a_follower_does_not_move_a_running_process_to_another_socket(env: Env) 
     assert change is not None and change.config is None and change.problem is not None
     assert "socket changed; it is used after a restart" in change.problem
     assert follower.config.settings.socket == env.socket
+
+
+def test_init_commands_and_command_too_long_together_are_refused_before_the_start(env: Env) -> None:
+    """Each fits, together they pass the limit of one argument: the agent died at once, saying nothing."""
+    chunk = "echo " + "x" * 60_000
+    env.write_config(f'[[agents]]\nname = "a"\ncommand = "true"\ninit = ["{chunk}", "{chunk}", "{chunk}"]\n')
+    result = env.cli("up", "a", "--no-serve")
+    assert result.returncode == 1 and "more than a program can be started with" in result.stderr

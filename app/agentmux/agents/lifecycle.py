@@ -21,6 +21,7 @@ from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.secrets import resolve_secrets
 from agentmux.config import AgentSpec, Config
+from agentmux.config.model import MAX_ARG
 from agentmux.errors import AgentmuxError, UnknownAgent
 from agentmux.processes import agent_processes, end_processes, fleet_processes, group_alive
 from agentmux.redact import NO_SECRETS, Redactor
@@ -282,6 +283,10 @@ class Fleet:
         be resolved, a working directory gone), so `restart` never stops an agent it cannot start again."""
         spec = self.config.agent(name)
         self.agent_env(spec)
+        script = len(kind_of(spec.kind).start_script(spec).encode("utf-8", "surrogateescape"))
+        if script > MAX_ARG:
+            raise AgentmuxError(f"{name}: its init commands and command come to {script:,} bytes, more than a "
+                                f"program can be started with ({MAX_ARG:,}); move them into a script file")
         if not spec.cwd.is_dir():
             raise AgentmuxError(f"{name}: its working directory {spec.cwd} does not exist")
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from agentmux.config.model import MAX_ARG
 from agentmux.errors import AgentmuxError
 
 
@@ -33,4 +34,9 @@ def resolve_secret(agent: str, variable: str, reference: str, environ: Mapping[s
 
 
 def resolve_secrets(agent: str, references: Mapping[str, str]) -> dict[str, str]:
-    return {variable: resolve_secret(agent, variable, ref) for variable, ref in references.items()}
+    values = {variable: resolve_secret(agent, variable, ref) for variable, ref in references.items()}
+    for variable, value in values.items():
+        if len(f"{variable}={value}".encode("utf-8", "surrogateescape")) > MAX_ARG:
+            raise AgentmuxError(f"agent {agent!r}: secret {variable} ({references[variable]}) is too long: "
+                                f"NAME=value may be at most {MAX_ARG:,} bytes for a program to be started with it")
+    return values

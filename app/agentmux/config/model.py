@@ -19,6 +19,9 @@ SOCKET_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
 MAX_SECONDS = 86400
+MAX_ARG = 131071
+"""Bytes of one argument or one NAME=value a program can be started with (Linux: MAX_ARG_STRLEN less the
+NUL): an agent's variables, and its pane script (init commands and command together)."""
 """The longest duration a config may give (a day): anything longer is a typo, and inf or nan never ends."""
 RESTART_POLICIES = ("no", "on-failure", "always")
 MAX_RESTARTS = 1000

@@ -20,6 +20,7 @@ from agentmux.config.kinds import KIND_RULES
 from agentmux.config.model import (
     BARE_KEY_RE,
     ENV_NAME_RE,
+    MAX_ARG,
     MAX_RESTARTS,
     MAX_SECONDS,
     NAME_RE,
@@ -46,8 +47,12 @@ def _is_str(value: Any) -> str | None:
 
 
 def _is_text(value: Any) -> str | None:
-    """A string tmux can carry to a program: anything but NUL."""
-    return _is_str(value) or (NUL_IN_TEXT if "\0" in value else None)
+    """A string tmux can carry to a program: anything but NUL, and short enough to start one with."""
+    problem = _is_str(value) or (NUL_IN_TEXT if "\0" in value else None)
+    if problem is None and len(value.encode("utf-8", "surrogateescape")) > MAX_ARG:
+        problem = f"is {len(value.encode('utf-8', 'surrogateescape')):,} bytes: a program cannot be started with " \
+                  f"more than {MAX_ARG:,} bytes in one argument or variable"
+    return problem
 
 
 def _is_path(value: Any) -> str | None:
@@ -375,6 +380,8 @@ class _Validator:
         if key in RESERVED_ENV:
             raise self.fail("is set by agentmux itself and cannot be configured", key_label, line)
         problem = check(value)
+        if problem is None and len(f"{key}={value}".encode("utf-8", "surrogateescape")) > MAX_ARG:
+            problem = f"is too long: NAME=value may be at most {MAX_ARG:,} bytes for a program to be started with it"
         if problem is not None:
             raise self.fail(problem, key_label, line)
 
