@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Env
+
 APP_DIR = Path(__file__).parents[2] / "app"
 TIMEOUT = 15.0
 
@@ -181,3 +183,11 @@ def test_sigint_while_working_cancels_task() -> None:
         proc.stdin.write(b"exit\n")
         proc.stdin.flush()
         assert proc.wait(timeout=TIMEOUT) == 0
+
+
+def test_agentmux_demo_agent_takes_the_demo_agents_own_options(env: Env) -> None:
+    """`agentmux demo-agent --speed 0` was refused ('unrecognized arguments: --speed')."""
+    env.write_config()
+    result = env.cli("demo-agent", "--speed", "0", "--seed", "1", input="echo hi from the demo\nexit\n")
+    assert result.returncode == 0, result.stderr
+    assert "hi from the demo" in result.stdout

@@ -41,7 +41,34 @@ def config_path(args: argparse.Namespace) -> str | Path | None:
     return str(args.config) if args.config is not None else None
 
 
+def run_demo_agent(argv: list[str]) -> int | None:
+    """`agentmux [--config F] demo-agent OPTIONS...`: everything after demo-agent is the demo agent's own
+    (argparse would take them for agentmux's); None when the command line is not that."""
+    if "demo-agent" not in argv:
+        return None
+    at = argv.index("demo-agent")
+    try:
+        head = build_parser().parse_args(argv[:at])
+    except UsageError:
+        return None
+    if head.subcommand is not None:
+        return None
+    from agentmux import demo
+
+    options = argv[at + 1:]
+    options = options[1:] if options[:1] == ["--"] else options
+    if "-h" not in options and "--help" not in options:
+        problem = demo.check_options(options)
+        if problem is not None:
+            raise UsageError(f"demo-agent: {problem} (see `agentmux demo-agent --help`)")
+    return demo.main(options)
+
+
 def run(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    demo_ran = run_demo_agent(argv)
+    if demo_ran is not None:
+        return demo_ran
     args = build_parser().parse_args(argv)
     if args.subcommand is None:
         build_parser().print_help()
@@ -50,10 +77,10 @@ def run(argv: Sequence[str] | None) -> int:
         return cmd_init(args)
     if args.subcommand == "doctor":
         return cmd_doctor(args, config_path(args))
-    if args.subcommand == "demo-agent":
+    if args.subcommand == "demo-agent":  # with no options of its own
         from agentmux import demo
 
-        return demo.main(args.args)
+        return demo.main([])
     actions = Actions(config_module.load(config_path(args), must_exist=args.subcommand != "add"))
     try:
         return COMMANDS[args.subcommand](actions, args)
