@@ -3,6 +3,8 @@ restart stopped an agent it could not start again; a failed init command showed 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import Env, wait_until
 
 
@@ -46,3 +48,28 @@ init = ["true", "sh -c 'exit 3'", "echo never"]
     assert isinstance(row, dict)
     assert row["reason"] == "init command failed with status 3: sh -c 'exit 3'"
     assert "init command failed with status 3" in env.cli("ls").stdout
+
+
+def test_an_agent_whose_directory_was_removed_blocks_no_command(env: Env, tmp_path: Path) -> None:
+    """Once an agent's cwd was deleted every command failed (down included) with the config's error."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env.write_config(f'''
+[[agents]]
+name = "g1"
+command = "exec sleep 600"
+cwd = "{gone}"
+
+[[agents]]
+name = "g2"
+command = "exec sleep 600"
+''')
+    assert env.cli("up", "--no-serve").returncode == 0
+    gone.rmdir()
+    assert env.cli("ls").returncode == 0
+    restarted = env.cli("restart", "g1")
+    assert restarted.returncode == 1 and f"working directory {gone} does not exist" in restarted.stderr
+    doctor = env.cli("doctor")
+    assert doctor.returncode == 1 and f"directory {gone} does not exist" in doctor.stdout
+    assert env.cli("down").returncode == 0
+    assert env.cli("rm", "g1").returncode == 0

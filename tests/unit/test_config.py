@@ -217,12 +217,23 @@ def test_invalid_config_is_one_clear_config_error(env: Env, case: Case) -> None:
     assert str(parsed.value) == message
 
 
+WHERE_IT_RUNS = {"cwd-missing", "cwd-is-a-file", "cwd-with-a-newline-is-shown-escaped"}
+"""A working directory that is not there is the agent's start's to refuse, not every command's (a directory
+removed after the agent started must not stop `ls` and `down`): doctor and the start say it."""
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_invalid_config_via_cli_exits_2_with_file_line_key_reason(env: Env, case: Case) -> None:
     path = case.write(env)
     line = case.expected_line(path)
 
-    result = env.cli("ls")
+    result = env.cli("doctor" if case.id in WHERE_IT_RUNS else "ls")
+    if case.id in WHERE_IT_RUNS:
+        assert result.returncode == 1 and case.reason in result.stdout, result.stdout
+        started = env.cli("up", "a", "--no-serve")
+        assert started.returncode == 1 and "working directory" in started.stderr, started.stderr
+        assert_one_line(started.stderr)
+        return
 
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr

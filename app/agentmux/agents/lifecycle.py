@@ -288,7 +288,8 @@ class Fleet:
             raise AgentmuxError(f"{name}: its init commands and command come to {script:,} bytes, more than a "
                                 f"program can be started with ({MAX_ARG:,}); move them into a script file")
         if not spec.cwd.is_dir():
-            raise AgentmuxError(f"{name}: its working directory {spec.cwd} does not exist")
+            what = "is not a directory" if spec.cwd.exists() else "does not exist"
+            raise AgentmuxError(f"{name}: its working directory {spec.cwd} {what}")
 
     def restart(self, name: str) -> Outcome:
         """Stop, then start; checked first, so an agent that could not start again keeps running."""

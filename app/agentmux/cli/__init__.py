@@ -81,7 +81,8 @@ def run(argv: Sequence[str] | None) -> int:
         from agentmux import demo
 
         return demo.main([])
-    actions = Actions(config_module.load(config_path(args), must_exist=args.subcommand != "add"))
+    actions = Actions(config_module.load(config_path(args), must_exist=args.subcommand != "add",
+                                          check_dirs=False))
     try:
         return COMMANDS[args.subcommand](actions, args)
     except sqlite3.DatabaseError as exc:

@@ -164,7 +164,7 @@ def _checked(path: Path, text: str, new_text: str, expected: Config, what: str) 
     if _is_crlf(text):
         new_text = new_text.replace("\n", "\r\n")
     try:
-        new_config = parse(path, new_text)
+        new_config = parse(path, new_text, check_dirs=False)
     except ConfigError:
         new_config = None
     if new_config != expected:
@@ -177,7 +177,7 @@ def add_agent(config: Config, spec: AgentSpec) -> Config:
     """Append an agent to the config file (created when missing), keeping every comment and the layout, and
     return the new config."""
     text = _read(config.path) if config.path.exists() else ""
-    old = parse(config.path, text)
+    old = parse(config.path, text, check_dirs=False)
     if spec.name in old.names():
         raise UsageError(f"an agent named {spec.name!r} already exists in {config.path}")
     new = replace(old, agents=(*old.agents, spec))
@@ -189,7 +189,7 @@ def add_agent(config: Config, spec: AgentSpec) -> Config:
 
 def _removal(config: Config, name: str) -> tuple[str, Config]:
     text = _read(config.path) if config.path.exists() else ""
-    old = parse(config.path, text)
+    old = parse(config.path, text, check_dirs=False)
     index = old.names().index(old.agent(name).name)
     new = replace(old, agents=tuple(spec for spec in old.agents if spec.name != name))
     document = _document(config.path, text.replace("\r\n", "\n") if _is_crlf(text) else text)

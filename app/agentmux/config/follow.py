@@ -57,7 +57,8 @@ class ConfigFollower:
             return None
         self._seen = signature
         try:
-            config = load(self.config.path) if signature is not None else Config(self.config.path, Settings())
+            config = (load(self.config.path, check_dirs=False) if signature is not None
+                      else Config(self.config.path, Settings()))
         except ConfigError as exc:
             return ConfigChange(problem=f"{exc}; still using the config read before")
         old = self.config.settings

@@ -234,10 +234,11 @@ class _Locator:
 class _Validator:
     """Turns a parsed TOML document into a Config, raising ConfigError at the first problem."""
 
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(self, path: Path, text: str, check_dirs: bool = True) -> None:
         self.path = path
         self.file = str(path)
         self.where = _Locator(text)
+        self.check_dirs = check_dirs
 
     def fail(self, reason: str, key: str | None = None, line: int | None = None) -> ConfigError:
         return ConfigError(self.file, one_line(reason), key=None if key is None else one_line(key), line=line)
@@ -348,7 +349,8 @@ class _Validator:
         cwd_default = Path.home() if self.path == user_config_path() else self.path.parent
         cwd = self.resolve(table["cwd"], f"{label}cwd", line_of("cwd")) if "cwd" in table else cwd_default
         try:
-            problem = None if cwd.is_dir() else "is not a directory" if cwd.exists() else "does not exist"
+            problem = None if cwd.is_dir() or not self.check_dirs else (
+                "is not a directory" if cwd.exists() else "does not exist")
         except OSError as exc:  # e.g. a name too long: pathlib ignores only "no such file" errors
             problem = f"cannot be used: {exc.strerror}"
         if problem is not None:
@@ -386,15 +388,16 @@ class _Validator:
             raise self.fail(problem, key_label, line)
 
 
-def parse(path: Path, text: str) -> Config:
-    """Validate the text of a config file at `path`."""
+def parse(path: Path, text: str, check_dirs: bool = True) -> Config:
+    """Validate the text of a config file at `path`. Without `check_dirs`, an agent's working directory that
+    does not exist (any more) is left for its start to refuse, so every other command still works."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError(str(path), f"invalid TOML: {reason}", line=int(match.group(1)) if match else None) from None
-    validator = _Validator(path, text)
+    validator = _Validator(path, text, check_dirs)
     for key in document:
         if key not in ("agentmux", "agents"):
             raise validator.fail("unknown top-level key (known: [agentmux], [[agents]])", key_text(key),
@@ -420,17 +423,19 @@ def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
 
 
 
-def load(explicit: str | os.PathLike[str] | None = None, must_exist: bool = True) -> Config:
+def load(explicit: str | os.PathLike[str] | None = None, must_exist: bool = True, check_dirs: bool = True
+         ) -> Config:
     """Find and load the config; a missing default file is an empty fleet with default settings.
 
-    A missing `--config` file is an error unless `must_exist` is False (`agentmux add` creates it).
+    A missing `--config` file is an error unless `must_exist` is False (`agentmux add` creates it). Without
+    `check_dirs` a missing working directory is left for the agent's start to refuse (see `parse`).
     """
     path = find_config(explicit)
     if not path.exists():
         if explicit is not None and must_exist:
             raise ConfigError(str(path), "file does not exist (create it with `agentmux init`)")
         return Config(path=path, settings=Settings())
-    return parse(path, _read(path))
+    return parse(path, _read(path), check_dirs)
 
 
 def _read(path: Path) -> str:

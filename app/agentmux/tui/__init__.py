@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true", help="start the demo fleet of simulated agents")
     args = parser.parse_args(argv)
     try:
-        config = config_module.load(args.config)
+        config = config_module.load(args.config, check_dirs=False)
     except AgentmuxError as exc:
         print(f"agentmux-tui: {exc}", file=sys.stderr)
         return exc.exit_code

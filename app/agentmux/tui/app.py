@@ -253,7 +253,7 @@ class AgentmuxApp(App[None]):
 
     def _reload_after(self, outcomes: list[Outcome]) -> list[Outcome]:
         """After the config file changed: read it again (from the worker thread) for the supervisor too."""
-        config = config_module.load(self.config.path)
+        config = config_module.load(self.config.path, check_dirs=False)
         self.call_from_thread(self._use_config, config)
         return outcomes
 
