@@ -189,3 +189,31 @@ def new_lines(before: list[str], after: list[str]) -> list[str]:
             start = len(kept) - 1
             return after[start:] if new[start] != kept[-1] else after[start + 1:]
     return after
+
+
+def one_line(text: str) -> str:
+    """A message as one printable line: control characters, line and paragraph separators and lone
+    surrogates (bytes that were not UTF-8) are written as escapes (`\\n`, `\\x1e`), so text a user gave never
+    breaks an error into several lines or a terminal's state."""
+    return "".join(_escape(char) if _unprintable(char) else char for char in text)
+
+
+BIDI_CONTROLS = frozenset({0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+"""Characters that reorder the text around them on screen (a right-to-left override hides what follows)."""
+
+
+def _unprintable(char: str) -> bool:
+    code = ord(char)
+    return (code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029) or 0xD800 <= code < 0xE000
+            or code in BIDI_CONTROLS)
+
+
+def _escape(char: str) -> str:
+    return repr(char)[1:-1]  # \n, \t, \x1e, \u2028, \udcff
+
+
+def printable(text: str) -> str:
+    """Text as shown to a person, lines kept: like `one_line`, but newlines and tabs stay. A task's text
+    may hold any character (a shell agent takes them); shown raw, an escape would move the cursor, retitle
+    the terminal or recolour what follows."""
+    return "".join(_escape(char) if _unprintable(char) and char not in "\n\t" else char for char in text)

@@ -35,18 +35,3 @@ class ConfigError(UsageError):
         what = f"{key}: {reason}" if key else reason
         super().__init__(f"{where}: {what}")
 
-
-def one_line(text: str) -> str:
-    """A message as one printable line: control characters, line and paragraph separators and lone
-    surrogates (bytes that were not UTF-8) are written as escapes (`\\n`, `\\x1e`), so text a user gave never
-    breaks an error into several lines or a terminal's state."""
-    return "".join(_escape(char) if _unprintable(char) else char for char in text)
-
-
-def _unprintable(char: str) -> bool:
-    code = ord(char)
-    return code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029) or 0xD800 <= code < 0xE000
-
-
-def _escape(char: str) -> str:
-    return repr(char)[1:-1]  # \n, \t, \x1e, \u2028, \udcff

@@ -72,3 +72,11 @@ def test_queue_errors_are_one_line(env: Env) -> None:
         assert result.returncode == code, (args, result.stderr)
         assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_queue_ls_and_show_print_a_task_text_escaped(env: Env) -> None:
+    env.write_config('[[agents]]\nname = "sh"\nkind = "shell"\n')
+    assert env.cli("queue", "add", "sh", "echo a\x1b]2;PWNED\x07b").returncode == 0
+    for args in (("queue", "ls"), ("queue", "show", "1")):
+        out = env.cli(*args).stdout
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b]2;PWNED\\x07" in out, (args, out)

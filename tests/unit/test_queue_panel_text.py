@@ -90,3 +90,11 @@ def test_the_form_refuses_with_one_line_naming_the_field(changes: dict[str, str]
 def test_a_task_waiting_for_an_agent_that_is_down_says_why() -> None:
     row = task_row(task(), "2m", 2, waits="error: exited with status 1").plain
     assert row.splitlines()[1].strip() == "waits: backend is error: exited with status 1"
+
+
+def test_a_task_text_never_reaches_the_terminal_raw() -> None:
+    """A shell task may hold any character; shown raw, ESC ] 2 ; retitled the user's terminal and ESC [ moved
+    the cursor over the panel."""
+    row = task_row(task(text="a\x1b]2;PWNED\x07 b \x1b[5;5HJUMP \u202e"), "2m", 2).plain
+    assert "\x1b" not in row and "\x07" not in row and "\u202e" not in row
+    assert "\\x1b]2;PWNED\\x07" in row

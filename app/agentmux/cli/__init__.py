@@ -14,12 +14,13 @@ from pathlib import Path
 
 from agentmux import config as config_module
 from agentmux.actions import Actions
+from agentmux.ansi import one_line
 from agentmux.cli.agents import cmd_add, cmd_attach, cmd_down, cmd_init, cmd_ls, cmd_restart, cmd_rm, cmd_send, cmd_up
 from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
 from agentmux.cli.serve import cmd_serve
-from agentmux.errors import AgentmuxError, UsageError, one_line
+from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import StoreDamaged, is_damage
 
 COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from agentmux.agents.lifecycle import Outcome
 from agentmux.agents.observer import format_age
-from agentmux.errors import one_line
+from agentmux.ansi import one_line
 
 
 def ago(timestamp: float | None, now: float) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from agentmux import ansi
 from agentmux.actions import Actions
 from agentmux.agents.lifecycle import Fleet
 from agentmux.cli.output import ago, read_stdin, table
@@ -47,8 +48,8 @@ def cmd_queue(actions: Actions, args: argparse.Namespace) -> int:
         rows = [["ID", "AGENT", "STATE", "PRI", "AFTER", "TRIES", "AGE", "TEXT", "DETAIL"]]
         for t in tasks:
             after = ",".join(map(str, t.after)) + (f" {t.run_when}" if t.after else "") or "-"
-            text = t.text.replace("\n", " ")
-            detail = t.reason + (" (queue paused)" if t.agent in paused and not t.state.ended else "")
+            text = ansi.one_line(t.text.replace("\n", " "))
+            detail = ansi.one_line(t.reason) + (" (queue paused)" if t.agent in paused and not t.state.ended else "")
             if t.state in (TaskState.QUEUED, TaskState.READY) and t.agent in down:
                 detail = "; ".join(part for part in (detail, f"waits: {down[t.agent]}") if part)
             rows.append([str(t.id), t.agent, t.state.value, str(t.priority), after, str(t.attempts),
@@ -66,14 +67,14 @@ def cmd_queue(actions: Actions, args: argparse.Namespace) -> int:
               + (f" · timeout {task.timeout:g}s" if task.timeout else "")
               + (f" · if output matches {task.if_output!r}" if task.if_output else ""))
         if task.reason:
-            print(f"reason: {task.reason}")
-        print(f"text: {task.text}")
+            print(f"reason: {ansi.one_line(task.reason)}")
+        print(f"text: {ansi.printable(task.text)}")
         events = queue.events(task.id)
         if events:
             print("history:")
             for event in events:
                 print(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(event.at))}  {event.message}")
-        print("result:" + ("\n" + task.result if task.result else
+        print("result:" + ("\n" + ansi.printable(task.result) if task.result else
                            " (nothing printed)" if task.state.ended else " (none yet)"))
         return 0
     if action in ("cancel", "retry"):

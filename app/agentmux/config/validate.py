@@ -16,6 +16,7 @@ from typing import Any
 
 import tomlkit
 
+from agentmux.ansi import one_line
 from agentmux.config.kinds import KIND_RULES
 from agentmux.config.model import (
     BARE_KEY_RE,
@@ -34,7 +35,7 @@ from agentmux.config.model import (
     Config,
     Settings,
 )
-from agentmux.errors import ConfigError, UsageError, one_line
+from agentmux.errors import ConfigError, UsageError
 from agentmux.paths import find_config, user_config_path
 
 # --- validation ------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from agentmux import ansi
 from agentmux.actions import Actions
 from agentmux.agents.kinds import kind_of
 from agentmux.agents.observer import format_age
@@ -375,18 +376,18 @@ def details_view(details: TaskDetails, now: float) -> Group:
         times.add_row("by", Text(task.dispatched_by))
     parts.append(times)
     parts.append(_section("Text"))
-    parts.append(Text(task.text.rstrip()))
+    parts.append(Text(ansi.printable(task.text.rstrip())))
     parts.append(_section("History"))
     if details.events:
         history = _grid()
         for event in details.events:
-            history.add_row(clock_time(event.at), Text(event.message))
+            history.add_row(clock_time(event.at), Text(ansi.one_line(event.message)))
         parts.append(history)
     else:
         parts.append(Text("nothing yet", style="dim"))
     parts.append(_section("Result", "(what the agent printed after the task's line, up to its next prompt)"))
     empty = "(nothing printed)" if task.state.ended else "(none yet)"
-    parts.append(Text(task.result.rstrip()) if task.result else Text(empty, style="dim"))
+    parts.append(Text(ansi.printable(task.result.rstrip())) if task.result else Text(empty, style="dim"))
     return Group(*parts)
 
 

@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from agentmux import ansi
 from agentmux.agents.observer import format_age
 from agentmux.queue import Task, TaskState
 from agentmux.supervisor.lease import Holder
@@ -88,7 +89,8 @@ def shows_reason(task: Task) -> bool:
 
 
 def one_line(text: str) -> str:
-    return " ⏎ ".join(line.strip() for line in text.strip().splitlines()) or text
+    """A text on one row: its lines joined with ⏎, control characters shown as escapes (never sent raw)."""
+    return ansi.one_line(" ⏎ ".join(line.strip() for line in text.strip().splitlines()) or text)
 
 
 def task_row(task: Task, age: str, id_width: int, agent_width: int = 0, waits: str = "") -> Text:
