@@ -17,7 +17,11 @@ class Redactor:
     """Replaces each of an agent's secret values in a text with the name of its variable."""
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
-        pairs = [(value, name) for name, value in (secrets or {}).items() if len(value) >= MIN_MASKED]
+        pairs = []
+        for name, value in (secrets or {}).items():
+            # a secret of several lines (a key file) is masked whole, and each of its lines alone too: a
+            # program may print one line of it
+            pairs += [(part, name) for part in {value, *value.splitlines()} if len(part.strip()) >= MIN_MASKED]
         # longest first, so a secret that contains another is masked whole
         self._pairs = sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 

@@ -50,6 +50,8 @@ CASES = [
     (("queue", "add", "nobody", "x"), 2, "no agent named 'nobody'"),
     (("queue", "add", "runner", "x", "--priority", "99999999999"), 2, "priority must be between"),
     (("queue", "add", "runner", "x", "--timeout", "inf"), 2, "--timeout must be"),
+    (("queue", "add", "runner", "x", "--timeout", "1e300"), 2, "at most 604,800 (a week)"),
+    (("add", "new", "--command", "x", "--cwd", ""), 2, "--cwd is empty"),
     (("queue", "add", "runner", "x", "--retries", "100000"), 2, "--retries must be between"),
     (("queue", "add", "runner", "x", "--if-output", "(a)\\1"), 2, "not a valid regular expression"),
     (("queue", "add", "runner", "  "), 2, "the task's text is empty"),

@@ -143,3 +143,12 @@ def test_an_unknown_scheme_is_an_error(reference: str) -> None:
     assert "alpha" in message and "API_TOKEN" in message
     assert "env:VARIABLE or file:PATH" in message
     assert SECRET not in message
+
+
+def test_each_line_of_a_secret_of_several_lines_is_masked_alone_too() -> None:
+    """`echo "$KEY" | tail -1` printed the second line of a key file, which was kept unmasked."""
+    from agentmux.redact import Redactor
+
+    mask = Redactor({"KEY": "firstline-abcdef\nsecondline-ghijkl"})
+    assert mask("tail: secondline-ghijkl") == "tail: [secret KEY]"
+    assert mask("whole: firstline-abcdef\nsecondline-ghijkl") == "whole: [secret KEY]"

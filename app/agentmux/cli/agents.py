@@ -55,6 +55,8 @@ def cmd_rm(actions: Actions, args: argparse.Namespace) -> int:
 
 
 def cmd_add(actions: Actions, args: argparse.Namespace) -> int:
+    if args.cwd is not None and not args.cwd.strip():
+        raise UsageError("--cwd is empty: give a directory (or leave --cwd out for the current one)")
     table_: dict[str, object] = {"name": args.name, "kind": args.kind, "cwd": args.cwd or os.getcwd()}
     if args.command:
         table_["command"] = args.command

@@ -136,6 +136,7 @@ class TaskEvent:
 
 
 MAX_PRIORITY = 10**9
+MAX_TIMEOUT = 7 * 86400
 MAX_RETRIES = 1000
 
 
@@ -240,8 +241,8 @@ class Queue:
             raise UsageError(f"--when must be one of {', '.join(WHEN)}, not {when!r}")
         if if_output is not None:
             patterns.check(if_output)
-        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise UsageError("--timeout must be a number of seconds above 0")
+        if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+            raise UsageError(f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:,} (a week)")
         if not 0 <= retries <= MAX_RETRIES:
             raise UsageError(f"--retries must be between 0 and {MAX_RETRIES}")
         now = time.time() if now is None else now
