@@ -262,6 +262,14 @@ async def test_first_run_offers_the_demo_fleet(env: Env) -> None:
                         what=lambda: f"a demo agent running (tile: {tile_text(app, 'backend')!r}; "
                                      f"notifications: {[n.message for n in app._notifications]})")
             assert not empty.display
+        # quit and open again: the demo fleet still runs (it outlives the TUI), so it is shown, not "No agents"
+        again = AgentmuxApp(env.load())
+        async with again.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(again.screen.query(AgentTile)) == 6, what="the running demo fleet")
+            assert not again.screen.query_one("#empty").display
+        listing = env.cli("--demo", "ls")
+        assert listing.returncode == 0 and "backend" in listing.stdout and "reviewer" in listing.stdout
+        assert env.cli("ls", "--demo").returncode == 0
     finally:
         subprocess.run(["tmux", "-L", "agentmux-demo", "kill-server"], capture_output=True, env=env.environ)
 

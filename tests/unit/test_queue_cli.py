@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from tests.conftest import Env
 
@@ -80,3 +82,16 @@ def test_queue_ls_and_show_print_a_task_text_escaped(env: Env) -> None:
     for args in (("queue", "ls"), ("queue", "show", "1")):
         out = env.cli(*args).stdout
         assert "\x1b" not in out and "\x07" not in out and "\\x1b]2;PWNED\\x07" in out, (args, out)
+
+
+def test_config_may_come_after_the_command_and_queue_add_prints_json(env: Env) -> None:
+    """`agentmux ls --config F` was refused; a script had to scrape "task 12 for q1: ready" for the id."""
+    env.write_config(CONFIG)
+    direct = subprocess.run([sys.executable, "-m", "agentmux", "queue", "add", "builder", "make", "--json",
+                             "--config", str(env.config_path)], capture_output=True, text=True, env=env.environ)
+    assert direct.returncode == 0, direct.stderr
+    task = json.loads(direct.stdout)
+    assert (task["agent"], task["text"], task["state"]) == ("builder", "make", "ready") and task["id"] >= 1
+    listing = subprocess.run([sys.executable, "-m", "agentmux", "ls", "--config", str(env.config_path)],
+                             capture_output=True, text=True, env=env.environ)
+    assert listing.returncode == 0 and "builder" in listing.stdout

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import tomli_w
 
+from agentmux.errors import AgentmuxError
 from agentmux.paths import default_state_dir
 
 DEMO_SOCKET = "agentmux-demo"
@@ -17,6 +18,21 @@ DEMO_AGENTS = (
     ("docs", "--autopilot 6 --speed 2.0 --ask-rate 0.1"),
     ("reviewer", "--autopilot 5 --speed 1.0 --ask-rate 0.4"),
 )
+
+
+def demo_fleet_running() -> bool:
+    """Do demo agents still run (the demo fleet outlives the TUI that started it, on its own socket)?"""
+    from agentmux.tmux.backend import TmuxServer
+
+    if not demo_config_path().is_file():
+        return False
+    server = TmuxServer(DEMO_SOCKET)
+    try:
+        return any(pane.agent and not pane.dead for pane in server.list_panes())
+    except AgentmuxError:
+        return False
+    finally:
+        server.close()
 
 
 def demo_config_path() -> Path:

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from agentmux import config as config_module
 from agentmux.actions import Actions
-from agentmux.agents.demo_fleet import write_demo_config
+from agentmux.agents.demo_fleet import demo_config_path, demo_fleet_running, write_demo_config
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
@@ -95,6 +95,12 @@ class AgentmuxApp(App[None]):
         self.push_screen(DashboardScreen())
         if self.demo_on_start:
             self.start_demo()
+        elif self.observe_fleet and not self.config.agents and demo_fleet_running():
+            # nothing configured, but the demo fleet started earlier still runs: show it, not an empty grid
+            config = config_module.load(demo_config_path(), check_dirs=False)
+            self.open_fleet(config)
+            self.notify(f"The demo fleet still runs: showing it (stop it with `agentmux --demo down`; config "
+                        f"{config.path})", timeout=8)
         elif self.observe_fleet:
             self.open_fleet(self.config)
 
@@ -379,7 +385,8 @@ class AgentmuxApp(App[None]):
         path = write_demo_config()
         config = config_module.load(path)
         self.open_fleet(config)
-        self.notify(f"Demo fleet: {len(config.agents)} simulated agents (config {path})")
+        self.notify(f"Demo fleet: {len(config.agents)} simulated agents; they run on after you quit (stop them "
+                    f"with `agentmux --demo down`; config {path})")
         self.act("demo", lambda actions: actions.start(config.names()))
 
     # --- screens -----------------------------------------------------------------------------------------
