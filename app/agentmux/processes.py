@@ -92,13 +92,6 @@ def _stat_fields(pid: int) -> list[str] | None:
     return stat[stat.rfind(")") + 2:].split()
 
 
-def process_start(pid: int) -> float | None:
-    """When a process started (Unix time), or None when it does not exist."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return None
-    return _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
 
 def _environ(pid: int) -> dict[bytes, bytes]:
     try:

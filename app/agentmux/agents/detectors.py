@@ -45,9 +45,8 @@ class Observation:
     events: tuple[str, ...] = field(default_factory=tuple)
 
 
-INIT_FAILED = "[agentmux] init command failed with status"
-"""The line a pane script prints when an init command fails (agents/kinds.py), before it ends."""
 INIT_FAILED_RE = re.compile(r"^\[agentmux\] init command failed with status \d+: .*$", re.MULTILINE)
+"""The line a pane script prints when an init command fails (agents/kinds.py), before it ends."""
 
 
 def detect_ended(obs: Observation) -> Detected | None:
