@@ -64,7 +64,7 @@ from _measure import own_cpu, proc_cpu  # noqa: E402
 from agentmux.agents.lifecycle import Fleet  # noqa: E402
 from agentmux.ansi import visible_lines  # noqa: E402
 from agentmux.config import AgentSpec, Config, Settings  # noqa: E402
-from agentmux.supervisor.ui import Mirror  # noqa: E402
+from agentmux.supervisor.pipeline import Pipeline  # noqa: E402
 from agentmux.tui import app as tui_app  # noqa: E402
 from agentmux.tui.screens.dashboard import DashboardScreen  # noqa: E402
 from agentmux.tui.widgets import grid as grid_module  # noqa: E402
@@ -256,7 +256,7 @@ def patched(target: Any, name: str, value: Any) -> Iterator[None]:
 def instrumented() -> Iterator[None]:
     """Wrap the tile, the mirror and the dashboard to count and to follow lines; full display encoding."""
     show_lines, render_line = AgentTile.show_lines, AgentTile.render_line
-    tick, apply = Mirror.tick, DashboardScreen.apply
+    tick, apply = Pipeline.tick, DashboardScreen.apply
 
     def probed_show_lines(self: AgentTile, screen_lines: list[str]) -> None:
         before = self.lines
@@ -271,7 +271,7 @@ def instrumented() -> Iterator[None]:
             PROBE.drawn(self.agent, self.lines[index])
         return strip
 
-    def counted_tick(self: Mirror) -> bool:
+    def counted_tick(self: Pipeline) -> Any:
         COUNTS["mirror"] += 1
         return tick(self)
 
@@ -282,7 +282,7 @@ def instrumented() -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         stack.enter_context(patched(AgentTile, "show_lines", probed_show_lines))
         stack.enter_context(patched(AgentTile, "render_line", probed_render_line))
-        stack.enter_context(patched(Mirror, "tick", counted_tick))
+        stack.enter_context(patched(Pipeline, "tick", counted_tick))
         stack.enter_context(patched(DashboardScreen, "apply", counted_apply))
         stack.enter_context(patched(grid_module, "MIN_TILE_HEIGHT", MIN_TILE_HEIGHT))
         # Encode every frame as a real terminal would (HeadlessDriver.write still discards it).
