@@ -38,6 +38,12 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         time.sleep(interval)
 
 
+def assert_one_line(text: str) -> None:
+    """A message (of a refused command, on stderr) is there and is one line."""
+    assert text.strip(), "expected a message on stderr"
+    assert "\n" not in text.strip(), f"expected one line, got:\n{text}"
+
+
 @dataclass
 class Env:
     """A private agentmux world for one test."""
@@ -68,12 +74,21 @@ class Env:
             capture_output=True, text=True, env=self.environ, cwd=self.root, timeout=timeout, input=input,
         )
 
-    def status(self, name: str) -> dict[str, object]:
-        """The agent's row of `agentmux ls --json`."""
+    def statuses(self) -> dict[str, dict[str, object]]:
+        """Every agent's row of `agentmux ls --json`, by name."""
         result = self.cli("ls", "--json")
         assert result.returncode == 0, result.stderr
-        rows: dict[str, dict[str, object]] = {row["name"]: row for row in json.loads(result.stdout)}
-        return rows[name]
+        return {row["name"]: row for row in json.loads(result.stdout)}
+
+    def status(self, name: str) -> dict[str, object]:
+        """The agent's row of `agentmux ls --json`."""
+        return self.statuses()[name]
+
+    def assert_no_tmux_server(self) -> None:
+        """No command of the test started a tmux server on its socket."""
+        socket = Path(self.environ["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}" / self.socket
+        assert not socket.exists(), f"a tmux server was started on the test's socket {socket}"
+        assert self.tmux("list-sessions").returncode != 0
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
@@ -152,16 +167,77 @@ class Running:
         self.fleet.close()
 
 
+class Supervisors:
+    """Makes supervisors of the test's config (`running()`; `running(start=False)` for agents the test
+    started itself, `running.one()` for one shared by every example of a hypothesis test); all are closed
+    after the test."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.made: list[Running] = []
+
+    def __call__(self, start: bool = True) -> Running:
+        self.made.append(Running(self.env, start))
+        return self.made[-1]
+
+    def one(self) -> Running:
+        return self.made[0] if self.made else self()
+
+    def close(self) -> None:
+        for run in self.made:
+            run.close()
+
+
 @pytest.fixture
-def running(env: Env) -> Iterator[Callable[..., Running]]:
-    """A supervisor of the config as written (by default after starting its agents; `start=False` for agents
-    the test started itself), ticked by the test; closed after."""
-    made: list[Running] = []
+def running(env: Env) -> Iterator[Supervisors]:
+    """A supervisor of the config as written, ticked by the test; closed after."""
+    supervisors = Supervisors(env)
+    yield supervisors
+    supervisors.close()
 
-    def make(start: bool = True) -> Running:
-        made.append(Running(env, start))
-        return made[-1]
 
-    yield make
-    for run in made:
-        run.close()
+DEMO_AGENT = """
+[[agents]]
+name = "{name}"
+kind = "demo"
+command = "--speed {speed} --ask-rate 0 --fail-rate 0 --seed 1 --trace {trace}"
+"""
+
+
+@dataclass
+class DemoFleet:
+    """Demo agents in the test's config, each writing a trace of what it read (see agentmux/demo.py)."""
+
+    traces: dict[str, Path]
+
+    def inputs(self, name: str) -> list[tuple[float, str]]:
+        """(time, line) of every line the demo agent `name` read."""
+        trace = self.traces[name]
+        if not trace.exists():
+            return []
+        rows = []
+        for line in trace.read_text().splitlines():
+            at, event, *text = line.split(" ", 2)
+            if event == "input":
+                rows.append((float(at), text[0] if text else ""))
+        return rows
+
+    def typed(self, name: str) -> list[str]:
+        """Every line the demo agent `name` read, in order."""
+        return [text for _, text in self.inputs(name)]
+
+
+DemoFleets = Callable[..., DemoFleet]
+
+
+@pytest.fixture
+def demo_fleet(env: Env) -> DemoFleets:
+    """`demo_fleet(["a", "b"], speed=0.0, extra="")` writes a config of demo agents (never asking, never
+    failing; `extra` is appended TOML) and gives their traces. The env's teardown ends their tmux server."""
+
+    def make(names: list[str], speed: float = 0.0, extra: str = "") -> DemoFleet:
+        traces = {name: env.root / f"{name}.trace" for name in names}
+        env.write_config("".join(DEMO_AGENT.format(name=n, speed=speed, trace=traces[n]) for n in names) + extra)
+        return DemoFleet(traces)
+
+    return make

@@ -1,4 +1,4 @@
-"""Errors users see: each is one readable line and maps to an exit code (DESIGN.md)."""
+"""Errors users see: each is one readable line and maps to an exit code (README, CLI: the exit-code rule)."""
 
 from __future__ import annotations
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agentmux.queue import TaskState
-from tests.conftest import Env, Running, wait_until
+from tests.conftest import Env, Supervisors, wait_until
 
 
 def cli_bytes(env: Env, *args: str | bytes, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -80,7 +79,7 @@ def test_a_demo_agent_refuses_task_text_it_cannot_read(env: Env) -> None:
     assert env.cli("queue", "ls", "--json").stdout.strip() == "[]"
 
 
-def test_a_shell_agent_gets_any_task_text_exactly(env: Env, running: Callable[[], Running], tmp_path: Path) -> None:
+def test_a_shell_agent_gets_any_task_text_exactly(env: Env, running: Supervisors, tmp_path: Path) -> None:
     out = tmp_path / "out"
     env.write_config('[[agents]]\nname = "sh"\nkind = "shell"\n')
     run = running()
@@ -104,7 +103,7 @@ def test_a_shell_agent_gets_any_task_text_exactly(env: Env, running: Callable[[]
     assert not list((env.state_dir / "run" / "tasks").iterdir()), "a task's script is removed when it ends"
 
 
-def test_a_shell_task_runs_as_written_never_edited_by_the_shell(env: Env, running: Callable[[], Running]) -> None:
+def test_a_shell_task_runs_as_written_never_edited_by_the_shell(env: Env, running: Supervisors) -> None:
     """Typed, bash expanded `!!` to the previous command, and an unclosed quote left the shell waiting at its
     continuation prompt for ever (the task running, the agent busy)."""
     env.write_config('[[agents]]\nname = "sh"\nkind = "shell"\ncommand = "bash --norc --noprofile"\n')
@@ -114,6 +113,7 @@ def test_a_shell_task_runs_as_written_never_edited_by_the_shell(env: Env, runnin
     unclosed = run.queue.add("sh", 'echo "unterminated', after=[bang.id], when="always")
     after = run.queue.add("sh", "echo after", after=[unclosed.id], when="always")
     run.until(lambda: run.ended(first, bang, unclosed, after), timeout=30, message="every task ended")
-    assert run.task(bang.id).result == "x!!y"
+    screen = env.tmux("capture-pane", "-p", "-S", "-", "-t", "=sh:").stdout
+    assert run.task(bang.id).result == "x!!y", (run.task(bang.id), screen)
     assert run.task(unclosed.id).state == TaskState.FAILED and "exit status" in run.task(unclosed.id).reason
     assert (run.task(after.id).state, run.task(after.id).result) == (TaskState.SUCCEEDED, "after")

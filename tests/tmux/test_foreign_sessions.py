@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from tests.conftest import Env, wait_until
-from tests.unit.test_cli_errors import assert_one_line
+from tests.conftest import Env, assert_one_line, wait_until
 
 
 def pane_pid(env: Env, session: str) -> str:
@@ -74,23 +73,3 @@ def test_an_agents_own_dead_pane_and_a_dead_supervisor_are_still_replaced(env: E
     assert again.returncode == 0, again.stderr
     assert "started worker" in again.stdout and "started the supervisor" in again.stdout, again.stdout
     assert pane_pid(env, "_agentmux-serve") != serve
-
-
-def test_store_recovery_waits_for_agentmuxs_own_supervisor_session_only(env: Env) -> None:
-    from tests.unit.test_store_recovery import backups, damage_a_tasks_page, fill
-
-    env.write_config('[[agents]]\nname = "worker"\ncommand = "exec sleep 300"\n')
-    path = env.load().store_path
-    fill(path)
-    damage_a_tasks_page(path)
-    assert env.tmux("new-session", "-d", "-s", "_agentmux-serve", "sleep 300").returncode == 0
-    assert env.tmux("set-option", "-t", "=_agentmux-serve:", "@agentmux_serve", "1").returncode == 0
-
-    refused = env.cli("doctor", "--fix")
-    assert "not fixed: `agentmux serve` runs in tmux session _agentmux-serve" in refused.stdout, refused.stdout
-    assert backups(path) == []
-
-    assert env.tmux("set-option", "-u", "-t", "=_agentmux-serve:", "@agentmux_serve").returncode == 0
-    fixed = env.cli("doctor", "--fix")
-    assert "fixed: the damaged store is kept as" in fixed.stdout, fixed.stdout
-    assert len(backups(path)) == 1

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Env, Running, wait_until
+from tests.conftest import Env, Supervisors, wait_until
 
 
 def environ_of(pid: int) -> dict[str, str]:
@@ -114,7 +113,7 @@ secrets = { K = "env:MY_TOKEN" }
     assert secret in env.tmux("show-environment", "-t", "=holder", "K").stdout
 
 
-def test_an_agents_secrets_are_masked_in_everything_stored(env: Env, running: Callable[[], Running]) -> None:
+def test_an_agents_secrets_are_masked_in_everything_stored(env: Env, running: Supervisors) -> None:
     """`echo tok=$TOKEN` became the task's result, with the secret in it; now the store never holds it."""
     secret = "tok-" + os.urandom(8).hex()
     env.environ["MY_TOKEN"] = secret

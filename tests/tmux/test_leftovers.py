@@ -4,14 +4,13 @@ Reliability)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agentmux.agents import lifecycle
 from agentmux.processes import _alive, agent_processes
-from tests.conftest import Env, Running, wait_until
+from tests.conftest import Env, Supervisors, wait_until
 
 
 def copies(env: Env, name: str) -> list[int]:
@@ -110,7 +109,7 @@ def test_what_outlives_a_killed_server_is_named_by_doctor_and_ended_by_a_plain_d
 
 
 def test_the_dispatching_supervisor_ends_what_outlived_a_killed_server(env: Env,
-                                                                       running: Callable[..., Running]) -> None:
+                                                                       running: Supervisors) -> None:
     env.write_config(ESCAPERS)
     assert env.cli("up", "--no-serve").returncode == 0
     run = running(start=False)

@@ -9,12 +9,6 @@ from agentmux.state import AgentState
 from tests.conftest import Env, wait_until
 
 
-def status_of(env: Env, name: str) -> dict[str, object]:
-    result = env.cli("ls", "--json")
-    assert result.returncode == 0, result.stderr
-    return {row["name"]: row for row in json.loads(result.stdout)}[name]
-
-
 def read_when(path: Path, expected: str, timeout: float = 10.0) -> str:
     wait_until(lambda: path.exists() and expected in path.read_text(), timeout, message=f"{expected!r} in {path}")
     return path.read_text()
@@ -49,7 +43,7 @@ env = {{ ONLY_B = "beta", SHARED = "from-b" }}
     # Nothing leaked into the server's global environment.
     global_env = env.tmux("show-environment", "-g").stdout
     assert "ONLY_A" not in global_env and "ONLY_B" not in global_env
-    assert status_of(env, "a")["process_alive"] is True
+    assert env.status("a")["process_alive"] is True
 
 
 def test_stop_restart_and_kill_several_agents(env: Env) -> None:
@@ -70,28 +64,28 @@ command = "trap '' INT HUP TERM; while :; do sleep 1; done"
 stop_timeout = 1.0
 ''')
     assert env.cli("up").returncode == 0
-    wait_until(lambda: status_of(env, "one")["state"] == "idle", message="one idle")
-    pid_before = status_of(env, "two")["pid"]
+    wait_until(lambda: env.status("one")["state"] == "idle", message="one idle")
+    pid_before = env.status("two")["pid"]
 
     result = env.cli("down", "one")
     assert result.returncode == 0 and "stopped one" in result.stdout
-    assert status_of(env, "one")["state"] == "stopped"
-    assert status_of(env, "two")["process_alive"] is True
+    assert env.status("one")["state"] == "stopped"
+    assert env.status("two")["process_alive"] is True
 
     result = env.cli("restart", "two")
     assert result.returncode == 0, result.stderr
-    wait_until(lambda: status_of(env, "two")["pid"] not in (None, pid_before) or status_of(env, "two"),
+    wait_until(lambda: env.status("two")["pid"] not in (None, pid_before) or env.status("two"),
                message="a new process for two")
 
     # An agent that ignores its quit keys and polite signals is killed after stop_timeout.
     result = env.cli("down", "stubborn")
     assert result.returncode == 0 and "killed stubborn" in result.stdout
-    row = status_of(env, "stubborn")
+    row = env.status("stubborn")
     assert row["state"] == "stopped" and row["process_alive"] is False
 
     result = env.cli("down", "--force")
     assert result.returncode == 0
-    assert {status_of(env, n)["state"] for n in ("one", "two", "stubborn")} == {"stopped"}
+    assert {env.status(n)["state"] for n in ("one", "two", "stubborn")} == {"stopped"}
 
 
 def test_init_and_cleanup_commands_run_in_order(env: Env, tmp_path: Path) -> None:
@@ -117,7 +111,7 @@ command = "touch {tmp_path}/should-not-run"
 init = ["sh -c 'exit 7'"]
 ''')
     assert env.cli("up").returncode == 0
-    row = wait_until(lambda: (r := status_of(env, "broken"))["state"] == "error" and r, message="error state")
+    row = wait_until(lambda: (r := env.status("broken"))["state"] == "error" and r, message="error state")
     assert isinstance(row, dict) and row["exit_status"] == 7 and "status 7" in str(row["reason"]), row
     assert not (tmp_path / "should-not-run").exists()
     screen = env.tmux("capture-pane", "-p", "-S", "-5", "-t", "=broken:").stdout
@@ -135,10 +129,10 @@ name = "done"
 command = "echo finished"
 ''')
     assert env.cli("up").returncode == 0
-    crash = wait_until(lambda: (r := status_of(env, "crash"))["state"] == "error" and r, message="crash error")
+    crash = wait_until(lambda: (r := env.status("crash"))["state"] == "error" and r, message="crash error")
     assert isinstance(crash, dict)
     assert crash["exit_status"] == 3 and crash["reason"] == "exited with status 3"
-    done = wait_until(lambda: (r := status_of(env, "done"))["state"] == "exited" and r, message="done exited")
+    done = wait_until(lambda: (r := env.status("done"))["state"] == "exited" and r, message="done exited")
     assert isinstance(done, dict) and done["exit_status"] == 0
     # The pane stays (remain-on-exit), so its last screen can be read (tmux's "Pane is dead" line
     # scrolls it up by one).
@@ -177,7 +171,7 @@ kind = "demo"
 command = "--speed 0"
 ''')
     assert env.cli("up").returncode == 0
-    wait_until(lambda: status_of(env, "d")["state"] == "idle", message="idle")
+    wait_until(lambda: env.status("d")["state"] == "idle", message="idle")
     fleet = env.fleet()
     history = fleet.store.state_history("d")
     fleet.close()
@@ -196,10 +190,10 @@ kind = "shell"
 ''')
     for busy in (False, True):
         assert env.cli("up", "--no-serve").returncode == 0
-        wait_until(lambda: status_of(env, "sh")["state"] == "idle", message="at its prompt")
+        wait_until(lambda: env.status("sh")["state"] == "idle", message="at its prompt")
         if busy:
             assert env.cli("send", "sh", "sleep 600").returncode == 0
-            wait_until(lambda: status_of(env, "sh")["state"] == "busy", message="running sleep")
+            wait_until(lambda: env.status("sh")["state"] == "busy", message="running sleep")
         down = env.cli("down", "sh")
         # Ctrl-C would flush keys sent with it, so the shell gets its quit keys (C-u C-d) and Ctrl-C in turns.
         assert down.returncode == 0 and down.stdout.strip() == "stopped sh", down.stdout

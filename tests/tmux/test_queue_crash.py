@@ -14,16 +14,16 @@ from collections import Counter
 
 from agentmux.queue import Queue, TaskState
 from agentmux.store import Store
-from tests.conftest import Env, wait_until
-from tests.tmux.test_dispatch import demo_agents, inputs
+from tests.conftest import DemoFleets, Env, wait_until
 
 AGENTS = ["a", "b", "c", "d"]
 TASKS = 300
 MIN_KILLS = 12
 
 
-def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice_unannounced(env: Env) -> None:
-    traces = demo_agents(env, AGENTS)
+def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice_unannounced(
+        env: Env, demo_fleet: DemoFleets) -> None:
+    fleet = demo_fleet(AGENTS)
     assert env.cli("up", "--no-serve").returncode == 0
     queue = Queue(Store(env.load().store_path))
     tasks = [queue.add(AGENTS[i % len(AGENTS)], f"echo task-{i}", priority=i % 3) for i in range(TASKS)]
@@ -67,7 +67,7 @@ def test_kill_9_during_dispatch_loses_nothing_and_sends_nothing_twice_unannounce
     assert Counter(t.state for t in final.values()) == {TaskState.SUCCEEDED: TASKS}, "every task accounted for"
     received: Counter[str] = Counter()
     for name in AGENTS:
-        received.update(text for _, text in inputs(traces[name]))
+        received.update(text for _, text in fleet.inputs(name))
     for task in final.values():
         times = received[task.text]
         assert times >= 1, f"task {task.id} succeeded but never reached its agent"

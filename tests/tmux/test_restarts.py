@@ -4,10 +4,9 @@ down (ls, queue ls, doctor)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Env, Running, wait_until
+from tests.conftest import Env, Supervisors, wait_until
 
 
 def runs(log: Path) -> list[str]:
@@ -15,7 +14,7 @@ def runs(log: Path) -> list[str]:
 
 
 def test_a_crash_loop_is_restarted_with_backoff_then_given_up_and_said(env: Env, tmp_path: Path,
-                                                                        running: Callable[..., Running]) -> None:
+                                                                        running: Supervisors) -> None:
     log = tmp_path / "runs.log"
     env.environ["MY_TOKEN"] = "token-value-1"
     env.write_config(f'''
@@ -44,7 +43,7 @@ restart_limit = 2
 
 
 def test_always_restarts_a_clean_exit_and_on_failure_does_not(env: Env, tmp_path: Path,
-                                                             running: Callable[..., Running]) -> None:
+                                                             running: Supervisors) -> None:
     env.write_config(settings='restart = "always"', agents=f'''
 [[agents]]
 name = "again"
@@ -64,7 +63,7 @@ restart = "on-failure"
     assert env.status("once")["state"] == "exited"
 
 
-def test_a_stopped_agent_is_never_restarted(env: Env, tmp_path: Path, running: Callable[..., Running]) -> None:
+def test_a_stopped_agent_is_never_restarted(env: Env, tmp_path: Path, running: Supervisors) -> None:
     env.write_config('''
 [[agents]]
 name = "steady"
@@ -98,7 +97,7 @@ command = "exit 1"
 
 
 def test_a_restarted_agent_is_not_idle_on_the_quiet_of_the_run_before(env: Env,
-                                                                       running: Callable[..., Running]) -> None:
+                                                                       running: Supervisors) -> None:
     """The screen of the run before (the same `boom`) made a just-restarted agent look quiet for idle_after
     already: it was judged idle 0.1 s after its restart and a queued task was typed into it."""
     env.write_config(settings="idle_after = 1.0", agents='''

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from agentmux.state import AgentState
-from tests.conftest import Env, Running, wait_until
+from tests.conftest import Env, Supervisors, wait_until
 
 DEMO = '''
 [[agents]]
@@ -24,24 +22,18 @@ idle_after = 1.0
 '''
 
 
-def rows(env: Env) -> dict[str, dict[str, object]]:
-    result = env.cli("ls", "--json")
-    assert result.returncode == 0, result.stderr
-    return {row["name"]: row for row in json.loads(result.stdout)}
-
-
 def test_a_later_process_finds_running_agents_even_without_its_store(env: Env) -> None:
     env.write_config(DEMO)
     assert env.cli("up").returncode == 0  # this process exits; the agent lives on in tmux
-    first = wait_until(lambda: (r := rows(env)["demo"])["state"] == "idle" and r, message="idle")
+    first = wait_until(lambda: (r := env.statuses()["demo"])["state"] == "idle" and r, message="idle")
     assert isinstance(first, dict) and first["process_alive"] is True
     # A brand-new process (a fresh CLI) sees the same agent, same pid.
-    again = rows(env)["demo"]
+    again = env.statuses()["demo"]
     assert again["pid"] == first["pid"] and again["state"] == "idle"
     # Even when the store is lost, the session is recognised (tagged with its agent name) and adopted.
     for path in env.state_dir.glob("*.db*"):
         path.unlink()
-    adopted = rows(env)["demo"]
+    adopted = env.statuses()["demo"]
     assert adopted["pid"] == first["pid"] and adopted["process_alive"] is True
     assert adopted["state"] in {"idle", "busy", "starting"}
 
@@ -54,19 +46,19 @@ command = "exec sleep 600"
 autostart = false
 ''')
     assert env.cli("up").returncode == 0
-    wait_until(lambda: rows(env)["demo"]["state"] == "idle", message="idle")
+    wait_until(lambda: env.statuses()["demo"]["state"] == "idle", message="idle")
     assert env.tmux("kill-server").returncode == 0  # as if the machine restarted
-    after = rows(env)
+    after = env.statuses()
     assert after["demo"]["state"] == "error"
     assert "tmux server is not running" in str(after["demo"]["reason"])
     assert after["demo"]["process_alive"] is False
     assert after["never-started"]["state"] == "stopped"
     # The agent can simply be started again.
     assert env.cli("up", "demo").returncode == 0
-    wait_until(lambda: rows(env)["demo"]["state"] in {"idle", "busy"}, message="demo back")
+    wait_until(lambda: env.statuses()["demo"]["state"] in {"idle", "busy"}, message="demo back")
 
 
-def test_supervisor_follows_busy_idle_and_waiting_without_flicker(env: Env, running: Callable[..., Running]) -> None:
+def test_supervisor_follows_busy_idle_and_waiting_without_flicker(env: Env, running: Supervisors) -> None:
     env.write_config(DEMO)
     run = running()
     fleet = run.fleet
@@ -94,7 +86,7 @@ def test_supervisor_follows_busy_idle_and_waiting_without_flicker(env: Env, runn
 
 
 def test_command_agent_is_busy_while_output_changes_then_idle(env: Env, tmp_path: Path,
-                                                             running: Callable[..., Running]) -> None:
+                                                             running: Supervisors) -> None:
     go = tmp_path / "go"
     env.write_config(f'''
 [[agents]]
@@ -160,7 +152,7 @@ def test_attach_runs_a_real_tmux_client_and_detaching_returns(env: Env) -> None:
 
 
 def test_looking_at_a_configured_agent_never_started_writes_no_row_for_it(env: Env,
-                                                                         running: Callable[..., Running]) -> None:
+                                                                         running: Supervisors) -> None:
     """A process still reading an older config (serve, a TUI) must not bring back an agent `rm` removed."""
     env.write_config(DEMO)
     run = running(start=False)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentmux.queue import TaskState
-from tests.conftest import Env, Running, wait_until
+from tests.conftest import Env, Supervisors, wait_until
 
 BOUNDED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -61,17 +60,17 @@ payloads = st.text(st.characters(blacklist_characters="\0", blacklist_categories
 
 @BOUNDED
 @given(payload=payloads)
-def test_a_shell_task_gets_any_text_exactly(env: Env, running: Callable[[], Running], tmp_path: Path,
+def test_a_shell_task_gets_any_text_exactly(env: Env, running: Supervisors, tmp_path: Path,
                                            payload: str) -> None:
     if not env.config_path.exists():
         # bash: dash (Debian's /bin/sh) itself drops a byte of U+0080 in a here-document, whatever delivered it
         env.write_config('[[agents]]\nname = "sh"\nkind = "shell"\ncommand = "bash --norc --noprofile"\n')
-    run = running() if not hasattr(env, "run") else env.run  # type: ignore[attr-defined]
-    env.run = run  # type: ignore[attr-defined]
+    run = running.one()
     target = tmp_path / f"out-{uuid.uuid4().hex[:8]}"
     marker = f"END_{uuid.uuid4().hex}"
     task = run.queue.add("sh", f"cat > {target} <<'{marker}'\n{payload}\n{marker}")
     run.until(lambda: run.ended(task), timeout=30, message="the task ends")
-    assert run.task(task.id).state == TaskState.SUCCEEDED, run.task(task.id)
+    assert run.task(task.id).state == TaskState.SUCCEEDED, (
+        run.task(task.id), env.tmux("capture-pane", "-p", "-S", "-", "-t", "=sh:").stdout)
     expected = (payload + "\n").replace("\r\n", "\n")  # CRLF line ends become LF (README, queue add)
     assert target.read_bytes() == expected.encode("utf-8")

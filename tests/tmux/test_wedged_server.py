@@ -21,8 +21,7 @@ import pytest
 
 from agentmux.errors import AgentmuxError
 from agentmux.tmux.backend import TmuxServer, socket_path
-from tests.conftest import Env, wait_until
-from tests.unit.test_cli_errors import assert_one_line
+from tests.conftest import Env, assert_one_line, wait_until
 
 
 class Unanswering:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,22 +17,7 @@ from agentmux.tui.screens.dashboard import DashboardScreen
 from agentmux.tui.screens.zoom import PaneView, ZoomScreen
 from agentmux.tui.widgets.tile import AgentTile
 from tests.conftest import Env
-
-SIZE = (160, 48)
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 15.0,
-                what: str | Callable[[], str] = "it") -> None:
-    """Let the app run until predicate() holds, or fail after the deadline (saying what was awaited)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
-        await pilot.pause(0.05)
-
-
-def tile(app: AgentmuxApp, name: str) -> AgentTile:
-    return app.screen.query_one(f"#tile-{name}", AgentTile)
+from tests.tui.conftest import SIZE, tile, until
 
 
 async def focus_tile(pilot: Pilot[None], name: str) -> None:
@@ -48,6 +32,14 @@ async def focus_tile(pilot: Pilot[None], name: str) -> None:
     await until(pilot, lambda: app.screen.focused is not None, what="the dashboard's first focus")
     tile(app, name).focus()
     await until(pilot, lambda: app.screen.focused is tile(app, name), what=f"focus on {name}")
+
+
+def highlighted(view: PaneView, row: int) -> list[str]:
+    """The text of the search highlights on the view's row (counted from its top)."""
+    strip = view.render_line(row)
+    return [segment.text for segment in strip
+            if segment.style is not None and segment.style.bgcolor is not None
+            and segment.style.bgcolor.name == "yellow"]
 
 
 def tile_text(app: AgentmuxApp, name: str) -> str:
@@ -187,9 +179,21 @@ command = "exec sleep 600"
         # History from tmux: the first lines, long scrolled off the 30-row pane, are there too.
         await until(pilot, lambda: any(line.strip() == "line-1" for line in view.lines),
                     what=lambda: f"scrollback (the view holds {len(view.lines)} lines from {view.lines[:1]})")
+        # The search moves the view to the first line holding the text and highlights it there; n goes
+        # on to the next such line (line-70), p back.
         await pilot.press("slash", *"line-7", "enter")
-        assert view.pattern == "line-7"
-        await pilot.press("escape", "escape")
+        seven = next(i for i, line in enumerate(view.lines) if line.strip() == "line-7")
+        seventy = next(i for i, line in enumerate(view.lines) if line.strip() == "line-70")
+        await until(pilot, lambda: view.scroll_offset.y == seven,
+                    what=lambda: f"the view at line {seven} (it is at {view.scroll_offset.y})")
+        assert highlighted(view, 0) == ["line-7"]
+        assert highlighted(view, 1) == []  # line-8 holds no match
+        await pilot.press("escape", "n")
+        await until(pilot, lambda: view.scroll_offset.y == seventy, what="the next match")
+        assert highlighted(view, 0) == ["line-7"]  # of "line-70", only the match
+        await pilot.press("p")
+        await until(pilot, lambda: view.scroll_offset.y == seven, what="the previous match")
+        await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), what="back on the grid")
         assert app.screen.focused is tile(app, "talker")
 

@@ -4,31 +4,13 @@ tasks). Depths come from a count per agent, the panel's tasks from a read of its
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
-from textual.pilot import Pilot
-
 from agentmux.queue import Queue
 from agentmux.store import Store
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.widgets.queue import QueuePanel
 from agentmux.tui.widgets.tile import AgentTile
 from tests.conftest import Env
-
-SIZE = (160, 48)
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 20.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def tile(app: AgentmuxApp, name: str) -> AgentTile:
-    return next(t for t in app.screen.query(AgentTile) if t.agent == name)
+from tests.tui.conftest import SIZE, tile, until
 
 
 async def test_a_short_queue_is_seen_beside_a_long_one(env: Env) -> None:

@@ -4,8 +4,6 @@ act on tasks from the panel (priority, cancel, retry, pause), see who dispatches
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.binding import Binding
@@ -21,23 +19,8 @@ from agentmux.tui.screens.dialogs import HelpScreen
 from agentmux.tui.screens.tasks import AddTaskScreen, AfterScreen, TaskScreen
 from agentmux.tui.widgets.queue import QueuePanel, TaskList
 from agentmux.tui.widgets.tile import AgentTile
-from tests.conftest import Env
-from tests.tmux.test_dispatch import demo_agents, inputs
-
-SIZE = (160, 48)
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 20.0,
-                what: str | Callable[[], str] = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
-        await pilot.pause(0.05)
-
-
-def holding(app: AgentmuxApp) -> bool:
-    return app.pipeline is not None and app.pipeline.lease.holding
+from tests.conftest import DemoFleets, Env
+from tests.tui.conftest import SIZE, holding, until
 
 
 def panel(app: AgentmuxApp) -> QueuePanel:
@@ -70,8 +53,8 @@ async def focus_agent(pilot: Pilot[None], name: str) -> None:
     await until(pilot, lambda: app.screen.focused is tile, what=f"focus on {name}")
 
 
-async def test_a_task_queued_in_the_form_runs_and_shows_succeeded(env: Env) -> None:
-    traces = demo_agents(env, ["a"])
+async def test_a_task_queued_in_the_form_runs_and_shows_succeeded(env: Env, demo_fleet: DemoFleets) -> None:
+    fleet = demo_fleet(["a"])
     assert env.cli("up", "--no-serve").returncode == 0
     app = AgentmuxApp(env.load())
     queue = Queue(Store(env.load().store_path))
@@ -104,7 +87,7 @@ async def test_a_task_queued_in_the_form_runs_and_shows_succeeded(env: Env) -> N
             [task] = queue.tasks("a")
             assert (task.text, task.agent) == ("echo from-the-form", "a")
             await until(pilot, lambda: queue.get(task.id).state == TaskState.SUCCEEDED, what="the task to succeed")
-            assert [text for _, text in inputs(traces["a"])] == ["echo from-the-form"]
+            assert fleet.typed("a") == ["echo from-the-form"]
             await until(pilot, lambda: "✓ succeeded" in row(app, task),
                         what=lambda: f"the panel to show it succeeded (row: {row(app, task)!r})")
             # View it: its history and its result, from the store.
@@ -125,8 +108,9 @@ async def test_a_task_queued_in_the_form_runs_and_shows_succeeded(env: Env) -> N
         queue.store.close()
 
 
-async def test_priority_cancel_retry_and_pause_from_the_panel_change_the_store(env: Env) -> None:
-    traces = demo_agents(env, ["a"])
+async def test_priority_cancel_retry_and_pause_from_the_panel_change_the_store(
+        env: Env, demo_fleet: DemoFleets) -> None:
+    fleet = demo_fleet(["a"])
     assert env.cli("up", "--no-serve").returncode == 0
     app = AgentmuxApp(env.load())
     queue = Queue(Store(env.load().store_path))
@@ -191,15 +175,15 @@ async def test_priority_cancel_retry_and_pause_from_the_panel_change_the_store(e
             await until(pilot, lambda: all(queue.get(t.id).state == TaskState.SUCCEEDED
                                            for t in (first, second, third)), what="every task done")
             # Highest priority first; the retried first task keeps its age, so it goes before the second.
-            assert [text for _, text in inputs(traces["a"])] == ["echo job-3", "echo job-1", "echo job-2"]
+            assert fleet.typed("a") == ["echo job-3", "echo job-1", "echo job-2"]
             await until(pilot, lambda: re.search(r"\bq\d", header(app, "a")) is None,
                         what=lambda: f"no depth on the tile once empty: {header(app, 'a')}")
     finally:
         queue.store.close()
 
 
-async def test_a_second_tui_says_who_dispatches(env: Env) -> None:
-    demo_agents(env, ["a"])
+async def test_a_second_tui_says_who_dispatches(env: Env, demo_fleet: DemoFleets) -> None:
+    demo_fleet(["a"])
     assert env.cli("up", "--no-serve").returncode == 0
     first, second = AgentmuxApp(env.load()), AgentmuxApp(env.load())
     async with first.run_test(size=SIZE) as one:

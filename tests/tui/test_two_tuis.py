@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-
-from textual.pilot import Pilot
 
 from agentmux.queue import Queue, TaskState
 from agentmux.store import Store
 from agentmux.tui.app import AgentmuxApp
-from tests.conftest import Env
-from tests.tmux.test_dispatch import demo_agents, inputs
-
-SIZE = (160, 48)
+from tests.conftest import DemoFleets, Env
+from tests.tui.conftest import SIZE, holding, until
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 20.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def holding(app: AgentmuxApp) -> bool:
-    return app.pipeline is not None and app.pipeline.lease.holding
-
-
-async def test_two_tuis_open_at_once_do_not_both_dispatch(env: Env) -> None:
-    traces = demo_agents(env, ["a", "b"])
+async def test_two_tuis_open_at_once_do_not_both_dispatch(env: Env, demo_fleet: DemoFleets) -> None:
+    fleet = demo_fleet(["a", "b"])
     assert env.cli("up", "--no-serve").returncode == 0
     queue = Queue(Store(env.load().store_path))
     first, second = AgentmuxApp(env.load()), AgentmuxApp(env.load())
@@ -50,7 +33,7 @@ async def test_two_tuis_open_at_once_do_not_both_dispatch(env: Env) -> None:
         assert not holding(second)
         assert first.pipeline is not None
         assert {queue.get(t.id).dispatched_by for t in tasks} == {first.pipeline.lease.name}
-        received = [text for name in ("a", "b") for _, text in inputs(traces[name])]
+        received = [text for name in ("a", "b") for _, text in fleet.inputs(name)]
         assert sorted(received) == sorted(f"echo task-{i}" for i in range(20)), "each task typed exactly once"
         # The dispatching TUI closes: it hands the lease back and the viewer takes over at once (well
         # before the lease would expire; both run in this one process, so no pid check could help).

@@ -7,27 +7,13 @@ test's private socket (under the env fixture's own TMUX_TMPDIR) whether a server
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 
 from agentmux import __version__
 from agentmux import config as config_module
-from tests.conftest import Env
-
-
-def assert_one_line(text: str) -> None:
-    assert text.strip(), "expected a message on stderr"
-    assert "\n" not in text.strip(), f"expected one line, got:\n{text}"
-
-
-def assert_no_tmux_server(env: Env) -> None:
-    socket = Path(env.environ["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}" / env.socket
-    assert not socket.exists(), f"a tmux server was started on the test's socket {socket}"
-    assert env.tmux("list-sessions").returncode != 0
-
+from tests.conftest import Env, assert_one_line
 
 USAGE_ERRORS = [
     pytest.param(("frobnicate",), "invalid choice", id="unknown-subcommand"),
@@ -51,7 +37,7 @@ def test_usage_errors_exit_2_with_one_line(env: Env, args: tuple[str, ...], frag
     assert_one_line(result.stderr)
     assert result.stderr.startswith("agentmux: ")
     assert fragment in result.stderr
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 @pytest.mark.parametrize("args", [("up", "nosuch"), ("restart", "nosuch"), ("rm", "nosuch"), ("down", "nosuch")],
@@ -65,7 +51,7 @@ def test_operating_on_an_unknown_agent_exits_2_naming_it(env: Env, args: tuple[s
     assert_one_line(result.stderr)
     assert "'nosuch'" in result.stderr
     assert path.read_text() == before
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
@@ -121,7 +107,7 @@ def test_ls_json_on_an_empty_config_prints_an_empty_list(env: Env) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     assert result.stdout.strip() == "[]"
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 def test_ls_on_an_empty_config_says_how_to_add_one(env: Env) -> None:
@@ -136,7 +122,7 @@ def test_up_with_no_agents_says_so_and_starts_nothing(env: Env) -> None:
     result = env.cli("up")
     assert result.returncode == 0, result.stderr
     assert "no agents to start" in result.stdout
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 def test_doctor_checks_and_starts_no_tmux_server(env: Env) -> None:
@@ -153,7 +139,7 @@ def test_doctor_checks_and_starts_no_tmux_server(env: Env) -> None:
         assert "all checks passed" in result.stdout
     else:
         assert result.returncode == 1
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 def test_doctor_reports_an_invalid_config_with_exit_1(env: Env) -> None:

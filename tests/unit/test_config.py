@@ -1,4 +1,5 @@
-"""The config file: found where DESIGN.md says, validated with file/line/key/reason, edited without losing comments.
+"""The config file: found where README (Configuration) says, validated with file/line/key/reason, edited
+without losing comments.
 
 Every invalid config is checked twice: as a `ConfigError` from the library and through the real CLI
 (exit code 2, one line on stderr, never a traceback).

@@ -22,8 +22,7 @@ import pytest
 from agentmux.queue import Queue
 from agentmux.recovery import recover
 from agentmux.store import MIGRATIONS, Store
-from tests.conftest import Env
-from tests.unit.test_cli_errors import assert_no_tmux_server, assert_one_line
+from tests.conftest import Env, assert_one_line
 
 TASKS = 400
 
@@ -125,7 +124,7 @@ def test_a_damaged_page_makes_commands_that_read_it_say_so_in_one_line_naming_th
         assert_one_line(result.stderr)
         assert str(path) in result.stderr and "damaged" in result.stderr, result.stderr
         assert "`agentmux doctor --fix`" in result.stderr, result.stderr
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 def test_doctor_reports_the_damage_and_the_fix_and_changes_nothing_without_fix(
@@ -172,7 +171,7 @@ def test_doctor_fix_keeps_a_backup_and_saves_every_readable_row(damaged: tuple[E
     added = env.cli("queue", "add", "worker", "echo new")
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith(f"task {TASKS + 2} "), "a new task never takes the id of one that was lost"
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 GARBAGE_HEADER = b"this is not the header of any database at all; " * 3
@@ -193,7 +192,7 @@ def test_a_garbage_header_makes_every_command_say_so_in_one_line(env: Env, args:
     assert_one_line(result.stderr)
     assert "not a database" in result.stderr and "`agentmux doctor --fix`" in result.stderr, result.stderr
     assert config.read_text() == before
-    assert_no_tmux_server(env)
+    env.assert_no_tmux_server()
 
 
 def test_doctor_fix_reads_a_store_whose_header_is_garbage(env: Env) -> None:
@@ -312,3 +311,21 @@ def test_a_store_from_a_newer_agentmux_is_not_damaged_and_never_fixed(env: Env) 
     assert "newer agentmux" in line and "upgrade agentmux" in line
     assert "--fix" not in result.stdout and "fixed:" not in result.stdout
     assert path.read_bytes() == before and backups(path) == []
+
+
+def test_store_recovery_waits_for_agentmuxs_own_supervisor_session_only(env: Env) -> None:
+    env.write_config('[[agents]]\nname = "worker"\ncommand = "exec sleep 300"\n')
+    path = env.load().store_path
+    fill(path)
+    damage_a_tasks_page(path)
+    assert env.tmux("new-session", "-d", "-s", "_agentmux-serve", "sleep 300").returncode == 0
+    assert env.tmux("set-option", "-t", "=_agentmux-serve:", "@agentmux_serve", "1").returncode == 0
+
+    refused = env.cli("doctor", "--fix")
+    assert "not fixed: `agentmux serve` runs in tmux session _agentmux-serve" in refused.stdout, refused.stdout
+    assert backups(path) == []
+
+    assert env.tmux("set-option", "-u", "-t", "=_agentmux-serve:", "@agentmux_serve").returncode == 0
+    fixed = env.cli("doctor", "--fix")
+    assert "fixed: the damaged store is kept as" in fixed.stdout, fixed.stdout
+    assert len(backups(path)) == 1
