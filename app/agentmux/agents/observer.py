@@ -155,12 +155,15 @@ class Observer:
         if fresh_enough and set(panes) <= known and set(fleet.config.names()) <= known:
             return self._cached_records
         config_names = set(fleet.config.names())
-        for name, pane in panes.items():
-            if store.agent(name) is None:
-                # A session started by an earlier agentmux whose store was lost: adopt it.
-                kind = fleet.config.agent(name).kind if name in config_names else "command"
-                store.mark_started(name, kind, pane.session, pane.pane_id, pane.pid, now)
-        records = store.agents()
+        records = store.agents()  # one query for the fleet, not one per pane
+        stored = {record.name for record in records}
+        unknown = [(name, pane) for name, pane in panes.items() if name not in stored]
+        for name, pane in unknown:
+            # A session started by an earlier agentmux whose store was lost: adopt it.
+            kind = fleet.config.agent(name).kind if name in config_names else "command"
+            store.mark_started(name, kind, pane.session, pane.pane_id, pane.pid, now)
+        if unknown:
+            records = store.agents()
         missing = config_names - {record.name for record in records}
         if missing:
             # Configured, never started: shown as stopped without a row, which only starting it writes (a
