@@ -114,7 +114,36 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE agents ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: Claude Code's hook events, as `agentmux hook EVENT` appends them (agentmux/hook.py)
+    """
+    CREATE TABLE hook_events (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        event TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        session_id TEXT NOT NULL DEFAULT '',
+        payload TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX hook_events_agent ON hook_events (agent, id);
+    """,
 )
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    """One hook event of a claude agent, as `agentmux hook` recorded it (agentmux/hook.py)."""
+
+    id: int
+    agent: str
+    event: str
+    """Claude Code's hook_event_name: UserPromptSubmit, PreToolUse, Stop, ..."""
+    detail: str
+    """The Notification's notification_type (permission_prompt, idle_prompt, ...), else empty."""
+    at: float
+    session_id: str
+    payload: str
+    """The event's JSON as Claude Code gave it (trimmed to its small fields when very large)."""
 
 
 SQLITE_CORRUPT = 11
@@ -283,6 +312,27 @@ class Store:
 
     def agents(self) -> list[AgentRecord]:
         return [AgentRecord.from_row(row) for row in self.db.execute("SELECT * FROM agents ORDER BY name")]
+
+    def last_hook_id(self, agent: str) -> int:
+        """The id of the agent's newest hook event, 0 when it has none."""
+        row = self.db.execute("SELECT max(id) FROM hook_events WHERE agent = ?", (agent,)).fetchone()
+        return int(row[0] or 0)
+
+    def prompt_submitted_after(self, agent: str, after: int) -> bool:
+        """Has Claude Code confirmed a prompt of the agent (UserPromptSubmit) since hook event `after`?"""
+        row = self.db.execute("SELECT 1 FROM hook_events WHERE agent = ? AND id > ? AND event = 'UserPromptSubmit' "
+                              "LIMIT 1", (agent, after)).fetchone()
+        return row is not None
+
+    def hook_events_after(self, after: int | None) -> list[HookEvent]:
+        """Claude Code's hook events with an id above `after`, oldest first; with None, each agent's newest."""
+        if after is None:
+            rows = self.db.execute("SELECT * FROM hook_events WHERE id IN "
+                                   "(SELECT max(id) FROM hook_events GROUP BY agent) ORDER BY id")
+        else:
+            rows = self.db.execute("SELECT * FROM hook_events WHERE id > ? ORDER BY id", (after,))
+        return [HookEvent(row["id"], row["agent"], row["event"], row["detail"], row["at"], row["session_id"],
+                          row["payload"]) for row in rows]
 
     def ensure_agent(self, name: str, kind: str, now: float | None = None) -> AgentRecord:
         """The agent's row, created as `stopped` when it has none yet."""

@@ -5,12 +5,14 @@ They never touch tmux or the store, so they are tested with plain strings.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 from agentmux import demo
 from agentmux.agents.state import Detected
 from agentmux.state import AgentState
+from agentmux.store import HookEvent
 
 QUESTION_RE = re.compile(
     r"(\[(?:y/n|Y/n|y/N|yes/no)\]|\((?:y/n|Y/n|y/N|yes/no)\)|\?\s*$|(?:continue|proceed|confirm)\b.*:\s*$)",
@@ -43,6 +45,8 @@ class Observation:
     exit_signal: int | None = None
     stop_requested: bool = False
     events: tuple[str, ...] = field(default_factory=tuple)
+    hook: HookEvent | None = None
+    """The newest hook event of this run of the agent (claude agents), or None."""
 
 
 INIT_FAILED_RE = re.compile(r"^\[agentmux\] init command failed with status \d+: .*$", re.MULTILINE)
@@ -127,3 +131,97 @@ def detect_shell(obs: Observation) -> Detected:
     if quiet_for(obs) >= obs.idle_after and QUESTION_RE.search(line):
         return Detected(AgentState.WAITING, f"asks: {line.strip()[:80]}")
     return Detected(AgentState.BUSY, "running a command")
+
+
+@dataclass(frozen=True)
+class ScreenMarker:
+    """A line Claude Code (or another agent CLI) shows in one state: one row of a detector's table."""
+
+    state: AgentState
+    pattern: re.Pattern[str]
+    reason: str
+    """Said as the state's reason; `{0}` is the pattern's first group."""
+
+
+CLAUDE_SCREEN: tuple[ScreenMarker, ...] = (
+    ScreenMarker(AgentState.WAITING, re.compile(r"^\s*(Do you want to (?:proceed|make this edit|create|allow)[^?]*\?)",
+                                                re.M), "asks: {0}"),
+    ScreenMarker(AgentState.BUSY, re.compile(r"(API error · Retrying in \d+s · attempt \d+/\d+)"), "{0}"),
+    ScreenMarker(AgentState.BUSY, re.compile(r"esc to interrupt"), "working (its screen)"),
+    ScreenMarker(AgentState.IDLE, re.compile(r"\? for shortcuts"), "at its prompt (its screen)"),
+)
+"""Claude Code's screen in each state, first match wins: the fallback when its hooks are missing (a session
+started by hand, an older CLI) and the cross-check of a hook that never came. A new CLI release that
+changes a line needs one edit here (tests/unit/test_claude_screens.py has a captured screen per row)."""
+
+
+def detect_screen(table: tuple[ScreenMarker, ...], screen: str) -> Detected | None:
+    """The first marker of `table` on the screen's bottom lines, or None."""
+    bottom = "\n".join(screen.splitlines()[-30:])
+    for marker in table:
+        found = marker.pattern.search(bottom)
+        if found is not None:
+            group = found.group(1).strip() if found.groups() else ""
+            return Detected(marker.state, marker.reason.format(group)[:120])
+    return None
+
+
+def _hook_state(hook: HookEvent) -> Detected | None:
+    """The state a hook event puts a claude agent in, or None for one that says nothing of it."""
+    try:
+        payload = json.loads(hook.payload)
+    except ValueError:
+        payload = {}
+    event = hook.event
+    if event in ("UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "SubagentStart",
+                 "SubagentStop", "PreCompact"):
+        tool = payload.get("tool_name")
+        return Detected(AgentState.BUSY, f"working ({event}{': ' + str(tool) if tool else ''})", certain=True)
+    if event == "PermissionRequest":
+        return Detected(AgentState.WAITING, f"asks: {_question(payload)}"[:120], certain=True)
+    if event == "Notification":
+        kind = hook.detail
+        if kind in ("permission_prompt", "elicitation_dialog"):
+            return Detected(AgentState.WAITING, f"asks: {str(payload.get('message') or kind)}"[:120], certain=True)
+        return None
+    if event in ("Stop", "SessionStart"):
+        reason = "ready for a prompt" if event == "SessionStart" else "turn ended (Stop)"
+        return Detected(AgentState.IDLE, reason, certain=True)
+    if event == "StopFailure":
+        said = payload.get("last_assistant_message") or payload.get("error") or "the API call failed"
+        return Detected(AgentState.ERROR, f"turn failed: {one_line_text(str(said))}"[:120], certain=True)
+    return None
+
+
+def _question(payload: dict[str, object]) -> str:
+    """`Bash: rm -rf build` from a PermissionRequest's tool name and input."""
+    tool = str(payload.get("tool_name") or "a tool")
+    tool_input = payload.get("tool_input")
+    if isinstance(tool_input, dict):
+        for key in ("command", "file_path", "url", "pattern"):
+            if tool_input.get(key):
+                return f"{tool}: {one_line_text(str(tool_input[key]))}"
+    return tool
+
+
+def one_line_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def detect_claude(obs: Observation) -> Detected:
+    """Claude Code: its state from its newest hook event of this run; its screen where no hook has spoken
+    (or none of this run), and where the screen shows a permission dialog the hooks have not said."""
+    ended = detect_ended(obs)
+    if ended is not None:
+        return ended
+    screen = detect_screen(CLAUDE_SCREEN, obs.screen)
+    hooked = _hook_state(obs.hook) if obs.hook is not None else None
+    if hooked is not None:
+        if screen is not None and screen.state == AgentState.WAITING and hooked.state != AgentState.WAITING:
+            return screen
+        return hooked
+    if screen is not None:
+        return screen
+    if not obs.screen.strip():
+        return Detected(AgentState.STARTING, "starting")
+    return detect_command(obs)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentmux import demo
@@ -16,6 +18,7 @@ from agentmux.agents.detectors import (
     SHELL_PROMPT_RE,
     SHELL_PS1,
     Observation,
+    detect_claude,
     detect_command,
     detect_demo,
     detect_shell,
@@ -79,6 +82,9 @@ class AgentKind:
     def program(self, spec: AgentSpec) -> str:
         """The shell command line that runs the agent's program."""
         return spec.command
+
+    def prepare(self, spec: AgentSpec, home: Path) -> None:
+        """Write what the agent's program needs before it starts (files under agentmux's state dir `home`)."""
 
     def start_script(self, spec: AgentSpec) -> str:
         """The /bin/sh script the agent's pane runs: init commands in order, then the program.
@@ -172,10 +178,42 @@ class ShellKind(AgentKind):
         return status == 0, f"exit status {status}"
 
 
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
+               "PermissionRequest", "Notification", "Stop", "StopFailure", "SubagentStart", "SubagentStop",
+               "PreCompact", "SessionEnd")
+"""The Claude Code hook events a claude agent reports to agentmux (README: The claude kind)."""
+
+
+def claude_settings_path(home: Path, name: str) -> Path:
+    return home / "claude" / name / "settings.json"
+
+
+class ClaudeKind(AgentKind):
+    """Claude Code (`command`: the `claude` command line, default `claude`), started with a settings file of
+    agentmux's own (`--settings`; the user's settings stay as they are) whose hooks run `agentmux hook EVENT`
+    for every event, so its state is known from the events, and from its screen when they are missing."""
+
+    def program(self, spec: AgentSpec) -> str:
+        settings = f'"$AGENTMUX_HOME"/claude/{shlex.quote(spec.name)}/settings.json'
+        return f"exec {spec.command.strip() or 'claude'} --settings {settings}"
+
+    def prepare(self, spec: AgentSpec, home: Path) -> None:
+        hook = shlex.join([sys.executable, "-m", "agentmux.hook"])
+        settings = {"hooks": {event: [{"hooks": [{"type": "command", "command": f"{hook} {event}"}]}]
+                              for event in HOOK_EVENTS}}
+        path = claude_settings_path(home, spec.name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+
+    def check_task(self, text: str) -> None:
+        check_typable(text)
+
+
 KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", detect_command),
     "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
     "demo": DemoKind("demo", detect_demo, prompt=DEMO_PROMPT_RE),
+    "claude": ClaudeKind("claude", detect_claude, stop_keys=("C-c", "C-c", "C-d")),
 }
 """How each kind of the config's schema (config/kinds.py) runs."""
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentmux import config as config_module
+from agentmux.agents import prompts
 from agentmux.agents.delivery import check_line_lengths, check_typable
 from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
@@ -147,6 +148,7 @@ class Fleet:
             AGENTMUX_HOME=str(self.config.settings.state_dir),
             AGENTMUX_SOCKET=self.config.settings.socket,
             AGENTMUX_CONFIG=str(self.config.path),
+            AGENTMUX_STORE=str(self.config.store_path),
         )
         return env
 
@@ -168,6 +170,7 @@ class Fleet:
         settings = self.config.settings
         note = self.leftover_note(self.end_leftovers(name))
         self.tmux.make_way(name, AGENT_OPTION, name)  # its own dead pane is replaced; another's session refused
+        kind.prepare(spec, settings.state_dir)
         self.tmux.new_session(
             name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
             settings.width, settings.height, settings.history_limit, agent=name,
@@ -197,6 +200,7 @@ class Fleet:
             if record is not None:
                 self.store.mark_started(name, spec.kind, name, record.pane_id, record.pid, time.time(), restarts)
             return Outcome(name, f"restarted {name} ({started.message})")
+        kind_of(spec.kind).prepare(spec, self.config.settings.state_dir)
         self.tmux.respawn(pane.pane_id, ["/bin/sh", "-c", kind_of(spec.kind).start_script(spec)], spec.cwd)
         fresh = self.pane(name)
         now = time.time()
@@ -326,6 +330,9 @@ class Fleet:
         if self.tmux.reads_lines(pane):
             check_line_lengths(text, f"{name}'s program",
                                hint="; split it, or queue it for a shell agent, which reads long text from a file")
+        if enter and self.kind(name).name == "claude":
+            prompts.submit(self, name, pane.pane_id, text)  # counted only when Claude Code confirms it
+            return Outcome(name, f"sent to {name} (Claude Code took the prompt)")
         self.tmux.send_text(pane.pane_id, text, enter=enter)
         return Outcome(name, f"sent to {name}")
 

@@ -22,7 +22,7 @@ from agentmux.config import Config
 from agentmux.processes import process_alive
 from agentmux.redact import Redactor
 from agentmux.state import AgentState
-from agentmux.store import AgentRecord, Store
+from agentmux.store import AgentRecord, HookEvent, Store
 from agentmux.tmux.backend import PANE_IS_DEAD_RE, CaptureRequest, PaneInfo, TmuxServer
 
 
@@ -133,6 +133,8 @@ class Observer:
         self.memory: dict[str, _Memory] = {}
         self._cached_records: list[AgentRecord] = []
         self._records_read_at = 0.0
+        self._hooks: dict[str, HookEvent] = {}
+        self._hook_id: int | None = None
         self.panes: dict[str, PaneInfo] = {}
         """Each running agent's pane as the last look saw it (cursor, history size, exit status)."""
         self.on_state_change: Callable[[str, Detected], None] | None = None
@@ -177,6 +179,21 @@ class Observer:
         self._cached_records, self._records_read_at = records, now
         return records
 
+    def _read_hooks(self) -> None:
+        """Claude Code's hook events since the last look (one query; the newest of each agent at first)."""
+        for event in self.fleet.store.hook_events_after(self._hook_id):
+            self._hooks[event.agent] = event
+            self._hook_id = event.id
+        if self._hook_id is None:
+            self._hook_id = 0
+
+    def _hook_of(self, record: AgentRecord) -> HookEvent | None:
+        """The agent's newest hook event, when it came from this run of the agent (not the one before)."""
+        event = self._hooks.get(record.name)
+        if event is None or (record.started_at is not None and event.at < record.started_at):
+            return None
+        return event
+
     def observe(self, should_capture: Callable[[str], bool] | None = None) -> list[AgentStatus]:
         """One look at the whole fleet. `should_capture(name)` may hold back captures of agents nobody
         is looking at (a continuous observer still reads their cheap signals every time)."""
@@ -184,6 +201,7 @@ class Observer:
         panes = self.panes = {p.agent: p for p in self.fleet.tmux.list_panes() if p.agent}
         server_running = bool(panes) or self.fleet.tmux.is_running()
         records = self._records(panes, now)
+        self._read_hooks()
         to_capture = []
         for record in records:
             pane = panes.get(record.name)
@@ -250,6 +268,7 @@ class Observer:
                 exit_status=pane.dead_status,
                 exit_signal=pane.dead_signal,
                 stop_requested=record.desired == "stopped",
+                hook=self._hook_of(record),
             ))
             if pane.dead and pane.pane_id not in screens and detected.state == record.state:
                 detected = Detected(record.state, record.reason)  # said when it ended, from its last screen

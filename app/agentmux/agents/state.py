@@ -13,6 +13,8 @@ class Detected:
 
     state: AgentState
     reason: str = ""
+    certain: bool = False
+    """Known, not guessed (from the agent's own hook event): applied at once, never debounced."""
 
 
 class Debouncer:
@@ -41,7 +43,8 @@ class Debouncer:
             self.current = detected
             self._candidate = None
             return self.current
-        if detected.state in self.IMMEDIATE or self.current.state in self.IMMEDIATE - {AgentState.STARTING}:
+        settled_fact = self.current.state in self.IMMEDIATE - {AgentState.STARTING}
+        if detected.certain or detected.state in self.IMMEDIATE or settled_fact:
             self.current = detected
             self._candidate = None
             return self.current

@@ -67,6 +67,10 @@ def run_demo_agent(argv: list[str]) -> int | None:
 
 def run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
+        from agentmux import hook
+
+        return hook.main(argv[1:2])  # never refuses: a hook must not fail the agent's tool call
     demo_ran = run_demo_agent(argv)
     if demo_ran is not None:
         return demo_ran

@@ -131,6 +131,9 @@ def build_parser() -> Parser:
         q = command(queue, action, help=text)
         q.add_argument("name", metavar="NAME")
 
+    p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
+                "reads the event's JSON on standard input, always exits 0)")
+    p.add_argument("event", metavar="EVENT", nargs="?", default="")
     p = command(sub, "demo-agent", help="run the built-in simulated agent in this terminal")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser

@@ -47,5 +47,7 @@ KIND_RULES: dict[str, KindRules] = {
                        requires_command=False),
     "demo": KindRules("demo", "the built-in simulated coding agent", requires_command=False,
                       check_command=_demo_options),
+    "claude": KindRules("claude", "Claude Code, its state read from its hooks (command: the claude command "
+                        "line, default claude)", requires_command=False),
 }
 """Every kind by name, in the order forms list them."""

@@ -1,0 +1,82 @@
+"""A claude agent's state from Claude Code's own hooks, with the real CLI (README: The claude kind)."""
+
+from __future__ import annotations
+
+import json
+
+from agentmux.state import AgentState
+from tests.claude.conftest import claude_config, needs_claude
+from tests.conftest import Env, Supervisors
+from tests.fake_anthropic import FakeAnthropic, Reply
+
+pytestmark = needs_claude
+
+
+def states_seen(run, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [change.state.value for change in run.fleet.store.state_history(name)]
+
+
+def test_a_prompt_turns_the_agent_busy_then_idle_by_its_hooks(env: Env, fake: FakeAnthropic,
+                                                              running: Supervisors) -> None:
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    assert "ready for a prompt" in run.fleet.store.agent("cc").reason  # SessionStart, not a guess from the screen
+    fake.add(Reply.text("Hello from the fake, in several words.", chunk_delay=0.3))
+    sent = env.cli("send", "cc", "say hi")
+    assert sent.returncode == 0, sent.stderr
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.BUSY, timeout=30, message="cc busy")
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=30, message="cc idle again")
+    assert run.fleet.store.agent("cc").reason == "turn ended (Stop)"
+    assert [r.user_text for r in fake.messages()][-1] == "say hi"
+    events = [e.event for e in run.fleet.store.hook_events_after(0) if e.agent == "cc"]
+    assert events[:1] == ["SessionStart"] and "UserPromptSubmit" in events and events[-1] == "Stop", events
+
+
+def test_a_tool_call_that_needs_permission_shows_waiting_with_the_command(env: Env, fake: FakeAnthropic,
+                                                                         running: Supervisors) -> None:
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    target = env.root / "work" / "made-by-the-tool"
+    fake.add(Reply.tool("Bash", {"command": f"touch {target}", "description": "make a file"}),
+             Reply.text("Made it."))
+    assert env.cli("send", "cc", "make a file").returncode == 0
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=30, message="cc waiting")
+    reason = run.fleet.store.agent("cc").reason
+    assert reason == f"asks: Bash: touch {target}", reason
+    assert not target.exists()
+    status = json.loads(env.cli("ls", "--json").stdout)[0]
+    assert status["state"] == "waiting" and "touch" in status["reason"]
+
+
+def test_two_prompts_sent_back_to_back_arrive_as_two_turns(env: Env, fake: FakeAnthropic,
+                                                           running: Supervisors) -> None:
+    """Pasted and followed at once by Enter, the first prompt sat unsubmitted in the input box and the second
+    was appended to it: both went out as one prompt."""
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    for text in ("first prompt", "second prompt"):
+        sent = env.cli("send", "cc", text)
+        assert sent.returncode == 0 and "Claude Code took the prompt" in sent.stdout, sent
+    run.until(lambda: [r.user_text for r in fake.messages()][-2:] == ["first prompt", "second prompt"],
+              timeout=30, message="two turns")
+    prompts = [json.loads(e.payload)["prompt"] for e in run.fleet.store.hook_events_after(0)
+               if e.event == "UserPromptSubmit"]
+    assert prompts == ["first prompt", "second prompt"]
+
+
+def test_an_agentmux_started_from_inside_claude_code_starts_a_clean_claude(env: Env, fake: FakeAnthropic,
+                                                                           running: Supervisors) -> None:
+    """An inherited CLAUDECODE=1 stops a child Claude Code from starting; it must not reach the agent."""
+    claude_config(env, fake)
+    env.environ.update(CLAUDECODE="1", CLAUDE_CODE_ENTRYPOINT="cli")
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    shown = env.tmux("show-environment", "-t", "=cc:").stdout + env.tmux("show-environment", "-g").stdout
+    assert "CLAUDECODE" not in shown and "CLAUDE_CODE_ENTRYPOINT" not in shown
