@@ -133,6 +133,10 @@ class Actions:
             raise AgentmuxError("no agents are running")
         return self.each(names, lambda name: self.fleet.send(name, text, enter=enter))
 
+    def answer(self, name: str, answer: str) -> Outcome:
+        """Answer the question an agent waits on (yes, no, always, a choice's number, or text)."""
+        return self.fleet.answer(self.known(name), answer)
+
     # --- the queue ---------------------------------------------------------------------------------------
 
     def queue_add(self, agent: str, text: str, **options: Any) -> Task:

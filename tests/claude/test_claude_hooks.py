@@ -80,3 +80,38 @@ def test_an_agentmux_started_from_inside_claude_code_starts_a_clean_claude(env: 
     run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
     shown = env.tmux("show-environment", "-t", "=cc:").stdout + env.tmux("show-environment", "-g").stdout
     assert "CLAUDECODE" not in shown and "CLAUDE_CODE_ENTRYPOINT" not in shown
+
+
+def waiting_for_a_tool(env: Env, fake: FakeAnthropic, running: Supervisors):  # type: ignore[no-untyped-def]
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    target = env.root / "work" / "made-by-the-tool"
+    fake.add(Reply.tool("Bash", {"command": f"touch {target}", "description": "make a file"}),
+             Reply.text("Made it."))
+    assert env.cli("send", "cc", "make a file").returncode == 0
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=30, message="cc waiting")
+    return run, target
+
+
+def test_approving_from_agentmux_runs_the_tool_and_the_agent_goes_idle(env: Env, fake: FakeAnthropic,
+                                                                      running: Supervisors) -> None:
+    run, target = waiting_for_a_tool(env, fake, running)
+    answered = env.cli("answer", "cc", "yes")
+    assert answered.returncode == 0 and answered.stdout.strip() == "answered cc: 1. Yes", answered
+    run.until(lambda: target.exists(), timeout=30, message="the tool's file")
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=30, message="cc idle again")
+    assert fake.messages()[-1].user_text == "Made it." or "tool_result" in json.dumps(fake.messages()[-1].body)
+
+
+def test_denying_from_agentmux_does_not_run_the_tool(env: Env, fake: FakeAnthropic, running: Supervisors) -> None:
+    run, target = waiting_for_a_tool(env, fake, running)
+    answered = env.cli("answer", "cc", "no")
+    assert answered.returncode == 0 and answered.stdout.startswith("answered cc: 3. No"), answered
+    run.until(lambda: run.fleet.store.agent("cc").state != AgentState.WAITING, timeout=30, message="not waiting")
+    # no Stop follows a denial: the idle screen (after the last hook event) says the agent is back
+    assert run.fleet.store.agent("cc").state == AgentState.IDLE
+    assert not target.exists()
+    refused = env.cli("answer", "cc", "yes")
+    assert refused.returncode == 1 and "shows no question" in refused.stderr, refused

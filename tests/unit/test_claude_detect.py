@@ -61,7 +61,7 @@ def test_every_marker_of_the_table_has_a_captured_screen() -> None:
 ])
 def test_a_hook_event_decides_the_state_at_once(event: str, detail: str, payload: dict[str, object],
                                                 state: AgentState, reason: str) -> None:
-    detected = detect_claude(observe(screen("idle"), hook(event, detail, **payload)))
+    detected = detect_claude(observe(screen("busy"), hook(event, detail, **payload)))
     assert (detected.state, detected.reason, detected.certain) == (state, reason, True)
 
 
@@ -73,3 +73,12 @@ def test_a_permission_dialog_on_screen_wins_over_a_hook_that_said_busy() -> None
 def test_an_idle_prompt_notification_says_nothing_of_the_state() -> None:
     detected = detect_claude(observe(screen("busy"), hook("Notification", "idle_prompt")))
     assert detected.state == AgentState.BUSY
+
+
+def test_an_idle_screen_long_after_a_busy_or_waiting_hook_is_idle() -> None:
+    """No Stop comes after a permission the user denied or a turn they interrupted."""
+    for event in ("PermissionRequest", "PreToolUse"):
+        stale = hook(event, tool_name="Bash")  # at 50.0, the look at 100.0
+        assert detect_claude(observe(screen("idle"), stale)).state == AgentState.IDLE
+        fresh = HookEvent(1, "cc", event, "", 99.5, "s1", stale.payload)
+        assert detect_claude(observe(screen("idle"), fresh)).state != AgentState.IDLE

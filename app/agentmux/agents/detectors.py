@@ -155,6 +155,10 @@ started by hand, an older CLI) and the cross-check of a hook that never came. A 
 changes a line needs one edit here (tests/unit/test_claude_screens.py has a captured screen per row)."""
 
 
+HOOK_STALE = 1.5
+"""Seconds after its last hook event that a claude agent's idle screen overrides a busy or waiting hook."""
+
+
 def detect_screen(table: tuple[ScreenMarker, ...], screen: str) -> Detected | None:
     """The first marker of `table` on the screen's bottom lines, or None."""
     bottom = "\n".join(screen.splitlines()[-30:])
@@ -216,9 +220,14 @@ def detect_claude(obs: Observation) -> Detected:
         return ended
     screen = detect_screen(CLAUDE_SCREEN, obs.screen)
     hooked = _hook_state(obs.hook) if obs.hook is not None else None
-    if hooked is not None:
+    if hooked is not None and obs.hook is not None:
         if screen is not None and screen.state == AgentState.WAITING and hooked.state != AgentState.WAITING:
             return screen
+        stale = obs.now - obs.hook.at >= HOOK_STALE
+        if (screen is not None and screen.state == AgentState.IDLE and stale
+                and hooked.state in (AgentState.BUSY, AgentState.WAITING)):
+            # no Stop comes after a turn the user interrupted or a permission they denied: the screen says it
+            return Detected(AgentState.IDLE, "at its prompt (the turn was interrupted or a permission denied)")
         return hooked
     if screen is not None:
         return screen

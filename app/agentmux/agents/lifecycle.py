@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentmux import config as config_module
-from agentmux.agents import prompts
+from agentmux.agents import answers, prompts
 from agentmux.agents.delivery import check_line_lengths, check_typable
 from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
@@ -34,6 +34,7 @@ from agentmux.tmux.backend import (
     HIDDEN_SESSION,
     SERVE_OPTION,
     SERVE_SESSION,
+    CaptureRequest,
     PaneInfo,
     TmuxServer,
 )
@@ -335,6 +336,27 @@ class Fleet:
             return Outcome(name, f"sent to {name} (Claude Code took the prompt)")
         self.tmux.send_text(pane.pane_id, text, enter=enter)
         return Outcome(name, f"sent to {name}")
+
+    def answer(self, name: str, answer: str) -> Outcome:
+        """Answer the question the agent waits on: yes, no, always, or a choice's number (a claude agent's
+        permission dialog: the digit of the choice), or any text (typed, then Enter, for other programs)."""
+        pane = self.pane(name)
+        if pane is None or pane.dead:
+            raise AgentmuxError(f"{name} is not running (start it with `agentmux up {name}`)")
+        if self.kind(name).name != "claude":
+            text = {"yes": "y", "no": "n"}.get(answer.strip().lower(), answer)
+            self.send(name, text)
+            return Outcome(name, f"answered {name}: {text}")
+        screen = self.tmux.capture([CaptureRequest(pane.pane_id, escapes=False)]).get(pane.pane_id, "")
+        offered = answers.choices(screen)
+        if not offered:
+            record = self.store.agent(name)
+            raise AgentmuxError(f"{name} shows no question to answer (its state: "
+                                f"{record.state.value if record is not None else 'unknown'})")
+        choice = answers.pick(answer, offered)
+        self.tmux.send_keys(pane.pane_id, str(choice.number))
+        self.store.record_event(name, "answer", f"answered {choice.number}. {choice.label} (by the user)", time.time())
+        return Outcome(name, f"answered {name}: {choice.number}. {choice.label}")
 
     def run_cleanup(self, spec: AgentSpec) -> list[str]:
         """Run the agent's cleanup commands in order, in its cwd with its environment; failures listed.

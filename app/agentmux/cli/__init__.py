@@ -15,7 +15,18 @@ from pathlib import Path
 from agentmux import config as config_module
 from agentmux.actions import Actions
 from agentmux.ansi import one_line
-from agentmux.cli.agents import cmd_add, cmd_attach, cmd_down, cmd_init, cmd_ls, cmd_restart, cmd_rm, cmd_send, cmd_up
+from agentmux.cli.agents import (
+    cmd_add,
+    cmd_answer,
+    cmd_attach,
+    cmd_down,
+    cmd_init,
+    cmd_ls,
+    cmd_restart,
+    cmd_rm,
+    cmd_send,
+    cmd_up,
+)
 from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
@@ -25,7 +36,7 @@ from agentmux.store import StoreDamaged, is_damage
 
 COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "up": cmd_up, "down": cmd_down, "restart": cmd_restart, "add": cmd_add, "rm": cmd_rm, "ls": cmd_ls,
-    "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue,
+    "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
 }
 """The commands that act on the fleet of a config, by name."""
 

@@ -121,3 +121,7 @@ def cmd_attach(actions: Actions, args: argparse.Namespace) -> int:
         os.execvp(plan.argv[0], plan.argv)
     result = subprocess.run(plan.argv)
     return 0 if result.returncode == 0 else 1
+
+
+def cmd_answer(actions: Actions, args: argparse.Namespace) -> int:
+    return report([actions.answer(args.name, args.answer)])

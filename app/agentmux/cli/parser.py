@@ -131,6 +131,11 @@ def build_parser() -> Parser:
         q = command(queue, action, help=text)
         q.add_argument("name", metavar="NAME")
 
+    p = command(sub, "answer", help="answer the question an agent waits on: yes, no, always (a claude agent's "
+                "permission dialog: the choice 'Yes, and always allow/don't ask again'), a choice's number, or "
+                "text to type (other programs)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("answer", metavar="yes|no|always|N|TEXT")
     p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
                 "reads the event's JSON on standard input, always exits 0)")
     p.add_argument("event", metavar="EVENT", nargs="?", default="")

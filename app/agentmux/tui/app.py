@@ -271,6 +271,9 @@ class AgentmuxApp(App[None]):
     def send_text(self, names: list[str], text: str) -> None:
         self.act("send", lambda actions: actions.send(names, text))
 
+    def answer_agent(self, name: str, answer: str) -> None:
+        self.act("answer", lambda actions: [actions.answer(name, answer)])
+
     def _task_action(self, description: str, change: Callable[[Actions], str]) -> None:
         self.act(description, lambda actions: [Outcome("", change(actions))])
 
@@ -354,7 +357,7 @@ class AgentmuxApp(App[None]):
         if status is None or status.state != AgentState.WAITING:
             self.notify(f"{name} is not waiting for an answer", severity="warning")
             return
-        self.send_text([name], answer)
+        self.answer_agent(name, answer)
 
     def shown_status(self, name: str) -> AgentStatus | None:
         dashboard = self.dashboard

@@ -1,0 +1,61 @@
+"""Answering an agent that waits: which key picks which choice of the question on its screen.
+
+Claude Code asks with a numbered list under `Do you want to proceed?` (`❯ 1. Yes`, `2. Yes, and always
+allow ...`, `3. No`); a digit picks a choice. Other programs ask `[y/n]` and read a typed line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agentmux.errors import UsageError
+
+CHOICE_RE = re.compile(r"^\s*(?:❯\s*)?(\d)\.\s+(\S.*?)\s*$")
+WORDS = ("yes", "no", "always")
+
+
+@dataclass(frozen=True)
+class Choice:
+    number: int
+    label: str
+
+
+def choices(screen: str) -> list[Choice]:
+    """The numbered choices of the last question on the screen (Claude Code's permission dialog)."""
+    lines = screen.splitlines()
+    start = max((i for i, line in enumerate(lines) if "Do you want to" in line), default=None)
+    if start is None:
+        return []
+    found: list[Choice] = []
+    for line in lines[start + 1:]:
+        match = CHOICE_RE.match(line)
+        if match is not None:
+            found.append(Choice(int(match.group(1)), match.group(2)))
+        elif found and line.strip() and not line.startswith("    "):
+            break
+    return found
+
+
+def pick(answer: str, offered: list[Choice]) -> Choice:
+    """The choice `answer` means: yes (the plain Yes), always (Yes, and always/don't ask again), no, or a number."""
+    word = answer.strip().lower()
+    word = {"y": "yes", "n": "no", "a": "always"}.get(word, word)
+    if word.isdigit():
+        for choice in offered:
+            if choice.number == int(word):
+                return choice
+        raise UsageError(f"there is no choice {word}: {describe(offered)}")
+    for choice in offered:
+        label = choice.label.lower()
+        if word == "yes" and label.rstrip(".") == "yes":
+            return choice
+        if word == "always" and label.startswith("yes,") and ("always" in label or "don't ask" in label):
+            return choice
+        if word == "no" and label.startswith("no"):
+            return choice
+    raise UsageError(f"{answer!r} is none of the choices: {describe(offered)} (answer yes, no, always or a number)")
+
+
+def describe(offered: list[Choice]) -> str:
+    return "; ".join(f"{choice.number}. {choice.label}" for choice in offered) or "no choices are shown"
