@@ -146,6 +146,14 @@ class HookEvent:
     """The event's JSON as Claude Code gave it (trimmed to its small fields when very large)."""
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A claude agent's turn as its hook events tell it."""
+
+    submitted: bool
+    ended: HookEvent | None
+
+
 SQLITE_CORRUPT = 11
 SQLITE_NOTADB = 26
 
@@ -317,6 +325,20 @@ class Store:
         """The id of the agent's newest hook event, 0 when it has none."""
         row = self.db.execute("SELECT max(id) FROM hook_events WHERE agent = ?", (agent,)).fetchone()
         return int(row[0] or 0)
+
+    def turn_after(self, agent: str, at: float) -> Turn:
+        """The agent's first turn since `at` by its hook events: submitted (UserPromptSubmit) and its end (the
+        first Stop or StopFailure), if any."""
+        rows = self.db.execute("SELECT * FROM hook_events WHERE agent = ? AND at >= ? AND event IN "
+                               "('UserPromptSubmit', 'Stop', 'StopFailure') ORDER BY id", (agent, at)).fetchall()
+        submitted = False
+        for row in rows:
+            if row["event"] == "UserPromptSubmit":
+                submitted = True
+            elif submitted:
+                return Turn(True, HookEvent(row["id"], row["agent"], row["event"], row["detail"], row["at"],
+                                            row["session_id"], row["payload"]))
+        return Turn(submitted, None)
 
     def prompt_submitted_after(self, agent: str, after: int) -> bool:
         """Has Claude Code confirmed a prompt of the agent (UserPromptSubmit) since hook event `after`?"""

@@ -115,3 +115,24 @@ def test_denying_from_agentmux_does_not_run_the_tool(env: Env, fake: FakeAnthrop
     assert not target.exists()
     refused = env.cli("answer", "cc", "yes")
     assert refused.returncode == 1 and "shows no question" in refused.stderr, refused
+
+
+def test_queued_tasks_run_one_after_another_each_with_its_reply(env: Env, fake: FakeAnthropic,
+                                                               running: Supervisors) -> None:
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    fake.add(Reply.text("The first answer.", match="task one"),
+             Reply.text("The second answer,\non two lines.", match="task two"),
+             *[Reply.failure(400, "invalid_request_error", "the fake refuses this one", match="task three")] * 3)
+    tasks = [run.queue.add("cc", f"task {n}") for n in ("one", "two", "three")]
+    run.until(lambda: run.ended(*tasks), timeout=60, message="the three tasks end")
+    one, two, three = (run.task(t.id) for t in tasks)
+    assert (one.state.value, one.result, one.reason) == ("succeeded", "The first answer.", "the turn ended (Stop)")
+    assert (two.state.value, two.result) == ("succeeded", "The second answer,\non two lines.")
+    assert three.state.value == "failed" and "the fake refuses this one" in three.reason, three
+    assert [r.user_text for r in fake.messages()][:3] == ["task one", "task two", "task three"]
+    assert one.finished_at <= two.started_at  # type: ignore[operator]
+    # the failed turn (StopFailure) shows as error, with what Claude Code said
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.ERROR, timeout=10, message="cc error")
+    assert run.fleet.store.agent("cc").reason == "turn failed: API Error: 400 the fake refuses this one"

@@ -213,7 +213,7 @@ KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", detect_command),
     "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
     "demo": DemoKind("demo", detect_demo, prompt=DEMO_PROMPT_RE),
-    "claude": ClaudeKind("claude", detect_claude, stop_keys=("C-c", "C-c", "C-d")),
+    "claude": ClaudeKind("claude", detect_claude, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",)),
 }
 """How each kind of the config's schema (config/kinds.py) runs."""
 

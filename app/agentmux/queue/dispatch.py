@@ -17,6 +17,7 @@ any moment leaves a state the next one can continue from (see `Queue.recover`).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentmux import ansi
+from agentmux.agents import prompts
 from agentmux.agents.delivery import check_line_lengths
 from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
@@ -122,7 +124,10 @@ class Dispatcher:
                 check_line_lengths(line, f"{agent}'s program")
             if delivery.script is not None:
                 self._write_script(task.id, delivery.script)
-            self.fleet.tmux.send_text(pane.pane_id, line)
+            if kind.name == "claude":
+                prompts.submit(self.fleet, agent, pane.pane_id, line)  # sent only when Claude Code took it
+            else:
+                self.fleet.tmux.send_text(pane.pane_id, line)
         except AgentmuxError as exc:
             self.queue.finish(task.id, False, "", f"could not type it into {agent}: {exc}", self.clock())
             self._say(f"task {task.id} for {agent}: could not be typed: {exc}")
@@ -172,6 +177,10 @@ class Dispatcher:
                    else f"exited with status {pane.dead_status}")
             return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane),
                              f"the agent {how} while working on it", now)
+        if kind.name == "claude" and status.state != AgentState.STOPPED:  # error: a failed turn, read from it
+            if self._restarted(task, status):
+                return self._end(task, False, [], RESTARTED, now)
+            return self._follow_turn(task, sent_at, now)
         if status.state in ENDED_AGENT:
             return False  # a stop is under way: the pane's end decides
         task = self._follow_trims(task, pane)
@@ -202,6 +211,31 @@ class Dispatcher:
         if output and kind.prompt is not None and kind.prompt.fullmatch(output[-1].rstrip()):
             output = output[:-1]  # the prompt the agent came back to is not part of the result
         return self._end(task, ok, output, reason, now)
+
+    def _follow_turn(self, task: Task, sent_at: float, now: float) -> bool:
+        """A claude agent's task: running from its UserPromptSubmit, ended by its Stop (the reply is the result)
+        or StopFailure (failed, with what Claude Code said), from its hook events since it was sent."""
+        # from before it was typed: Claude Code confirms the prompt while `submit` still waits (before sent_at)
+        turn = self.fleet.store.turn_after(task.agent, task.dispatched_at or sent_at)
+        if task.state == TaskState.DISPATCHED and turn.submitted:
+            self.queue.mark_running(task.id, now)
+            self.wrote = True
+        if turn.ended is None:
+            if task.timeout is not None and now - sent_at > task.timeout:
+                pane = self._panes.get(task.agent)
+                if pane is not None:
+                    self.fleet.tmux.send_keys(pane.pane_id, "Escape")  # Claude Code's interrupt
+                return self._end(task, False, [], f"timed out after {task.timeout:g}s; interrupted with Escape", now)
+            return False
+        try:
+            payload = json.loads(turn.ended.payload)
+        except ValueError:
+            payload = {}
+        said = str(payload.get("last_assistant_message") or "")
+        if turn.ended.event == "StopFailure":
+            return self._end(task, False, [said] if said else [], f"the turn failed: {' '.join(said.split())[:200]}",
+                             now)
+        return self._end(task, True, said.split("\n") if said else [], "the turn ended (Stop)", now)
 
     def _finished(self, task: Task, kind: AgentKind, status: AgentStatus, observer: Observer,
                   progressed: bool) -> bool:
