@@ -38,6 +38,8 @@ def record(event: str, stdin: bytes, environ: dict[str, str] | os._Environ[str])
     text = json.dumps(payload, ensure_ascii=False)
     if len(text) > MAX_PAYLOAD:
         text = json.dumps({k: v for k, v in payload.items() if k in SMALL_FIELDS}, ensure_ascii=False)[:MAX_PAYLOAD]
+    if name == "SessionStart":
+        _remember_session(environ, agent, payload)
     db = sqlite3.connect(store, timeout=2.0, isolation_level=None)
     try:
         db.execute("INSERT INTO hook_events (agent, event, detail, at, session_id, payload) VALUES (?, ?, ?, ?, ?, ?)",
@@ -45,6 +47,19 @@ def record(event: str, stdin: bytes, environ: dict[str, str] | os._Environ[str])
     finally:
         db.close()
     return True
+
+
+def _remember_session(environ: dict[str, str] | os._Environ[str], agent: str, payload: dict[str, object]) -> None:
+    """Note the session Claude Code runs (it changes on /clear), so a restart resumes it: one line of JSON in
+    AGENTMUX_HOME/claude/AGENT/session (agents/kinds.py ClaudeKind reads it)."""
+    home, session = environ.get("AGENTMUX_HOME"), payload.get("session_id")
+    if not home or not isinstance(session, str) or not session:
+        return
+    path = os.path.join(home, "claude", agent, "session")
+    temporary = f"{path}.{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"session_id": session, "transcript_path": payload.get("transcript_path")}, handle)
+    os.replace(temporary, path)
 
 
 SMALL_FIELDS = ("session_id", "transcript_path", "cwd", "hook_event_name", "tool_name", "notification_type",

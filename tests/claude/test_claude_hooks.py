@@ -136,3 +136,26 @@ def test_queued_tasks_run_one_after_another_each_with_its_reply(env: Env, fake: 
     # the failed turn (StopFailure) shows as error, with what Claude Code said
     run.until(lambda: run.fleet.store.agent("cc").state == AgentState.ERROR, timeout=10, message="cc error")
     assert run.fleet.store.agent("cc").reason == "turn failed: API Error: 400 the fake refuses this one"
+
+
+def test_a_restart_resumes_the_conversation(env: Env, fake: FakeAnthropic, running: Supervisors) -> None:
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    fake.add(Reply.text("I will remember the apple."))
+    assert env.cli("send", "cc", "remember: apple").returncode == 0
+    run.until(lambda: run.fleet.store.agent("cc").reason == "turn ended (Stop)", timeout=30, message="the turn")
+    first = json.loads((env.state_dir / "claude" / "cc" / "session").read_text())["session_id"]
+    restarted = env.cli("restart", "cc")
+    assert restarted.returncode == 0, restarted.stderr
+    assert (env.state_dir / "claude" / "cc" / "session-args").read_text().split() == ["--resume", first]
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE
+              and run.fleet.store.agent("cc").started_at > run.fleet.store.agent("cc").state_since - 60,
+              timeout=60, message="cc idle after the restart")
+    sent = env.cli("send", "cc", "what did I ask you to remember?")
+    assert sent.returncode == 0, sent.stderr
+    run.until(lambda: fake.messages()[-1].user_text == "what did I ask you to remember?", timeout=30,
+              message="the second prompt")
+    earlier = json.dumps(fake.messages()[-1].body["messages"])
+    assert "remember: apple" in earlier and "I will remember the apple." in earlier  # the earlier turn went along

@@ -6,6 +6,7 @@ import json
 import re
 import shlex
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,19 @@ HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", 
 """The Claude Code hook events a claude agent reports to agentmux (README: The claude kind)."""
 
 
+def session_args(noted: Path) -> list[str]:
+    """Resume the session the agent last ran (noted by its SessionStart hook) when its transcript is there;
+    else start a session with an id of agentmux's choosing."""
+    try:
+        last = json.loads(noted.read_text())
+        session, transcript = str(last["session_id"]), str(last.get("transcript_path") or "")
+        if re.fullmatch(r"[0-9a-f-]{36}", session) and transcript and Path(transcript).is_file():
+            return ["--resume", session]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return ["--session-id", str(uuid.uuid4())]
+
+
 def claude_settings_path(home: Path, name: str) -> Path:
     return home / "claude" / name / "settings.json"
 
@@ -194,8 +208,10 @@ class ClaudeKind(AgentKind):
     for every event, so its state is known from the events, and from its screen when they are missing."""
 
     def program(self, spec: AgentSpec) -> str:
-        settings = f'"$AGENTMUX_HOME"/claude/{shlex.quote(spec.name)}/settings.json'
-        return f"exec {spec.command.strip() or 'claude'} --settings {settings}"
+        folder = f'"$AGENTMUX_HOME"/claude/{shlex.quote(spec.name)}'
+        # the session options `prepare` chose: --session-id NEW, or --resume the last one
+        return (f"exec {spec.command.strip() or 'claude'} --settings {folder}/settings.json "
+                f"$(cat {folder}/session-args)")
 
     def prepare(self, spec: AgentSpec, home: Path) -> None:
         hook = shlex.join([sys.executable, "-m", "agentmux.hook"])
@@ -204,6 +220,7 @@ class ClaudeKind(AgentKind):
         path = claude_settings_path(home, spec.name)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(settings, indent=2) + "\n")
+        (path.parent / "session-args").write_text(" ".join(session_args(path.parent / "session")) + "\n")
 
     def check_task(self, text: str) -> None:
         check_typable(text)
