@@ -17,6 +17,9 @@ import termios
 import threading
 from pathlib import Path
 
+import pytest
+
+from agentmux.cli import main
 from agentmux.tmux.backend import TmuxServer
 from tests.conftest import Env, tmux_processes, wait_until
 
@@ -104,3 +107,22 @@ command = "exec sleep 600"
         assert server.control() is control
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("command", [["up", "--no-serve"], ["ls"], ["queue", "add", "broken", "do it"],
+                                     ["queue", "ls"], ["doctor"]])
+def test_every_command_closes_the_control_connections_it_opens(env: Env, command: list[str],
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Run in this process, so a connection left open is still there when the command returns (doctor left
+    the two of the fleets it made for its checks; at the process's exit they raced tmux's notifications)."""
+    env.write_config('''
+[[agents]]
+name = "broken"
+command = "exit 1"
+''')
+    assert env.cli("up", "--no-serve").returncode == 0
+    wait_until(lambda: env.status("broken")["state"] == "error", message="broken ends")
+    assert env.cli("queue", "add", "broken", "waits").returncode == 0
+    main(["--config", str(env.config_path), *command])
+    capsys.readouterr()
+    assert control_clients(env, parent=os.getpid()) == []
