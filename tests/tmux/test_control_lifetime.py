@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from agentmux.cli import main
+from agentmux.tmux import backend
 from agentmux.tmux.backend import TmuxServer
 from tests.conftest import Env, tmux_processes, wait_until
 
@@ -105,6 +106,37 @@ command = "exec sleep 600"
         assert control.run("display-message -p alive").lines == ["alive"]
         assert control.alive and control.process.poll() is None
         assert server.control() is control
+    finally:
+        server.close()
+
+
+def test_a_control_connection_that_stops_answering_is_closed_not_left_running(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that tmux did not answer in time runs as plain clients; the connection it gave up on was only
+    forgotten, and its client stayed attached for as long as the process ran."""
+    env.write_config('''
+[[agents]]
+name = "one"
+command = "exec sleep 600"
+''')
+    assert env.cli("up", "--no-serve").returncode == 0
+    monkeypatch.setattr(backend, "CONTROL_TIMEOUT", 0.5)
+    server = TmuxServer(env.socket)
+    try:
+        control = server.control()
+        assert control is not None
+        tmux = int(env.tmux("display-message", "-p", "#{pid}").stdout.strip())
+        answers: list[tuple[bool, str]] = []
+        os.kill(tmux, signal.SIGSTOP)
+        try:
+            asking = threading.Thread(target=lambda: answers.append(server.query("display-message", "-p", "late")))
+            asking.start()
+            wait_until(lambda: control.process.poll() is not None, timeout=10,
+                       message="the control client tmux stopped answering to be closed")
+        finally:
+            os.kill(tmux, signal.SIGCONT)
+        asking.join(timeout=30)
+        assert answers == [(True, "late\n")]
     finally:
         server.close()
 

@@ -154,7 +154,7 @@ class ControlClient:
                 assert self.process.stdin is not None
                 self.process.stdin.write(payload)
                 self.process.stdin.flush()
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: closed meanwhile by another thread
                 self._fail_pending()
                 raise ControlClosed(f"the tmux control client went away: {exc}") from None
         try:
