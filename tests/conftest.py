@@ -6,8 +6,10 @@ test's own socket under the test's own TMUX_TMPDIR, and only that server is kill
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -105,6 +107,35 @@ class Env:
         return Fleet(self.load())
 
 
+def tmux_processes(socket: str) -> dict[int, str]:
+    """Every process whose command line names the socket (`tmux -L SOCKET ...`): the server and the clients
+    of that socket, by pid, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = [arg.decode(errors="replace") for arg in (entry / "cmdline").read_bytes().split(b"\0") if arg]
+        except OSError:
+            continue  # gone meanwhile
+        if f"-L{socket}" in args or any(a == "-L" and b == socket for a, b in zip(args, args[1:], strict=False)):
+            found[int(entry.name)] = " ".join(args)
+    return found
+
+
+def end_tmux_processes(socket: str, timeout: float = 10.0) -> dict[int, str]:
+    """After `kill-server`: wait for every tmux process of the test's socket to end; those still there at the
+    deadline are SIGKILLed (they are the test's own) and returned, by pid, with their command lines."""
+    deadline = time.monotonic() + timeout
+    while (left := tmux_processes(socket)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not tmux_processes(socket), timeout=10, message=f"the tmux processes of {socket} to die")
+    return left
+
+
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     root = tmp_path / "world"
@@ -129,7 +160,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     yield world
     subprocess.run(["tmux", "-L", world.socket, "-f", "/dev/null", "kill-server"], capture_output=True,
                    env=world.environ, timeout=30)
+    left = end_tmux_processes(world.socket)
     subprocess.run(["rm", "-rf", str(tmux_tmpdir)], check=False)
+    if left:
+        pytest.fail(f"tmux processes of the test's socket {world.socket} outlived `kill-server` (ended now with "
+                    "SIGKILL): " + "; ".join(f"pid {pid}: {args}" for pid, args in sorted(left.items())))
 
 
 class Running:

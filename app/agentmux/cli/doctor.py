@@ -96,10 +96,13 @@ def cmd_doctor(args: argparse.Namespace, config_file: str | Path | None) -> int:
                           "so it is not masked in what agentmux keeps of the agent's output")
     store = doctor_store(doctor, config)
     if store is not None:
-        check_dispatcher(store, check)
-        check_waiting_agents(config, store, check)
-        check_leftovers(config, store, doctor)
-        store.close()
+        fleet = Fleet(config, store=store)
+        try:
+            check_dispatcher(store, check)
+            check_waiting_agents(fleet, store, check)
+            check_leftovers(fleet, doctor)
+        finally:
+            fleet.close()  # its tmux connection (a control client the process must not leave behind) and the store
     if binary:
         doctor_tmux(doctor, config)
     return doctor.summary()
@@ -152,17 +155,18 @@ def repair_store(config: Config) -> list[str]:
         raise AgentmuxError(f"{lease[0][0]} holds the supervisor lease of this store and may be writing it: stop it "
                             "first (quit agentmux-tui, or `agentmux down`)")
     socket = config.settings.socket
+    server = TmuxServer(socket, config.settings.tmux_config)
     try:
-        server = TmuxServer(socket, config.settings.tmux_config)
         serving = (any(p.session == SERVE_SESSION and not p.dead for p in server.list_panes())
                    and server.session_mark(SERVE_SESSION, SERVE_OPTION) == "1")
-        server.close()
     except TmuxError as exc:
         notes.append(f"whether `agentmux serve` runs could not be asked: {exc}")
     else:
         if serving:
             raise AgentmuxError(f"`agentmux serve` runs in tmux session {SERVE_SESSION} on socket {socket!r}: stop it "
                                 f"first (`tmux -L {socket} kill-session -t {SERVE_SESSION}`, or `agentmux down`)")
+    finally:
+        server.close()
     if open_by_others(path) is None:
         notes.append("which processes have the store open cannot be checked here (no /proc)")
     recovery = recover(path)
@@ -195,8 +199,10 @@ def doctor_tmux(doctor: Doctor, config: Config) -> None:
     path = socket_path(socket)
     health = server.health()
     if health.state is ServerState.RUNNING:
-        sessions = [p for p in server.list_panes() if p.agent]
-        server.close()
+        try:
+            sessions = [p for p in server.list_panes() if p.agent]
+        finally:
+            server.close()
         doctor.check(True, f"tmux server on socket {socket!r} ({path}) is running with {len(sessions)} agent sessions")
     elif health.state is ServerState.WEDGED:
         doctor.check(False, f"the tmux server on socket {socket!r} ({path}) does not answer: tmux said: {health.said}",
@@ -227,7 +233,7 @@ def check_dispatcher(store: Store, check: Callable[..., bool]) -> None:
     else:
         check(True, "no supervisor runs (nothing is queued; `agentmux up` starts one)")
 
-def check_waiting_agents(config: Config, store: Store, check: Callable[..., bool]) -> None:
+def check_waiting_agents(fleet: Fleet, store: Store, check: Callable[..., bool]) -> None:
     """Tasks that wait for an agent that is not running: a problem, named with why the agent is down."""
     from agentmux.queue import Queue
 
@@ -235,7 +241,7 @@ def check_waiting_agents(config: Config, store: Store, check: Callable[..., bool
     if not waiting:
         return
     try:
-        statuses = {status.name: status for status in Fleet(config, store=store).status()}
+        statuses = {status.name: status for status in fleet.status()}
     except AgentmuxError:
         return  # tmux cannot be asked: its own check says why
     for agent, count in sorted(waiting.items()):
@@ -249,9 +255,8 @@ def check_waiting_agents(config: Config, store: Store, check: Callable[..., bool
                   f"`agentmux up {agent}` starts it")
 
 
-def check_leftovers(config: Config, store: Store, doctor: Doctor) -> None:
+def check_leftovers(fleet: Fleet, doctor: Doctor) -> None:
     """Processes of agents that outlived their tmux session (a killed server): a problem `--fix` ends."""
-    fleet = Fleet(config, store=store)
     try:
         leftovers = fleet.leftovers()
     except AgentmuxError:

@@ -58,6 +58,9 @@ PROBE_TIMEOUT = 3.0
 CLIENT_TIMEOUT = 5.0
 """Seconds a tmux command may take before the server is probed (then: wedged, or asked once more)."""
 SLOW_TIMEOUT = 30.0
+CONTROL_TIMEOUT = 10.0
+"""Seconds a batch over the control connection may take; then that connection is closed and the commands run
+as plain clients."""
 
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR",
               "TMUX_TMPDIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
@@ -480,6 +483,8 @@ class TmuxServer:
         with self._control_lock:
             if self._control is not None and self._control.alive:
                 return self._control
+            if self._control is not None:
+                self._control.close()  # gone or going: reaped, and killed if it lingers
             self._control = None
             if self._closed or not self.is_running():
                 return None
@@ -502,6 +507,14 @@ class TmuxServer:
                 self._control.close()
                 self._control = None
 
+    def _drop(self, control: ControlClient) -> None:
+        """A control connection that failed (tmux did not answer, or it went away) is closed, never left
+        running: the next query opens a new one."""
+        with self._control_lock:
+            if self._control is control:
+                self._control = None
+        control.close()
+
     def query(self, *args: str) -> tuple[bool, str]:
         """A command answered over the control connection when there is one (else a tmux client):
         (ok, output) where output is tmux's error message when not ok."""
@@ -512,10 +525,11 @@ class TmuxServer:
         control = self.control()
         if control is not None:
             try:
-                replies = control.run_many([" ".join(tmux_quote(arg) for arg in command) for command in commands])
+                replies = control.run_many([" ".join(tmux_quote(arg) for arg in command) for command in commands],
+                                           timeout=CONTROL_TIMEOUT)
                 return [(reply.ok, reply.text) for reply in replies]
             except ControlClosed:
-                self._control = None
+                self._drop(control)
         answers = []
         for command in commands:
             result = self.run(*command, check=False)
