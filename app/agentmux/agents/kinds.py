@@ -214,7 +214,11 @@ class ClaudeKind(AgentKind):
                 f"$(cat {folder}/session-args)")
 
     def prepare(self, spec: AgentSpec, home: Path) -> None:
-        hook = shlex.join([sys.executable, "-m", "agentmux.hook"])
+        # -I -S: no site packages or user environment to read (the hook runs in every tool call); the package
+        # is found where this agentmux runs from
+        package = str(Path(demo.__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.insert(0, {package!r}); from agentmux.hook import main; sys.exit(main())"
+        hook = shlex.join([sys.executable, "-I", "-S", "-c", code])
         settings = {"hooks": {event: [{"hooks": [{"type": "command", "command": f"{hook} {event}"}]}]
                               for event in HOOK_EVENTS}}
         path = claude_settings_path(home, spec.name)
