@@ -40,3 +40,23 @@ def test_the_hook_does_nothing_outside_an_agent_and_never_fails(env: Env, tmp_pa
     for stdin in (b"", b"not json", b"\xff\xfe", b"[1, 2]"):
         result = hook(broken, "Stop", stdin)
         assert (result.returncode, result.stderr) == (0, b""), result.stderr
+
+
+def test_the_hook_wakes_every_supervisor_loop_of_its_state_dir(env: Env) -> None:
+    from agentmux.supervisor.wake import Waker
+
+    env.write_config('[[agents]]\nname = "cc"\nkind = "claude"\n')
+    config = env.load()
+    Store(config.store_path).close()
+    loops = [Waker(config.settings.state_dir), Waker(config.settings.state_dir)]
+    try:
+        assert not loops[0].wait(0.05)  # nothing yet
+        values = dict(env.environ, AGENTMUX_AGENT="cc", AGENTMUX_STORE=str(config.store_path),
+                      AGENTMUX_HOME=str(config.settings.state_dir), PYTHONPATH=str(ROOT / "app"))
+        assert hook(values, "Stop", b'{"hook_event_name": "Stop"}').returncode == 0
+        assert all(loop.wait(5.0) for loop in loops)
+        assert not loops[0].wait(0.05)  # taken once
+    finally:
+        for loop in loops:
+            loop.close()
+    assert not list((config.settings.state_dir / "run" / "wake").iterdir())

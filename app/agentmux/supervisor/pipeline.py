@@ -24,6 +24,7 @@ from agentmux.queue.model import Queue, QueueSummary
 from agentmux.supervisor.lease import Lease
 from agentmux.supervisor.look import Look
 from agentmux.supervisor.timing import FAST_INTERVAL, QUIET_INTERVAL
+from agentmux.supervisor.wake import Waker
 
 
 class Consumer(Protocol):
@@ -132,6 +133,7 @@ class Pipeline:
     def run(self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None) -> None:
         """Look back to back until `stop` is set: the next look starts only after the last one finished.
         With `on_error`, a failed look is reported and retried a second later instead of ending the loop."""
+        waker = Waker(self.fleet.config.settings.state_dir)
         try:
             while not stop.is_set():
                 started = time.monotonic()
@@ -143,8 +145,9 @@ class Pipeline:
                     on_error(exc)
                     stop.wait(1.0)
                     continue
-                stop.wait(max(0.0, self.interval() - (time.monotonic() - started)))
+                waker.wait(self.interval() - (time.monotonic() - started))  # a hook event wakes it at once
         finally:
+            waker.close()
             self.close()
 
     def close(self) -> None:
