@@ -67,7 +67,7 @@ def _wake(home: str | None) -> None:
     try:
         for name in names:
             with contextlib.suppress(OSError):  # a loop that is gone, or one with a full queue (awake anyway)
-                sender.sendto(b"!", os.path.join(folder, name))
+                sender.sendto(b"!", "\0agentmux-wake-" + name)  # supervisor/wake.py ABSTRACT_PREFIX
     finally:
         sender.close()
 

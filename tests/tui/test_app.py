@@ -260,7 +260,10 @@ async def test_first_run_offers_the_demo_fleet(env: Env) -> None:
             await until(pilot, lambda: empty.display, what="the first-run offer")
             assert "demo fleet" in str(empty.render())
             await pilot.press("D")
-            await until(pilot, lambda: len(app.screen.query(AgentTile)) == 6, what="six demo tiles")
+            await until(pilot, lambda: len(app.screen.query(AgentTile)) == 6,
+                        what=lambda: f"six demo tiles (tiles: {len(app.screen.query(AgentTile))}, screen "
+                                     f"{app.screen!r}, config {app.config.path}, notifications: "
+                                     f"{[n.message for n in app._notifications]})")
             # the banner or the prompt: with autopilot on, the banner may already have scrolled off the tile
             await until(pilot, lambda: "demo" in tile_text(app, "backend"),
                         what=lambda: f"a demo agent running (tile: {tile_text(app, 'backend')!r}; "

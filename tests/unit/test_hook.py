@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from agentmux.store import Store
 from tests.conftest import ROOT, Env
@@ -60,3 +61,19 @@ def test_the_hook_wakes_every_supervisor_loop_of_its_state_dir(env: Env) -> None
         for loop in loops:
             loop.close()
     assert not list((config.settings.state_dir / "run" / "wake").iterdir())
+
+
+def test_a_state_dir_of_a_long_path_still_gets_its_wake_ups(tmp_path: Path) -> None:
+    """A socket file under a long state dir could not be bound (108 bytes at most): the TUI's loop died."""
+    from agentmux.supervisor.wake import Waker
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    waker = Waker(deep)
+    try:
+        assert waker.sock is not None
+        from agentmux.hook import _wake
+
+        _wake(str(deep))
+        assert waker.wait(5.0)
+    finally:
+        waker.close()

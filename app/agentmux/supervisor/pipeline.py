@@ -145,7 +145,7 @@ class Pipeline:
                     on_error(exc)
                     stop.wait(1.0)
                     continue
-                waker.wait(self.interval() - (time.monotonic() - started))  # a hook event wakes it at once
+                waker.wait(self.interval() - (time.monotonic() - started), stop)  # a hook event wakes it at once
         finally:
             waker.close()
             self.close()
