@@ -32,6 +32,7 @@ import _paths  # noqa: F401 - first: sets up sys.path
 
 sys.path.insert(0, str(_paths.ROOT))  # tests/ for the fake Messages API
 
+from tests.claude.conftest import claude_binary  # noqa: E402
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply  # noqa: E402
 
 from agentmux.actions import Actions  # noqa: E402
@@ -48,11 +49,6 @@ TUI_BUDGET_MS = 150.0
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-def claude_binary() -> str | None:
-    local = _paths.ROOT / ".cache" / "claude-code" / "node_modules" / ".bin" / "claude"
-    return str(local) if local.exists() else shutil.which("claude")
 
 
 def hook_wall_times(run_dir: Path, calls: int) -> list[float]:

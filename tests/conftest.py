@@ -86,6 +86,13 @@ class Env:
         """The agent's row of `agentmux ls --json`."""
         return self.statuses()[name]
 
+    def broken_agent_with_a_task(self, text: str = "do it") -> None:
+        """The config's one agent `broken` (its program exits 1) started, seen in error, and a task queued for it."""
+        self.write_config('[[agents]]\nname = "broken"\ncommand = "exit 1"\n')
+        assert self.cli("up", "--no-serve").returncode == 0
+        wait_until(lambda: self.status("broken")["state"] == "error", message="broken ends")
+        assert self.cli("queue", "add", "broken", text).returncode == 0
+
     def assert_no_tmux_server(self) -> None:
         """No command of the test started a tmux server on its socket."""
         socket = Path(self.environ["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}" / self.socket

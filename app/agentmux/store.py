@@ -145,6 +145,11 @@ class HookEvent:
     payload: str
     """The event's JSON as Claude Code gave it (trimmed to its small fields when very large)."""
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> HookEvent:
+        return cls(row["id"], row["agent"], row["event"], row["detail"], row["at"], row["session_id"],
+                   row["payload"])
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -336,8 +341,7 @@ class Store:
             if row["event"] == "UserPromptSubmit":
                 submitted = True
             elif submitted:
-                return Turn(True, HookEvent(row["id"], row["agent"], row["event"], row["detail"], row["at"],
-                                            row["session_id"], row["payload"]))
+                return Turn(True, HookEvent.from_row(row))
         return Turn(submitted, None)
 
     def prompt_submitted_after(self, agent: str, after: int) -> bool:
@@ -353,8 +357,7 @@ class Store:
                                    "(SELECT max(id) FROM hook_events GROUP BY agent) ORDER BY id")
         else:
             rows = self.db.execute("SELECT * FROM hook_events WHERE id > ? ORDER BY id", (after,))
-        return [HookEvent(row["id"], row["agent"], row["event"], row["detail"], row["at"], row["session_id"],
-                          row["payload"]) for row in rows]
+        return [HookEvent.from_row(row) for row in rows]
 
     def ensure_agent(self, name: str, kind: str, now: float | None = None) -> AgentRecord:
         """The agent's row, created as `stopped` when it has none yet."""

@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from agentmux.state import AgentState
 from tests.claude.conftest import claude_config, needs_claude
-from tests.conftest import Env, Supervisors
+from tests.conftest import Env, Running, Supervisors
 from tests.fake_anthropic import FakeAnthropic, Reply
 
 pytestmark = needs_claude
 
 
-def states_seen(run, name: str) -> list[str]:  # type: ignore[no-untyped-def]
-    return [change.state.value for change in run.fleet.store.state_history(name)]
-
-
-def test_a_prompt_turns_the_agent_busy_then_idle_by_its_hooks(env: Env, fake: FakeAnthropic,
-                                                              running: Supervisors) -> None:
+def idle_claude(env: Env, fake: FakeAnthropic, running: Supervisors) -> Running:
+    """The claude agent `cc` started by `agentmux up` and idle by its SessionStart, with a supervisor ticked by the
+    test."""
     claude_config(env, fake)
     assert env.cli("up", "--no-serve").returncode == 0
     run = running(start=False)
     run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    return run
+
+
+def waiting_for_a_tool(env: Env, fake: FakeAnthropic, running: Supervisors) -> tuple[Running, Path]:
+    """`cc` asked to run a Bash command that needs permission, and waiting for the answer."""
+    run = idle_claude(env, fake, running)
+    target = env.root / "work" / "made-by-the-tool"
+    fake.add(Reply.tool("Bash", {"command": f"touch {target}", "description": "make a file"}),
+             Reply.text("Made it."))
+    assert env.cli("send", "cc", "make a file").returncode == 0
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=30, message="cc waiting")
+    return run, target
+
+
+def test_a_prompt_turns_the_agent_busy_then_idle_by_its_hooks(env: Env, fake: FakeAnthropic,
+                                                              running: Supervisors) -> None:
+    run = idle_claude(env, fake, running)
     assert "ready for a prompt" in run.fleet.store.agent("cc").reason  # SessionStart, not a guess from the screen
     fake.add(Reply.text("Hello from the fake, in several words.", chunk_delay=0.3))
     sent = env.cli("send", "cc", "say hi")
@@ -36,15 +51,7 @@ def test_a_prompt_turns_the_agent_busy_then_idle_by_its_hooks(env: Env, fake: Fa
 
 def test_a_tool_call_that_needs_permission_shows_waiting_with_the_command(env: Env, fake: FakeAnthropic,
                                                                          running: Supervisors) -> None:
-    claude_config(env, fake)
-    assert env.cli("up", "--no-serve").returncode == 0
-    run = running(start=False)
-    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
-    target = env.root / "work" / "made-by-the-tool"
-    fake.add(Reply.tool("Bash", {"command": f"touch {target}", "description": "make a file"}),
-             Reply.text("Made it."))
-    assert env.cli("send", "cc", "make a file").returncode == 0
-    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=30, message="cc waiting")
+    run, target = waiting_for_a_tool(env, fake, running)
     reason = run.fleet.store.agent("cc").reason
     assert reason == f"asks: Bash: touch {target}", reason
     assert not target.exists()
@@ -56,10 +63,7 @@ def test_two_prompts_sent_back_to_back_arrive_as_two_turns(env: Env, fake: FakeA
                                                            running: Supervisors) -> None:
     """Pasted and followed at once by Enter, the first prompt sat unsubmitted in the input box and the second
     was appended to it: both went out as one prompt."""
-    claude_config(env, fake)
-    assert env.cli("up", "--no-serve").returncode == 0
-    run = running(start=False)
-    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    run = idle_claude(env, fake, running)
     for text in ("first prompt", "second prompt"):
         sent = env.cli("send", "cc", text)
         assert sent.returncode == 0 and "Claude Code took the prompt" in sent.stdout, sent
@@ -80,19 +84,6 @@ def test_an_agentmux_started_from_inside_claude_code_starts_a_clean_claude(env: 
     run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
     shown = env.tmux("show-environment", "-t", "=cc:").stdout + env.tmux("show-environment", "-g").stdout
     assert "CLAUDECODE" not in shown and "CLAUDE_CODE_ENTRYPOINT" not in shown
-
-
-def waiting_for_a_tool(env: Env, fake: FakeAnthropic, running: Supervisors):  # type: ignore[no-untyped-def]
-    claude_config(env, fake)
-    assert env.cli("up", "--no-serve").returncode == 0
-    run = running(start=False)
-    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
-    target = env.root / "work" / "made-by-the-tool"
-    fake.add(Reply.tool("Bash", {"command": f"touch {target}", "description": "make a file"}),
-             Reply.text("Made it."))
-    assert env.cli("send", "cc", "make a file").returncode == 0
-    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=30, message="cc waiting")
-    return run, target
 
 
 def test_approving_from_agentmux_runs_the_tool_and_the_agent_goes_idle(env: Env, fake: FakeAnthropic,
@@ -139,10 +130,7 @@ def test_queued_tasks_run_one_after_another_each_with_its_reply(env: Env, fake: 
 
 
 def test_a_restart_resumes_the_conversation(env: Env, fake: FakeAnthropic, running: Supervisors) -> None:
-    claude_config(env, fake)
-    assert env.cli("up", "--no-serve").returncode == 0
-    run = running(start=False)
-    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    run = idle_claude(env, fake, running)
     fake.add(Reply.text("I will remember the apple."))
     assert env.cli("send", "cc", "remember: apple").returncode == 0
     run.until(lambda: run.fleet.store.agent("cc").reason == "turn ended (Stop)", timeout=30, message="the turn")

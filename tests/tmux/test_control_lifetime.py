@@ -147,14 +147,7 @@ def test_every_command_closes_the_control_connections_it_opens(env: Env, command
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Run in this process, so a connection left open is still there when the command returns (doctor left
     the two of the fleets it made for its checks; at the process's exit they raced tmux's notifications)."""
-    env.write_config('''
-[[agents]]
-name = "broken"
-command = "exit 1"
-''')
-    assert env.cli("up", "--no-serve").returncode == 0
-    wait_until(lambda: env.status("broken")["state"] == "error", message="broken ends")
-    assert env.cli("queue", "add", "broken", "waits").returncode == 0
+    env.broken_agent_with_a_task("waits")
     main(["--config", str(env.config_path), *command])
     capsys.readouterr()
     assert control_clients(env, parent=os.getpid()) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Env, Supervisors, wait_until
+from tests.conftest import Env, Supervisors
 
 
 def runs(log: Path) -> list[str]:
@@ -80,14 +80,7 @@ restart = "always"
 
 
 def test_tasks_waiting_for_an_agent_that_is_down_say_why(env: Env, tmp_path: Path) -> None:
-    env.write_config('''
-[[agents]]
-name = "broken"
-command = "exit 1"
-''')
-    assert env.cli("up", "--no-serve").returncode == 0
-    wait_until(lambda: env.status("broken")["state"] == "error", message="broken ends")
-    assert env.cli("queue", "add", "broken", "do it").returncode == 0
+    env.broken_agent_with_a_task("do it")
     assert "waits: broken is error: exited with status 1" in env.cli("queue", "ls").stdout
     assert "1 task wait for it" in env.cli("ls").stdout
     doctor = env.cli("doctor")

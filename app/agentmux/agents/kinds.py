@@ -64,6 +64,10 @@ class AgentKind:
     without one are judged ready by quiet (`idle`)."""
     interrupt_keys: tuple[str, ...] = ("C-c",)
     """Keys that interrupt what the agent is doing (a task that timed out)."""
+    hooked: bool = False
+    """The program reports itself through hook events (Claude Code): a prompt counts only when confirmed
+    (agents/prompts.py), a task's turn and its end are read from the events, questions are answered by
+    choice (agents/answers.py)."""
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         """Whether a task succeeded, and why, from what the agent printed for it (its prompt last).
@@ -234,7 +238,8 @@ KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", detect_command),
     "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
     "demo": DemoKind("demo", detect_demo, prompt=DEMO_PROMPT_RE),
-    "claude": ClaudeKind("claude", detect_claude, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",)),
+    "claude": ClaudeKind("claude", detect_claude, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",),
+                         hooked=True),
 }
 """How each kind of the config's schema (config/kinds.py) runs."""
 

@@ -331,7 +331,7 @@ class Fleet:
         if self.tmux.reads_lines(pane):
             check_line_lengths(text, f"{name}'s program",
                                hint="; split it, or queue it for a shell agent, which reads long text from a file")
-        if enter and self.kind(name).name == "claude":
+        if enter and self.kind(name).hooked:
             prompts.submit(self, name, pane.pane_id, text)  # counted only when Claude Code confirms it
             return Outcome(name, f"sent to {name} (Claude Code took the prompt)")
         self.tmux.send_text(pane.pane_id, text, enter=enter)
@@ -343,7 +343,7 @@ class Fleet:
         pane = self.pane(name)
         if pane is None or pane.dead:
             raise AgentmuxError(f"{name} is not running (start it with `agentmux up {name}`)")
-        if self.kind(name).name != "claude":
+        if not self.kind(name).hooked:
             text = {"yes": "y", "no": "n"}.get(answer.strip().lower(), answer)
             self.send(name, text)
             return Outcome(name, f"answered {name}: {text}")

@@ -201,7 +201,8 @@ class Observer:
         panes = self.panes = {p.agent: p for p in self.fleet.tmux.list_panes() if p.agent}
         server_running = bool(panes) or self.fleet.tmux.is_running()
         records = self._records(panes, now)
-        self._read_hooks()
+        if any(kind_of(record.kind).hooked for record in records):  # no query per look for a fleet without any
+            self._read_hooks()
         to_capture = []
         for record in records:
             pane = panes.get(record.name)

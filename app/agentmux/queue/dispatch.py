@@ -124,7 +124,7 @@ class Dispatcher:
                 check_line_lengths(line, f"{agent}'s program")
             if delivery.script is not None:
                 self._write_script(task.id, delivery.script)
-            if kind.name == "claude":
+            if kind.hooked:
                 prompts.submit(self.fleet, agent, pane.pane_id, line)  # sent only when Claude Code took it
             else:
                 self.fleet.tmux.send_text(pane.pane_id, line)
@@ -177,7 +177,7 @@ class Dispatcher:
                    else f"exited with status {pane.dead_status}")
             return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane),
                              f"the agent {how} while working on it", now)
-        if kind.name == "claude" and status.state != AgentState.STOPPED:  # error: a failed turn, read from it
+        if kind.hooked and status.state != AgentState.STOPPED:  # error: a failed turn, read from it
             if self._restarted(task, status):
                 return self._end(task, False, [], RESTARTED, now)
             return self._follow_turn(task, sent_at, now)
