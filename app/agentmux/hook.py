@@ -1,7 +1,7 @@
 """`agentmux hook EVENT`: what Claude Code runs for each hook event of an agent agentmux started.
 
 It runs inside Claude Code's every tool call, so it is small and quick: it imports only the standard
-library's json, os, sqlite3, socket and sys, reads the event's JSON from standard input, appends one row to the
+library's json, os, sqlite3, _socket and sys, reads the event's JSON from standard input, appends one row to the
 store's `hook_events` table (the agent, the event, when, Claude Code's session id and the payload), and
 exits 0 whatever happens: a hook that fails must never stop the agent. Run by anything other than an
 agentmux agent (no AGENTMUX_AGENT and AGENTMUX_STORE in its environment) it does nothing.
@@ -10,7 +10,6 @@ The supervisor reads the newest event of each agent on every look (README: The c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -55,19 +54,21 @@ def _wake(home: str | None) -> None:
     """Wake every supervisor loop of this state dir (agentmux/supervisor/wake.py), so the state shows now."""
     if not home:
         return
-    import socket
+    import _socket  # the C module: socket.py's wrapper costs more to import than the call it makes
 
     folder = os.path.join(home, "run", "wake")
     try:
         names = os.listdir(folder)
     except OSError:
         return
-    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
     sender.setblocking(False)
     try:
         for name in names:
-            with contextlib.suppress(OSError):  # a loop that is gone, or one with a full queue (awake anyway)
+            try:  # noqa: SIM105 - contextlib would cost the hook an import
                 sender.sendto(b"!", "\0agentmux-wake-" + name)  # supervisor/wake.py ABSTRACT_PREFIX
+            except OSError:
+                pass  # a loop that is gone, or one with a full queue (awake anyway)
     finally:
         sender.close()
 
