@@ -99,6 +99,10 @@ class Env:
         assert not socket.exists(), f"a tmux server was started on the test's socket {socket}"
         assert self.tmux("list-sessions").returncode != 0
 
+    def screen(self, name: str) -> str:
+        """What agent `name`'s pane shows now."""
+        return self.tmux("capture-pane", "-p", "-t", f"={name}:").stdout
+
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
                               text=True, env=self.environ, timeout=30)

@@ -6,10 +6,18 @@ store's `hook_events` table (the agent, the event, when, Claude Code's session i
 exits 0 whatever happens: a hook that fails must never stop the agent. Run by anything other than an
 agentmux agent (no AGENTMUX_AGENT and AGENTMUX_STORE in its environment) it does nothing.
 The supervisor reads the newest event of each agent on every look (README: The claude kind).
+
+A PermissionRequest is answered here when it can be (README: Approval policy): by the agent's policy
+(`AGENTMUX_HOME/claude/AGENT/policy.json`, rules read by agentmux/policy.py) at once, else by the user
+through agentmux: the hook waits (up to ANSWER_WAIT) on a datagram socket of its own, named in the
+event's row, for `agentmux answer` to send it allow or deny, and prints that decision for Claude Code.
+Claude Code shows its dialog meanwhile, so the user can answer inside the pane too; the hook then sees
+the question is over (a later event of the agent, or its state moved on) and ends without a word.
 """
 
 from __future__ import annotations
 
+import _socket  # the C module: socket.py's wrapper costs more to import than the calls it makes
 import json
 import os
 import sqlite3
@@ -18,13 +26,23 @@ import time
 
 MAX_PAYLOAD = 256 * 1024
 """Bytes of an event's JSON kept (a PostToolUse payload carries the tool's whole output)."""
+ANSWER_WAIT = 3600.0
+"""Seconds a PermissionRequest hook waits for an answer from agentmux (Claude Code is told to give it a
+minute more); after that the dialog is answered by keys or in the pane."""
+ANSWER_PREFIX = "\0agentmux-answer-"
+"""A waiting hook's socket, in Linux's abstract namespace: this and the event row's `reply`."""
+CHECK_EVERY = 1.0
+"""Seconds between a waiting hook's looks at whether its question is still open."""
+
+Environ = dict[str, str] | os._Environ[str]
 
 
-def record(event: str, stdin: bytes, environ: dict[str, str] | os._Environ[str]) -> bool:
-    """Append the event to the agent's store; False when this is not an agentmux agent or nothing was kept."""
+def record(event: str, stdin: bytes, environ: Environ) -> str | None:
+    """Append the event to the agent's store; for a PermissionRequest, the decision Claude Code is to print
+    (JSON), when the policy or the user gave one. None also when this is not an agentmux agent."""
     agent, store = environ.get("AGENTMUX_AGENT"), environ.get("AGENTMUX_STORE")
     if not agent or not store or not os.path.isfile(store):
-        return False
+        return None
     try:
         payload = json.loads(stdin.decode("utf-8", errors="replace") or "{}")
     except ValueError:
@@ -40,22 +58,119 @@ def record(event: str, stdin: bytes, environ: dict[str, str] | os._Environ[str])
         text = json.dumps({k: v for k, v in payload.items() if k in SMALL_FIELDS}, ensure_ascii=False)[:MAX_PAYLOAD]
     if name == "SessionStart":
         _remember_session(environ, agent, payload)
+    decision, said, listener = None, "", None
+    if name == "PermissionRequest":
+        decision, detail, said = _by_policy(environ, agent, payload)
+        if decision is None:
+            listener = _listen()
+    at = time.time()
     db = sqlite3.connect(store, timeout=2.0, isolation_level=None)
     try:
-        db.execute("INSERT INTO hook_events (agent, event, detail, at, session_id, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                   (agent, name, detail, time.time(), str(payload.get("session_id") or ""), text))
+        row = db.execute("INSERT INTO hook_events (agent, event, detail, at, session_id, payload, reply) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (agent, name, detail, at, str(payload.get("session_id") or ""), text,
+                          listener[1] if listener else "")).lastrowid
+        if said:
+            db.execute("INSERT INTO events (agent, at, kind, message) VALUES (?, ?, 'answer', ?)", (agent, at, said))
     finally:
         db.close()
     _wake(environ.get("AGENTMUX_HOME"))
-    return True
+    if listener is not None:
+        decision = _wait_for_answer(listener[0], store, agent, int(row or 0), at)
+    if decision is None:
+        return None
+    return json.dumps({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}})
+
+
+def _by_policy(environ: Environ, agent: str, payload: dict[str, object]) -> tuple[dict[str, str] | None, str, str]:
+    """The agent's policy on this permission question: (decision or None, the event's detail, what to record
+    in the agent's events)."""
+    home = environ.get("AGENTMUX_HOME")
+    try:
+        with open(os.path.join(home or "", "claude", agent, "policy.json"), encoding="utf-8") as handle:
+            policy = json.load(handle)
+    except (OSError, ValueError):
+        return None, "", ""  # no policy: the user answers
+    from agentmux.policy import decide, subject  # only now: most events need no rules
+
+    tool, tool_input = str(payload.get("tool_name") or ""), payload.get("tool_input")
+    verdict = decide(policy if isinstance(policy, dict) else {}, tool, tool_input, str(payload.get("cwd") or ""))
+    what = f"{tool}: {' '.join(str(subject(tool_input) or '').split())}".rstrip(": ")[:200]
+    if verdict is None:
+        return None, "", ""
+    kind, rule = verdict
+    if kind == "allow":
+        return {"behavior": "allow"}, f"allowed by rule {rule}", f"allowed {what} (policy rule {rule})"
+    on_deny = policy.get("on_deny", "ask")
+    if on_deny == "ask":
+        return None, f"deny rule {rule}: left to the user", f"left {what} to the user (policy deny rule {rule})"
+    fatal = " (fatal)" if on_deny == "fail" else ""
+    message = f"agentmux's approval policy refuses this (rule {rule})"
+    return ({"behavior": "deny", "message": message}, f"refused by rule {rule}{fatal}",
+            f"refused {what} (policy rule {rule}){fatal}")
+
+
+def _listen() -> tuple[_socket.socket, str] | None:
+    """A datagram socket of this hook's own for the user's answer, and its name (None if none can be made)."""
+    token = os.urandom(8).hex()
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    try:
+        listener.bind(ANSWER_PREFIX + token)
+    except OSError:
+        listener.close()
+        return None
+    listener.settimeout(CHECK_EVERY)
+    return listener, token
+
+
+def _wait_for_answer(listener: _socket.socket, store: str, agent: str, row: int, at: float) -> dict[str, str] | None:
+    """The decision `agentmux answer` sends (agents/answers.py), or None once the question is over otherwise:
+    a later event of the agent (the user answered in the pane: the tool ran), its state moved on from the
+    question (denied in the pane: idle by its screen), Claude Code gone, or ANSWER_WAIT passed."""
+    parent = os.getppid()
+    deadline = at + ANSWER_WAIT
+    try:
+        while time.time() < deadline and os.getppid() == parent:
+            try:
+                data = listener.recv(4096)
+            except TimeoutError:
+                if _question_over(store, agent, row, at):
+                    return None
+                continue
+            try:
+                answer = json.loads(data.decode("utf-8"))
+            except ValueError:
+                continue
+            if isinstance(answer, dict) and answer.get("behavior") in ("allow", "deny"):
+                decision = {"behavior": answer["behavior"]}
+                if answer["behavior"] == "deny":
+                    decision["message"] = str(answer.get("message") or "The user said no (through agentmux).")
+                return decision
+    finally:
+        listener.close()
+    return None
+
+
+def _question_over(store: str, agent: str, row: int, at: float) -> bool:
+    try:
+        db = sqlite3.connect(store, timeout=2.0, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        later = db.execute("SELECT 1 FROM hook_events WHERE agent = ? AND id > ? AND event != 'Notification' LIMIT 1",
+                           (agent, row)).fetchone()
+        state = db.execute("SELECT state, state_since FROM agents WHERE name = ?", (agent,)).fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+    return later is not None or (state is not None and state[0] != "waiting" and state[1] > at)
 
 
 def _wake(home: str | None) -> None:
     """Wake every supervisor loop of this state dir (agentmux/supervisor/wake.py), so the state shows now."""
     if not home:
         return
-    import _socket  # the C module: socket.py's wrapper costs more to import than the call it makes
-
     folder = os.path.join(home, "run", "wake")
     try:
         names = os.listdir(folder)
@@ -95,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     event = args[0] if args else ""
     try:
         data = sys.stdin.buffer.read(16 * 1024 * 1024)
-        record(event, data, os.environ)
+        decision = record(event, data, os.environ)
+        if decision is not None:
+            sys.stdout.write(decision + "\n")
+            sys.stdout.flush()
     except Exception:  # noqa: BLE001 - a hook must never fail the agent's tool call
         pass
     return 0

@@ -127,6 +127,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX hook_events_agent ON hook_events (agent, id);
     """,
+    # 6: a PermissionRequest hook waiting for the user's answer names its socket (agentmux/hook.py)
+    """
+    ALTER TABLE hook_events ADD COLUMN reply TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -139,16 +143,19 @@ class HookEvent:
     event: str
     """Claude Code's hook_event_name: UserPromptSubmit, PreToolUse, Stop, ..."""
     detail: str
-    """The Notification's notification_type (permission_prompt, idle_prompt, ...), else empty."""
+    """The Notification's notification_type (permission_prompt, idle_prompt, ...); for a PermissionRequest
+    the policy's word (`allowed by rule R`, `refused by rule R`, `deny rule R: left to the user`); else empty."""
     at: float
     session_id: str
     payload: str
     """The event's JSON as Claude Code gave it (trimmed to its small fields when very large)."""
+    reply: str = ""
+    """A PermissionRequest whose hook waits for the user's answer: its socket's token (agentmux/hook.py)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> HookEvent:
         return cls(row["id"], row["agent"], row["event"], row["detail"], row["at"], row["session_id"],
-                   row["payload"])
+                   row["payload"], row["reply"])
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,8 @@ class Turn:
 
     submitted: bool
     ended: HookEvent | None
+    refused: HookEvent | None = None
+    """The first PermissionRequest of the turn that the policy refused as fatal (on_deny = "fail")."""
 
 
 SQLITE_CORRUPT = 11
@@ -335,14 +344,27 @@ class Store:
         """The agent's first turn since `at` by its hook events: submitted (UserPromptSubmit) and its end (the
         first Stop or StopFailure), if any."""
         rows = self.db.execute("SELECT * FROM hook_events WHERE agent = ? AND at >= ? AND event IN "
-                               "('UserPromptSubmit', 'Stop', 'StopFailure') ORDER BY id", (agent, at)).fetchall()
-        submitted = False
+                               "('UserPromptSubmit', 'Stop', 'StopFailure', 'PermissionRequest') ORDER BY id",
+                               (agent, at)).fetchall()
+        submitted, refused = False, None
         for row in rows:
             if row["event"] == "UserPromptSubmit":
                 submitted = True
+            elif row["event"] == "PermissionRequest":
+                if submitted and refused is None and row["detail"].endswith("(fatal)"):
+                    refused = HookEvent.from_row(row)
             elif submitted:
-                return Turn(True, HookEvent.from_row(row))
-        return Turn(submitted, None)
+                return Turn(True, HookEvent.from_row(row), refused)
+        return Turn(submitted, None, refused)
+
+    def open_question(self, agent: str, since: float | None) -> HookEvent | None:
+        """The agent's newest PermissionRequest since `since` when nothing but notifications came after it: the
+        permission question still open by its hooks."""
+        row = self.db.execute("SELECT * FROM hook_events WHERE agent = ? AND event != 'Notification' ORDER BY id DESC "
+                              "LIMIT 1", (agent,)).fetchone()
+        if row is None or row["event"] != "PermissionRequest" or (since is not None and row["at"] < since):
+            return None
+        return HookEvent.from_row(row)
 
     def prompt_submitted_after(self, agent: str, after: int) -> bool:
         """Has Claude Code confirmed a prompt of the agent (UserPromptSubmit) since hook event `after`?"""

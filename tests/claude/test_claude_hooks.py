@@ -88,24 +88,109 @@ def test_an_agentmux_started_from_inside_claude_code_starts_a_clean_claude(env: 
 
 def test_approving_from_agentmux_runs_the_tool_and_the_agent_goes_idle(env: Env, fake: FakeAnthropic,
                                                                       running: Supervisors) -> None:
+    """The answer goes to Claude Code as its PermissionRequest hook's decision (no key into the dialog)."""
     run, target = waiting_for_a_tool(env, fake, running)
     answered = env.cli("answer", "cc", "yes")
-    assert answered.returncode == 0 and answered.stdout.strip() == "answered cc: 1. Yes", answered
+    assert answered.returncode == 0, answered
+    assert answered.stdout.strip() == "answered cc: yes (through Claude Code's hook)", answered
     run.until(lambda: target.exists(), timeout=30, message="the tool's file")
     run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=30, message="cc idle again")
+    assert "Allowed by PermissionRequest hook" in env.screen("cc")
     assert fake.messages()[-1].user_text == "Made it." or "tool_result" in json.dumps(fake.messages()[-1].body)
+    assert any("answered yes (by the user" in message for _, _, _, message in run.fleet.store.events("cc"))
 
 
 def test_denying_from_agentmux_does_not_run_the_tool(env: Env, fake: FakeAnthropic, running: Supervisors) -> None:
     run, target = waiting_for_a_tool(env, fake, running)
     answered = env.cli("answer", "cc", "no")
-    assert answered.returncode == 0 and answered.stdout.startswith("answered cc: 3. No"), answered
-    run.until(lambda: run.fleet.store.agent("cc").state != AgentState.WAITING, timeout=30, message="not waiting")
-    # no Stop follows a denial: the idle screen (after the last hook event) says the agent is back
-    assert run.fleet.store.agent("cc").state == AgentState.IDLE
+    assert answered.returncode == 0 and answered.stdout.strip() == "answered cc: no (through Claude Code's hook)"
+    # refused through the hook, the turn goes on: Claude Code tells the model, which replies, and Stop comes
+    run.until(lambda: run.fleet.store.agent("cc").reason == "turn ended (Stop)", timeout=30, message="the turn ends")
     assert not target.exists()
+    assert "said no" in json.dumps(fake.messages()[-1].body)
     refused = env.cli("answer", "cc", "yes")
     assert refused.returncode == 1 and "shows no question" in refused.stderr, refused
+
+
+def test_keys_answer_what_the_hook_cannot_and_the_waiting_hook_then_ends(env: Env, fake: FakeAnthropic,
+                                                                         running: Supervisors) -> None:
+    """`always` is a choice of the dialog (by its digit key); the hook that waited for an answer sees the
+    question is over and ends instead of lingering."""
+    run, target = waiting_for_a_tool(env, fake, running)
+    assert waiting_hooks(env), "a PermissionRequest hook waits for the answer"
+    answered = env.cli("answer", "cc", "always")
+    assert answered.returncode == 0 and answered.stdout.startswith("answered cc: 2. Yes, and "), answered
+    run.until(lambda: target.exists(), timeout=30, message="the tool's file")
+    run.until(lambda: not waiting_hooks(env), timeout=10, message="the waiting hook ends")
+
+
+def test_denying_inside_the_pane_ends_the_waiting_hook(env: Env, fake: FakeAnthropic, running: Supervisors) -> None:
+    run, target = waiting_for_a_tool(env, fake, running)
+    env.tmux("send-keys", "-t", "=cc:", "Escape")  # the user, attached, says no
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=30, message="cc idle")
+    run.until(lambda: not waiting_hooks(env), timeout=10, message="the waiting hook ends")
+    assert not target.exists()
+
+
+def waiting_hooks(env: Env) -> list[int]:
+    """Pids of this test's PermissionRequest hooks still running (their AGENTMUX_HOME is its state dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"agentmux.hook" in command and b"PermissionRequest" in command \
+                and f"AGENTMUX_HOME={env.state_dir}\0".encode() in environ + b"\0":
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_policy_approves_an_allowed_command_and_leaves_a_denied_one_waiting(
+        env: Env, fake: FakeAnthropic, running: Supervisors) -> None:
+    claude_config(env, fake, extra='approve = { allow = ["Bash(touch *)"], deny = ["Bash(rm *)"] }')
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    made, kept = env.root / "work" / "allowed", env.root / "work" / "kept"
+    kept.write_text("keep me")
+    fake.add(Reply.tool("Bash", {"command": f"touch {made}", "description": "make a file"}), Reply.text("Made."),
+             Reply.tool("Bash", {"command": f"rm {kept}", "description": "remove a file"}), Reply.text("Removed."))
+    states: list[AgentState] = []
+
+    def turn_ended() -> bool:
+        record = run.fleet.store.agent("cc")
+        states.append(record.state)
+        return made.exists() and record.reason == "turn ended (Stop)"
+
+    assert env.cli("send", "cc", "make a file").returncode == 0
+    run.until(turn_ended, timeout=30, message="allowed")
+    assert AgentState.WAITING not in states, states  # answered by the rule at once: never asked
+    assert env.cli("send", "cc", "remove a file").returncode == 0
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=30, message="cc waiting")
+    assert run.fleet.store.agent("cc").reason == f"asks: Bash: rm {kept}"
+    assert kept.exists()
+    shown = env.cli("events", "cc")
+    assert f"allowed Bash: touch {made} (policy rule Bash(touch *))" in shown.stdout, shown
+    assert f"left Bash: rm {kept} to the user (policy deny rule Bash(rm *))" in shown.stdout, shown
+
+
+def test_a_policy_that_fails_on_deny_refuses_and_fails_the_task(env: Env, fake: FakeAnthropic,
+                                                                running: Supervisors) -> None:
+    claude_config(env, fake, extra='approve = { deny = ["Bash(rm *)"], on_deny = "fail" }')
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    kept = env.root / "work" / "kept"
+    kept.write_text("keep me")
+    fake.add(Reply.tool("Bash", {"command": f"rm -f {kept}", "description": "remove"}), Reply.text("I could not."))
+    task = run.queue.add("cc", "remove the file")
+    run.until(lambda: run.ended(task), timeout=60, message="the task ends")
+    ended = run.task(task.id)
+    assert ended.state.value == "failed", ended
+    assert ended.reason == f"the approval policy refused by rule Bash(rm *) (fatal): Bash: rm -f {kept}", ended.reason
+    assert ended.result == "I could not."
+    assert kept.exists()
 
 
 def test_queued_tasks_run_one_after_another_each_with_its_reply(env: Env, fake: FakeAnthropic,

@@ -69,6 +69,19 @@ class Case:
 
 
 CASES = [
+    Case("claude-key-on-another-kind", "is for kind 'claude' only", "model", "model =",
+         agents='[[agents]]\nname = "a"\ncommand = "true"\nmodel = "sonnet"\n'),
+    Case("bad-permission-mode", "must be one of 'default'", "permission_mode", "permission_mode =",
+         agents='[[agents]]\nname = "a"\nkind = "claude"\npermission_mode = "yolo"\n'),
+    Case("resume-not-bool", "must be true or false", "resume", "resume =",
+         agents='[[agents]]\nname = "a"\nkind = "claude"\nresume = "no"\n'),
+    Case("bad-approval-rule", "item 2: 'Bash(' is not a rule", "approve.deny", "deny =",
+         agents='[[agents]]\nname = "a"\nkind = "claude"\n\n[agents.approve]\nallow = ["Read"]\n'
+                'deny = ["Bash(rm *)", "Bash("]\n'),
+    Case("bad-on-deny", "must be one of 'ask', 'refuse', 'fail'", "approve.on_deny", "approve =",
+         agents='[[agents]]\nname = "a"\nkind = "claude"\napprove = { on_deny = "explode" }\n'),
+    Case("unknown-approve-key", "unknown key", "approve.alow", "alow =",
+         agents='[[agents]]\nname = "a"\nkind = "claude"\n[agents.approve]\nalow = ["Read"]\n'),
     Case("bad-toml-syntax", "invalid TOML", None, "command =",
          agents='[[agents]]\nname = "a"\ncommand =\ncwd = "."\n'),
     Case("unknown-top-level-key", "unknown top-level key", "colour", "colour =",
@@ -665,3 +678,15 @@ def test_init_commands_and_command_too_long_together_are_refused_before_the_star
     env.write_config(f'[[agents]]\nname = "a"\ncommand = "true"\ninit = ["{chunk}", "{chunk}", "{chunk}"]\n')
     result = env.cli("up", "a", "--no-serve")
     assert result.returncode == 1 and "more than a program can be started with" in result.stderr
+
+
+def test_claude_settings_and_their_defaults(env: Env) -> None:
+    env.write_config('[[agents]]\nname = "a"\nkind = "claude"\n\n[[agents]]\nname = "b"\nkind = "claude"\n'
+                     'model = "opus"\npermission_mode = "acceptEdits"\nresume = false\n'
+                     '[agents.approve]\nallow = ["Bash(ls *)"]\ndeny = ["Bash(rm *)"]\non_deny = "fail"\n')
+    a, b = env.load().agents
+    assert (a.model, a.permission_mode, a.resume, a.approve) == (None, None, True, None)
+    assert (b.model, b.permission_mode, b.resume) == ("opus", "acceptEdits", False)
+    assert b.approve is not None and (b.approve.allow, b.approve.deny, b.approve.on_deny) == (
+        ("Bash(ls *)",), ("Bash(rm *)",), "fail")
+    assert b.to_toml()["approve"] == {"allow": ["Bash(ls *)"], "deny": ["Bash(rm *)"], "on_deny": "fail"}

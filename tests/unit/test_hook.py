@@ -77,3 +77,86 @@ def test_a_state_dir_of_a_long_path_still_gets_its_wake_ups(tmp_path: Path) -> N
         assert waker.wait(5.0)
     finally:
         waker.close()
+
+
+def claude_env(env: Env) -> tuple[dict[str, str], Path]:
+    """The environment a claude agent's hook runs with, and the agent's folder in the state dir."""
+    env.write_config('[[agents]]\nname = "cc"\nkind = "claude"\n')
+    config = env.load()
+    Store(config.store_path).close()
+    folder = config.settings.state_dir / "claude" / "cc"
+    folder.mkdir(parents=True)
+    return dict(env.environ, AGENTMUX_AGENT="cc", AGENTMUX_STORE=str(config.store_path),
+                AGENTMUX_HOME=str(config.settings.state_dir), PYTHONPATH=str(ROOT / "app")), folder
+
+
+def asking(command: str) -> bytes:
+    return json.dumps({"hook_event_name": "PermissionRequest", "session_id": "s1", "cwd": "/w", "tool_name": "Bash",
+                       "tool_input": {"command": command}}).encode()
+
+
+def test_the_policy_answers_a_permission_request_at_once(env: Env) -> None:
+    values, folder = claude_env(env)
+    (folder / "policy.json").write_text(json.dumps({"allow": ["Bash(ls *)"], "deny": ["Bash(rm *)"],
+                                                    "on_deny": "refuse"}))
+    allowed = hook(values, "PermissionRequest", asking("ls -l"))
+    assert json.loads(allowed.stdout) == {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                                                 "decision": {"behavior": "allow"}}}
+    refused = hook(values, "PermissionRequest", asking("rm -rf x"))
+    decision = json.loads(refused.stdout)["hookSpecificOutput"]["decision"]
+    assert decision["behavior"] == "deny" and "rule Bash(rm *)" in decision["message"]
+    store = Store(Path(values["AGENTMUX_STORE"]))
+    assert [e.detail for e in store.hook_events_after(0)] == ["allowed by rule Bash(ls *)",
+                                                              "refused by rule Bash(rm *)"]
+    assert [message for _, _, _, message in store.events("cc")] == [
+        "allowed Bash: ls -l (policy rule Bash(ls *))", "refused Bash: rm -rf x (policy rule Bash(rm *))"]
+
+
+def test_a_permission_request_waits_for_the_users_answer_through_agentmux(env: Env) -> None:
+    from agentmux.agents.answers import to_hook
+
+    values, _ = claude_env(env)
+    store = Store(Path(values["AGENTMUX_STORE"]))
+    command = [sys.executable, "-m", "agentmux.hook", "PermissionRequest"]
+    waiting = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=values)
+    assert waiting.stdin is not None
+    waiting.stdin.write(asking("make"))
+    waiting.stdin.close()
+    question = until(lambda: store.open_question("cc", None))
+    assert question.reply and waiting.poll() is None
+    assert to_hook(question.reply, "deny", "not now")
+    assert waiting.stdout is not None
+    out = waiting.stdout.read()
+    waiting.wait(timeout=10)
+    assert json.loads(out)["hookSpecificOutput"]["decision"] == {"behavior": "deny", "message": "not now"}
+    assert not to_hook(question.reply, "allow")  # nobody waits any more
+
+
+def test_a_waiting_hook_ends_silently_once_the_question_is_answered_elsewhere(env: Env) -> None:
+    values, _ = claude_env(env)
+    store = Store(Path(values["AGENTMUX_STORE"]))
+    waiting = subprocess.Popen([sys.executable, "-m", "agentmux.hook", "PermissionRequest"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=values)
+    assert waiting.stdin is not None
+    waiting.stdin.write(asking("make"))
+    waiting.stdin.close()
+    until(lambda: store.open_question("cc", None))
+    # answered in the pane: the tool ran, and its PostToolUse came
+    assert hook(values, "PostToolUse", b'{"hook_event_name": "PostToolUse"}').returncode == 0
+    assert waiting.stdout is not None
+    out = waiting.stdout.read()
+    waiting.wait(timeout=10)
+    assert (waiting.returncode, out) == (0, b"")
+    assert store.open_question("cc", None) is None
+
+
+def until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("not in time")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -280,3 +282,41 @@ def test_a_task_succeeds_or_fails_by_what_each_kind_printed() -> None:
     assert shell.outcome(["one", "[0] $ "]) == (True, "exit status 0")
     assert shell.outcome(["ls: cannot access", "[2] $ "]) == (False, "exit status 2")
     assert shell.outcome(["no prompt"])[0] is False
+
+
+def test_a_claude_agent_starts_with_its_model_permission_mode_settings_and_session(tmp_path: Path) -> None:
+    from agentmux.config.model import ApprovalPolicy
+
+    claude = KINDS["claude"]
+    spec = AgentSpec(name="cc", kind="claude", command="/opt/claude --verbose", model="opus 4",
+                     permission_mode="acceptEdits", approve=ApprovalPolicy(allow=("Read",)))
+    program = claude.program(spec)
+    assert program.startswith("exec /opt/claude --verbose --model 'opus 4' --permission-mode acceptEdits "
+                              '--settings "$AGENTMUX_HOME"/claude/cc/settings.json'), program
+    claude.prepare(spec, tmp_path)
+    folder = tmp_path / "claude" / "cc"
+    settings = json.loads((folder / "settings.json").read_text())
+    asks = settings["hooks"]["PermissionRequest"][0]["hooks"][0]
+    assert asks["timeout"] > 3600 and asks["command"].endswith(" PermissionRequest")  # it waits for the user
+    assert json.loads((folder / "policy.json").read_text()) == {"allow": ["Read"], "deny": [], "on_deny": "ask"}
+    assert (folder / "session-args").read_text().split()[0] == "--session-id"
+    claude.prepare(replace(spec, approve=None), tmp_path)
+    assert not (folder / "policy.json").exists()  # no policy: the user answers
+
+
+def test_a_claude_agent_resumes_its_session_unless_told_to_start_fresh(tmp_path: Path) -> None:
+    claude = KINDS["claude"]
+    folder = tmp_path / "claude" / "cc"
+    folder.mkdir(parents=True)
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text("{}\n")
+    session = "0b7a6c1e-2d3f-4a5b-8c9d-0e1f2a3b4c5d"
+    (folder / "session").write_text(json.dumps({"session_id": session, "transcript_path": str(transcript)}))
+    claude.prepare(AgentSpec(name="cc", kind="claude"), tmp_path)
+    assert (folder / "session-args").read_text().split() == ["--resume", session]
+    claude.prepare(AgentSpec(name="cc", kind="claude", resume=False), tmp_path)
+    fresh = (folder / "session-args").read_text().split()
+    assert fresh[0] == "--session-id" and fresh[1] != session
+    transcript.unlink()  # its transcript gone: a new session
+    claude.prepare(AgentSpec(name="cc", kind="claude"), tmp_path)
+    assert (folder / "session-args").read_text().split()[0] == "--session-id"

@@ -2,14 +2,21 @@
 
 Claude Code asks with a numbered list under `Do you want to proceed?` (`❯ 1. Yes`, `2. Yes, and always
 allow ...`, `3. No`); a digit picks a choice. Other programs ask `[y/n]` and read a typed line.
+
+A plain yes or no to a claude agent goes first to its PermissionRequest hook when that waits for one
+(agentmux/hook.py): `to_hook` hands the decision to the hook's socket, and Claude Code takes it as the
+hook's answer, so no key has to land in the right dialog.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from dataclasses import dataclass
 
 from agentmux.errors import UsageError
+from agentmux.hook import ANSWER_PREFIX
 
 CHOICE_RE = re.compile(r"^\s*(?:❯\s*)?(\d)\.\s+(\S.*?)\s*$")
 WORDS = ("yes", "no", "always")
@@ -59,3 +66,24 @@ def pick(answer: str, offered: list[Choice]) -> Choice:
 
 def describe(offered: list[Choice]) -> str:
     return "; ".join(f"{choice.number}. {choice.label}" for choice in offered) or "no choices are shown"
+
+
+HOOK_WORDS = {"yes": "allow", "y": "allow", "allow": "allow", "no": "deny", "n": "deny", "deny": "deny"}
+"""The answers a waiting PermissionRequest hook can give; any other (always, a number, text) is a key."""
+
+
+def hook_decision(answer: str) -> str | None:
+    """allow or deny, when the answer is one a PermissionRequest hook can give, else None."""
+    return HOOK_WORDS.get(answer.strip().lower())
+
+
+def to_hook(token: str, behavior: str, message: str = "") -> bool:
+    """Hand the decision to the PermissionRequest hook waiting on socket `token`; False when none waits."""
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sender.sendto(json.dumps({"behavior": behavior, "message": message}).encode(), ANSWER_PREFIX + token)
+    except OSError:
+        return False  # gone: the question was answered in the pane, or it gave up waiting
+    finally:
+        sender.close()
+    return True

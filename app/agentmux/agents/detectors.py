@@ -182,6 +182,8 @@ def _hook_state(hook: HookEvent) -> Detected | None:
         tool = payload.get("tool_name")
         return Detected(AgentState.BUSY, f"working ({event}{': ' + str(tool) if tool else ''})", certain=True)
     if event == "PermissionRequest":
+        if hook.detail.startswith(("allowed ", "refused ")):  # the policy answered it (agentmux/hook.py)
+            return Detected(AgentState.BUSY, f"{_question(payload)}: {hook.detail}"[:120], certain=True)
         return Detected(AgentState.WAITING, f"asks: {_question(payload)}"[:120], certain=True)
     if event == "Notification":
         kind = hook.detail
@@ -195,6 +197,15 @@ def _hook_state(hook: HookEvent) -> Detected | None:
         said = payload.get("last_assistant_message") or payload.get("error") or "the API call failed"
         return Detected(AgentState.ERROR, f"turn failed: {one_line_text(str(said))}"[:120], certain=True)
     return None
+
+
+def hook_question(hook: HookEvent) -> str:
+    """`Bash: rm -rf build`: what a PermissionRequest hook event asks."""
+    try:
+        payload = json.loads(hook.payload)
+    except ValueError:
+        payload = {}
+    return _question(payload if isinstance(payload, dict) else {})
 
 
 def _question(payload: dict[str, object]) -> str:

@@ -26,6 +26,7 @@ from agentmux.agents.detectors import (
 )
 from agentmux.agents.state import Detected
 from agentmux.errors import UsageError
+from agentmux.hook import ANSWER_WAIT
 
 if TYPE_CHECKING:
     from agentmux.config import AgentSpec
@@ -189,11 +190,11 @@ HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", 
 """The Claude Code hook events a claude agent reports to agentmux (README: The claude kind)."""
 
 
-def session_args(noted: Path) -> list[str]:
-    """Resume the session the agent last ran (noted by its SessionStart hook) when its transcript is there;
-    else start a session with an id of agentmux's choosing."""
+def session_args(noted: Path, resume: bool = True) -> list[str]:
+    """Resume the session the agent last ran (noted by its SessionStart hook) when its transcript is there
+    (and the agent's `resume` is on); else start a session with an id of agentmux's choosing."""
     try:
-        last = json.loads(noted.read_text())
+        last = json.loads(noted.read_text()) if resume else {}
         session, transcript = str(last["session_id"]), str(last.get("transcript_path") or "")
         if re.fullmatch(r"[0-9a-f-]{36}", session) and transcript and Path(transcript).is_file():
             return ["--resume", session]
@@ -213,8 +214,13 @@ class ClaudeKind(AgentKind):
 
     def program(self, spec: AgentSpec) -> str:
         folder = f'"$AGENTMUX_HOME"/claude/{shlex.quote(spec.name)}'
+        options = ""
+        if spec.model:
+            options += f" --model {shlex.quote(spec.model)}"
+        if spec.permission_mode:
+            options += f" --permission-mode {shlex.quote(spec.permission_mode)}"
         # the session options `prepare` chose: --session-id NEW, or --resume the last one
-        return (f"exec {spec.command.strip() or 'claude'} --settings {folder}/settings.json "
+        return (f"exec {spec.command.strip() or 'claude'}{options} --settings {folder}/settings.json "
                 f"$(cat {folder}/session-args)")
 
     def prepare(self, spec: AgentSpec, home: Path) -> None:
@@ -223,12 +229,20 @@ class ClaudeKind(AgentKind):
         package = str(Path(demo.__file__).resolve().parent.parent)
         code = f"import sys; sys.path.insert(0, {package!r}); from agentmux.hook import main; sys.exit(main())"
         hook = shlex.join([sys.executable, "-I", "-S", "-c", code])
-        settings = {"hooks": {event: [{"hooks": [{"type": "command", "command": f"{hook} {event}"}]}]
+        settings = {"hooks": {event: [{"hooks": [{"type": "command", "command": f"{hook} {event}",
+                                                  **({"timeout": ANSWER_WAIT + 60}
+                                                     if event == "PermissionRequest" else {})}]}]
                               for event in HOOK_EVENTS}}
         path = claude_settings_path(home, spec.name)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(settings, indent=2) + "\n")
-        (path.parent / "session-args").write_text(" ".join(session_args(path.parent / "session")) + "\n")
+        policy = path.parent / "policy.json"  # read by the PermissionRequest hook
+        if spec.approve is not None:
+            policy.write_text(json.dumps(spec.approve.to_json(), indent=2) + "\n")
+        else:
+            policy.unlink(missing_ok=True)
+        args = session_args(path.parent / "session", spec.resume)
+        (path.parent / "session-args").write_text(" ".join(args) + "\n")
 
     def check_task(self, text: str) -> None:
         check_typable(text)

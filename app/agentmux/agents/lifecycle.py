@@ -347,6 +347,15 @@ class Fleet:
             text = {"yes": "y", "no": "n"}.get(answer.strip().lower(), answer)
             self.send(name, text)
             return Outcome(name, f"answered {name}: {text}")
+        behavior = answers.hook_decision(answer)
+        record = self.store.agent(name)
+        question = self.store.open_question(name, record.started_at if record is not None else None)
+        if behavior is not None and question is not None and question.reply:
+            word = "yes" if behavior == "allow" else "no"
+            if answers.to_hook(question.reply, behavior, "The user said no (through agentmux)."):
+                self.store.record_event(name, "answer", f"answered {word} (by the user, through Claude Code's "
+                                        "PermissionRequest hook)", time.time())
+                return Outcome(name, f"answered {name}: {word} (through Claude Code's hook)")
         screen = self.tmux.capture([CaptureRequest(pane.pane_id, escapes=False)]).get(pane.pane_id, "")
         offered = answers.choices(screen)
         if not offered:

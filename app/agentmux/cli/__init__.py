@@ -20,6 +20,7 @@ from agentmux.cli.agents import (
     cmd_answer,
     cmd_attach,
     cmd_down,
+    cmd_events,
     cmd_init,
     cmd_ls,
     cmd_restart,
@@ -37,6 +38,7 @@ from agentmux.store import StoreDamaged, is_damage
 COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "up": cmd_up, "down": cmd_down, "restart": cmd_restart, "add": cmd_add, "rm": cmd_rm, "ls": cmd_ls,
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
+    "events": cmd_events,
 }
 """The commands that act on the fleet of a config, by name."""
 

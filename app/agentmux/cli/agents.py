@@ -13,8 +13,9 @@ from pathlib import Path
 
 from agentmux import config as config_module
 from agentmux.actions import Actions
+from agentmux.ansi import one_line
 from agentmux.cli.output import ago, read_stdin, report, table
-from agentmux.errors import AgentmuxError, UsageError
+from agentmux.errors import AgentmuxError, UnknownAgent, UsageError
 from agentmux.paths import user_config_path
 
 
@@ -121,6 +122,28 @@ def cmd_attach(actions: Actions, args: argparse.Namespace) -> int:
         os.execvp(plan.argv[0], plan.argv)
     result = subprocess.run(plan.argv)
     return 0 if result.returncode == 0 else 1
+
+
+def cmd_events(actions: Actions, args: argparse.Namespace) -> int:
+    if args.last < 0:
+        raise UsageError(f"--last {args.last}: give a number of events, 0 for all")
+    known = args.name is None or args.name in actions.config.names() or actions.fleet.store.agent(args.name)
+    if not known:
+        raise UnknownAgent(args.name, f" in {actions.config.path}")
+    events = actions.fleet.store.events(args.name)
+    events = events[-args.last:] if args.last else events
+    if args.json:
+        print(json.dumps([{"agent": agent, "at": at, "kind": kind, "message": message}
+                          for agent, at, kind, message in events], indent=2))
+        return 0
+    if not events:
+        print("no events" + (f" for {args.name}" if args.name else ""))
+        return 0
+    rows = [["TIME", "AGENT", "KIND", "WHAT"]]
+    for agent, at, kind, message in events:
+        rows.append([time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)), agent, kind, one_line(message)])
+    print(table(rows))
+    return 0
 
 
 def cmd_answer(actions: Actions, args: argparse.Namespace) -> int:

@@ -136,6 +136,11 @@ def build_parser() -> Parser:
                 "text to type (other programs)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("answer", metavar="yes|no|always|N|TEXT")
+    p = command(sub, "events", help="what happened to agents: starts, stops, restarts, answers (by you or by "
+                "an approval policy rule), cleanups")
+    p.add_argument("name", metavar="NAME", nargs="?", help="one agent (default: all)")
+    p.add_argument("-n", "--last", type=int, default=50, metavar="N", help="the last N events (default 50; 0: all)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
                 "reads the event's JSON on standard input, always exits 0)")
     p.add_argument("event", metavar="EVENT", nargs="?", default="")

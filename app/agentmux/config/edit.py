@@ -247,6 +247,17 @@ kind = "demo"
 # stop_timeout = 10.0
 # restart = "on-failure"
 # restart_limit = 5
+
+# Claude Code, its state read from its own hooks:
+# [[agents]]
+# name = "reviewer"
+# kind = "claude"
+# command = "claude"                    # the claude command line and any options of yours
+# model = "sonnet"                      # --model
+# permission_mode = "default"           # --permission-mode: default, acceptEdits, plan, auto, dontAsk, ...
+# resume = true                         # a restart resumes the conversation (false: a fresh one each start)
+# approve = { allow = ["Bash(git status)", "Bash(pytest *)"], deny = ["Bash(rm *)"], on_deny = "ask" }
+#                                       # answers its permission questions by rule (deny wins; default: you answer)
 '''
 
 

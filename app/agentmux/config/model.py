@@ -54,6 +54,35 @@ class Settings:
     """The fleet's default number of restarts in a row before agentmux gives up on an agent."""
 
 
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions")
+"""Claude Code 2.1's `--permission-mode` choices."""
+CLAUDE_ONLY_KEYS = ("model", "permission_mode", "resume", "approve")
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """A claude agent's `approve` table: allow and deny rules (deny wins) and what a deny rule does."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    on_deny: str = "ask"
+    """ask (leave it to the user), refuse (answer no) or fail (answer no, and the running task fails)."""
+
+    def to_toml(self) -> dict[str, Any]:
+        table: dict[str, Any] = {}
+        if self.allow:
+            table["allow"] = list(self.allow)
+        if self.deny:
+            table["deny"] = list(self.deny)
+        if self.on_deny != "ask":
+            table["on_deny"] = self.on_deny
+        return table
+
+    def to_json(self) -> dict[str, Any]:
+        """As the hook reads it (agentmux/hook.py)."""
+        return {"allow": list(self.allow), "deny": list(self.deny), "on_deny": self.on_deny}
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """One `[[agents]]` table: how to run an agent. Secrets are references, never values."""
@@ -71,6 +100,14 @@ class AgentSpec:
     stop_timeout: float | None = None
     restart: str | None = None
     restart_limit: int | None = None
+    model: str | None = None
+    """kind claude: the model (`--model`)."""
+    permission_mode: str | None = None
+    """kind claude: the permission mode it starts in (`--permission-mode`)."""
+    resume: bool = True
+    """kind claude: a restart resumes the conversation (`--resume`); false starts a fresh one each time."""
+    approve: ApprovalPolicy | None = None
+    """kind claude: the rules that answer its permission questions (agentmux/policy.py); None: the user does."""
 
     def to_toml(self) -> dict[str, Any]:
         """The table written to the config file: only what differs from the defaults."""
@@ -86,9 +123,13 @@ class AgentSpec:
                 table[key] = list(getattr(self, key))
         if not self.autostart:
             table["autostart"] = False
-        for key in ("idle_after", "stop_timeout", "restart", "restart_limit"):
+        for key in ("idle_after", "stop_timeout", "restart", "restart_limit", "model", "permission_mode"):
             if getattr(self, key) is not None:
                 table[key] = getattr(self, key)
+        if not self.resume:
+            table["resume"] = False
+        if self.approve is not None:
+            table["approve"] = self.approve.to_toml()
         return table
 
 

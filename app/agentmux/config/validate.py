@@ -20,6 +20,7 @@ from agentmux.ansi import one_line
 from agentmux.config.kinds import KIND_RULES
 from agentmux.config.model import (
     BARE_KEY_RE,
+    CLAUDE_ONLY_KEYS,
     ENV_NAME_RE,
     MAX_ARG,
     MAX_RESTARTS,
@@ -27,16 +28,19 @@ from agentmux.config.model import (
     NAME_RE,
     NUL_IN_PATH,
     NUL_IN_TEXT,
+    PERMISSION_MODES,
     RESERVED_ENV,
     RESTART_POLICIES,
     SECRET_REF_RE,
     SOCKET_RE,
     AgentSpec,
+    ApprovalPolicy,
     Config,
     Settings,
 )
 from agentmux.errors import ConfigError, UsageError
 from agentmux.paths import find_config, user_config_path
+from agentmux.policy import ON_DENY, rule_problem
 
 # --- validation ------------------------------------------------------------------------------------------
 
@@ -136,6 +140,23 @@ def _is_env_name_list(value: Any) -> str | None:
     return problem
 
 
+def _is_rule_list(value: Any) -> str | None:
+    """Approval rules (agentmux/policy.py): each one readable."""
+    problem = _is_text_list(value)
+    for number, rule in enumerate(value if problem is None else (), start=1):
+        reason = rule_problem(rule)
+        if reason is not None:
+            return f"item {number}: {reason}"
+    return problem
+
+
+APPROVE_KEYS: dict[str, Check] = {
+    "allow": _is_rule_list,
+    "deny": _is_rule_list,
+    "on_deny": _is_one_of(*ON_DENY),
+}
+
+
 def _is_table(value: Any) -> str | None:
     return None if isinstance(value, dict) else f"must be a table, not {_type_name(value)}"
 
@@ -191,6 +212,10 @@ AGENT_KEYS: dict[str, Check] = {
     "stop_timeout": _is_duration,
     "restart": _is_one_of(*RESTART_POLICIES),
     "restart_limit": _is_int_between(0, MAX_RESTARTS),
+    "model": _is_text,
+    "permission_mode": _is_one_of(*PERMISSION_MODES),
+    "resume": _is_bool,
+    "approve": _is_table,
 }
 
 
@@ -223,6 +248,18 @@ class _Locator:
     def agent(self, index: int, key: str | None) -> int | None:
         headers = self._header_lines(r"^\s*\[\[\s*agents\s*\]\]")
         return self._key_after(headers[index], key) if index < len(headers) else None
+
+    def agent_table(self, index: int, table: str, key: str) -> int | None:
+        """The line of `key` in agent `index`'s subtable `[agents.TABLE]`, or of `TABLE = {...}` inline."""
+        headers = self._header_lines(r"^\s*\[\[\s*agents\s*\]\]")
+        if index >= len(headers):
+            return None
+        end = headers[index + 1] if index + 1 < len(headers) else len(self.lines)
+        sub = re.compile(rf"^\s*\[\s*agents\s*\.\s*{re.escape(table)}\s*\]")
+        for i in range(headers[index] + 1, end):
+            if sub.match(self.lines[i]):
+                return self._key_after(i, key)
+        return self._key_after(headers[index], table)
 
     def top(self, key: str) -> int | None:
         key_re = re.compile(rf"^\s*\[*\s*{re.escape(key)}\b")
@@ -338,6 +375,17 @@ class _Validator:
         if kind not in KIND_RULES:
             raise self.fail(f"unknown kind {kind!r} (known kinds: {', '.join(KIND_RULES)})",
                             f"{label}kind", line_of("kind"))
+        for key in CLAUDE_ONLY_KEYS:
+            if key in table and kind != "claude":
+                raise self.fail(f"is for kind 'claude' only (this agent's kind is {kind!r})", f"{label}{key}",
+                                line_of(key))
+        approve = None
+        if "approve" in table:
+            self.check_table(table["approve"], APPROVE_KEYS, f"{label}approve.",
+                             lambda key: self.where.agent_table(index, "approve", key))
+            approve = ApprovalPolicy(allow=tuple(table["approve"].get("allow", ())),
+                                     deny=tuple(table["approve"].get("deny", ())),
+                                     on_deny=table["approve"].get("on_deny", "ask"))
         env = table.get("env", {})
         secrets = table.get("secrets", {})
         for key, value in env.items():
@@ -370,6 +418,10 @@ class _Validator:
             stop_timeout=float(table["stop_timeout"]) if "stop_timeout" in table else None,
             restart=table.get("restart"),
             restart_limit=table.get("restart_limit"),
+            model=table.get("model"),
+            permission_mode=table.get("permission_mode"),
+            resume=table.get("resume", True),
+            approve=approve,
         )
         kind_problem = KIND_RULES[kind].problem(spec)
         if kind_problem is not None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from agentmux import ansi
 from agentmux.agents import prompts
 from agentmux.agents.delivery import check_line_lengths
+from agentmux.agents.detectors import hook_question
 from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.errors import AgentmuxError
@@ -235,7 +236,11 @@ class Dispatcher:
         if turn.ended.event == "StopFailure":
             return self._end(task, False, [said] if said else [], f"the turn failed: {' '.join(said.split())[:200]}",
                              now)
-        return self._end(task, True, said.split("\n") if said else [], "the turn ended (Stop)", now)
+        lines = said.split("\n") if said else []
+        if turn.refused is not None:
+            refused = f"the approval policy {turn.refused.detail}: {hook_question(turn.refused)}"
+            return self._end(task, False, lines, refused, now)
+        return self._end(task, True, lines, "the turn ended (Stop)", now)
 
     def _finished(self, task: Task, kind: AgentKind, status: AgentStatus, observer: Observer,
                   progressed: bool) -> bool:
