@@ -8,9 +8,9 @@ server-sent events when the request asks for `stream`, else as one JSON message.
 Replies: `Reply.text("...")`, `Reply.tool("Bash", {"command": "touch x"})` (a `tool_use` block: the client
 runs the tool, or asks the user first, and sends its result in the next request), `Reply.failure(529,
 "overloaded_error", "Overloaded")`, each with an optional `delay` (seconds before the first byte) and
-`chunk_delay` (between streamed text chunks). `match` picks a reply by the last user text instead of
-the order of the script. Only turns of the conversation (requests that offer tools) take scripted
-replies; side calls (Claude Code asks for a session title) get a short text.
+`chunk_delay` (between streamed text chunks) and `usage` (the tokens it reports). `match` picks a reply
+by the last user text instead of the order of the script. Only turns of the conversation (requests that
+offer tools) take scripted replies; side calls (Claude Code asks for a session title) get a short text.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class Reply:
     delay: float = 0.0
     chunk_delay: float = 0.0
     match: str | None = None  # answer only a request whose last user text contains this
+    usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 12, "output_tokens": 7,
+                                                           "cache_creation_input_tokens": 0,
+                                                           "cache_read_input_tokens": 0})
 
     @classmethod
     def text(cls, text: str, **kw: Any) -> Reply:
@@ -185,8 +188,7 @@ class FakeAnthropic:
                 return {"id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
                         "model": body.get("model", "claude-fake"), "content": reply.blocks,
                         "stop_reason": reply.stop_reason, "stop_sequence": None,
-                        "usage": {"input_tokens": 12, "output_tokens": 7, "cache_creation_input_tokens": 0,
-                                  "cache_read_input_tokens": 0}}
+                        "usage": dict(reply.usage)}
 
             def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
                 self.send_response(200)
@@ -224,7 +226,7 @@ class FakeAnthropic:
                     event("content_block_stop", {"type": "content_block_stop", "index": index})
                 event("message_delta", {"type": "message_delta",
                                         "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                                        "usage": {"output_tokens": 7}})
+                                        "usage": {"output_tokens": reply.usage["output_tokens"]}})
                 event("message_stop", {"type": "message_stop"})
 
         return Handler

@@ -25,7 +25,8 @@ from agentmux import processes
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store, is_damage
 
-TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_events", "queue_paused", "hook_events")
+TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_events", "queue_paused", "hook_events",
+          "turns")
 """Every table whose rows are saved; leases are not (whoever held one is gone or must be stopped first)."""
 SIBLINGS = ("-wal", "-shm")
 MAGIC = b"SQLite format 3\x00"

@@ -131,6 +131,26 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE hook_events ADD COLUMN reply TEXT NOT NULL DEFAULT '';
     """,
+    # 7: a claude agent's turns with their reply and token usage, read from its transcript (agents/turns.py)
+    """
+    CREATE TABLE turns (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        prompt_id TEXT NOT NULL,
+        ended_by INTEGER NOT NULL UNIQUE,
+        ended_at REAL NOT NULL,
+        failed INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        reply TEXT NOT NULL
+    );
+    CREATE INDEX turns_agent ON turns (agent, ended_at);
+    """,
 )
 
 
@@ -166,6 +186,32 @@ class Turn:
     ended: HookEvent | None
     refused: HookEvent | None = None
     """The first PermissionRequest of the turn that the policy refused as fatal (on_deny = "fail")."""
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """A claude agent's finished turn: its reply and tokens from the transcript (agents/turns.py)."""
+
+    agent: str
+    session_id: str
+    prompt_id: str
+    ended_by: int
+    """The Stop or StopFailure hook event that ended it."""
+    ended_at: float
+    failed: bool
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    calls: int
+    reply: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> TurnRecord:
+        return cls(row["agent"], row["session_id"], row["prompt_id"], row["ended_by"], row["ended_at"],
+                   bool(row["failed"]), row["model"], row["input_tokens"], row["output_tokens"],
+                   row["cache_read_tokens"], row["cache_write_tokens"], row["calls"], row["reply"])
 
 
 SQLITE_CORRUPT = 11
@@ -365,6 +411,37 @@ class Store:
         if row is None or row["event"] != "PermissionRequest" or (since is not None and row["at"] < since):
             return None
         return HookEvent.from_row(row)
+
+    def turn_ends_after(self, after: int, limit: int = 200) -> list[HookEvent]:
+        """Stop and StopFailure events with an id above `after`, oldest first."""
+        rows = self.db.execute("SELECT * FROM hook_events WHERE id > ? AND event IN ('Stop', 'StopFailure') "
+                               "ORDER BY id LIMIT ?", (after, limit))
+        return [HookEvent.from_row(row) for row in rows]
+
+    def record_turn(self, turn: TurnRecord) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO turns (agent, session_id, prompt_id, ended_by, ended_at, failed, model, "
+                       "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, calls, reply) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (turn.agent, turn.session_id, turn.prompt_id, turn.ended_by, turn.ended_at, int(turn.failed),
+                        turn.model, turn.input_tokens, turn.output_tokens, turn.cache_read_tokens,
+                        turn.cache_write_tokens, turn.calls, turn.reply))
+
+    def turn_ended_by(self, event_id: int) -> TurnRecord | None:
+        row = self.db.execute("SELECT * FROM turns WHERE ended_by = ?", (event_id,)).fetchone()
+        return TurnRecord.from_row(row) if row else None
+
+    def turns(self, agent: str | None = None) -> list[TurnRecord]:
+        """Recorded turns, oldest first (of one agent, or all)."""
+        if agent is None:
+            rows = self.db.execute("SELECT * FROM turns ORDER BY ended_at, id")
+        else:
+            rows = self.db.execute("SELECT * FROM turns WHERE agent = ? ORDER BY ended_at, id", (agent,))
+        return [TurnRecord.from_row(row) for row in rows]
+
+    def last_turn_end(self) -> int:
+        """The hook event that ended the newest recorded turn, 0 when none."""
+        return int(self.db.execute("SELECT coalesce(max(ended_by), 0) FROM turns").fetchone()[0])
 
     def prompt_submitted_after(self, agent: str, after: int) -> bool:
         """Has Claude Code confirmed a prompt of the agent (UserPromptSubmit) since hook event `after`?"""

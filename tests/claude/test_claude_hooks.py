@@ -232,3 +232,27 @@ def test_a_restart_resumes_the_conversation(env: Env, fake: FakeAnthropic, runni
               message="the second prompt")
     earlier = json.dumps(fake.messages()[-1].body["messages"])
     assert "remember: apple" in earlier and "I will remember the apple." in earlier  # the earlier turn went along
+
+
+def test_a_turns_reply_and_tokens_are_read_from_its_transcript(env: Env, fake: FakeAnthropic,
+                                                               running: Supervisors) -> None:
+    """A task's result is the whole reply of its turn (every message's text, not only the last), and the turn's
+    token usage is recorded, each model call counted once."""
+    claude_config(env, fake)
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    made = env.root / "work" / "listed"
+    usage = {"cache_creation_input_tokens": 5, "cache_read_input_tokens": 40}
+    fake.add(Reply.tool("Bash", {"command": f"touch {made}", "description": "make"}, text="First I make the file.",
+                        usage={"input_tokens": 100, "output_tokens": 20, **usage}),
+             Reply.text("Then it is there.", usage={"input_tokens": 150, "output_tokens": 30, **usage}))
+    task = run.queue.add("cc", "make the file")
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.WAITING, timeout=60, message="cc asks")
+    assert env.cli("answer", "cc", "yes").returncode == 0
+    run.until(lambda: run.ended(task), timeout=60, message="the task ends")
+    ended = run.task(task.id)
+    assert (ended.state.value, ended.result) == ("succeeded", "First I make the file.\n\nThen it is there.")
+    [turn] = run.fleet.store.turns("cc")
+    assert (turn.input_tokens, turn.output_tokens, turn.cache_read_tokens, turn.cache_write_tokens, turn.calls) == (
+        250, 50, 80, 10, 2)
+    assert not turn.failed and turn.model and turn.prompt_id

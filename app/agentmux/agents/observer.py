@@ -187,6 +187,11 @@ class Observer:
         if self._hook_id is None:
             self._hook_id = 0
 
+    @property
+    def newest_hook(self) -> int | None:
+        """The id of the newest hook event read, None while the fleet has no hooked agent."""
+        return self._hook_id
+
     def _hook_of(self, record: AgentRecord) -> HookEvent | None:
         """The agent's newest hook event, when it came from this run of the agent (not the one before)."""
         event = self._hooks.get(record.name)

@@ -32,6 +32,7 @@ from agentmux.agents.delivery import check_line_lengths
 from agentmux.agents.detectors import hook_question
 from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
+from agentmux.agents.turns import SETTLE
 from agentmux.errors import AgentmuxError
 from agentmux.queue.model import Queue, Task, TaskState
 from agentmux.state import AgentState
@@ -214,8 +215,9 @@ class Dispatcher:
         return self._end(task, ok, output, reason, now)
 
     def _follow_turn(self, task: Task, sent_at: float, now: float) -> bool:
-        """A claude agent's task: running from its UserPromptSubmit, ended by its Stop (the reply is the result)
-        or StopFailure (failed, with what Claude Code said), from its hook events since it was sent."""
+        """A claude agent's task: running from its UserPromptSubmit, ended by its Stop (the result is the turn's
+        reply, read from the transcript by agents/turns.py) or StopFailure (failed, with what Claude Code said),
+        from its hook events since it was sent."""
         # from before it was typed: Claude Code confirms the prompt while `submit` still waits (before sent_at)
         turn = self.fleet.store.turn_after(task.agent, task.dispatched_at or sent_at)
         if task.state == TaskState.DISPATCHED and turn.submitted:
@@ -228,11 +230,14 @@ class Dispatcher:
                     self.fleet.tmux.send_keys(pane.pane_id, "Escape")  # Claude Code's interrupt
                 return self._end(task, False, [], f"timed out after {task.timeout:g}s; interrupted with Escape", now)
             return False
+        recorded = self.fleet.store.turn_ended_by(turn.ended.id)
+        if recorded is None and now - turn.ended.at < SETTLE + 1.0:
+            return False  # its transcript is still being read (agents/turns.py)
         try:
             payload = json.loads(turn.ended.payload)
         except ValueError:
             payload = {}
-        said = str(payload.get("last_assistant_message") or "")
+        said = recorded.reply if recorded is not None else str(payload.get("last_assistant_message") or "")
         if turn.ended.event == "StopFailure":
             return self._end(task, False, [said] if said else [], f"the turn failed: {' '.join(said.split())[:200]}",
                              now)

@@ -2,7 +2,8 @@
 
 Each tick, in order: follow the config file, observe the fleet (capture what may have changed, detect
 states), take or renew the lease when this process may dispatch, then hand one immutable Look to the
-lease holder's duties (restart policies, then the queue's dispatcher: only while holding the lease) and
+lease holder's duties (restart policies, claude turns from their transcripts, then the queue's dispatcher:
+only while holding the lease) and
 to every consumer (the TUI's buffer, serve's printer, later log ingest, hook events, API usage). A new
 feature that needs every look is a consumer; no second loop.
 """
@@ -19,6 +20,7 @@ from agentmux.agents.lifecycle import Fleet
 from agentmux.agents.observer import Observer
 from agentmux.agents.restarts import Restarter
 from agentmux.agents.state import Detected
+from agentmux.agents.turns import TurnRecorder
 from agentmux.queue.dispatch import Dispatcher
 from agentmux.queue.model import Queue, QueueSummary
 from agentmux.supervisor.lease import Lease
@@ -63,6 +65,7 @@ class Pipeline:
         self.lease = Lease(fleet.store, role)
         self.dispatcher = Dispatcher(fleet, self.lease.name, fleet.config.settings.redispatch, clock)
         self.restarter = Restarter(fleet)
+        self.turns = TurnRecorder(fleet.store, clock)
         self.queue = Queue(fleet.store)
         self._lock = threading.Lock()
         self._closed = False
@@ -97,6 +100,7 @@ class Pipeline:
                         queue=self._queue_summary(holding, dispatcher))
             if holding:
                 self.restarter.tick(statuses, now)
+                self.turns.tick(self.observer.newest_hook)  # before the dispatcher: a task's result is its turn's
                 self.dispatcher.tick(self.observer, statuses)
                 self._wrote = self.dispatcher.wrote
             else:
