@@ -37,6 +37,7 @@ class Reply:
     delay: float = 0.0
     chunk_delay: float = 0.0
     match: str | None = None  # answer only a request whose last user text contains this
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the reply (e.g. retry-after on a 429)
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 12, "output_tokens": 7,
                                                            "cache_creation_input_tokens": 0,
                                                            "cache_read_input_tokens": 0})
@@ -168,16 +169,18 @@ class FakeAnthropic:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.error is not None:
-                    self._json(reply.status, reply.error)
+                    self._json(reply.status, reply.error, reply.headers)
                 elif body.get("stream"):
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the user interrupted the turn
                         self._stream(reply, body)
                 else:
                     self._json(200, self._message(reply, body))
 
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
+            def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")

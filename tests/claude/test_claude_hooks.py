@@ -256,3 +256,32 @@ def test_a_turns_reply_and_tokens_are_read_from_its_transcript(env: Env, fake: F
     assert (turn.input_tokens, turn.output_tokens, turn.cache_read_tokens, turn.cache_write_tokens, turn.calls) == (
         250, 50, 80, 10, 2)
     assert not turn.failed and turn.model and turn.prompt_id
+
+
+def test_the_supervisor_goes_on_looking_while_a_prompt_is_on_its_way(env: Env, fake: FakeAnthropic,
+                                                                    running: Supervisors) -> None:
+    """The dispatcher types a claude task and confirms it look by look, not by waiting inside one look (which
+    held every agent's mirror and state still for as long as Claude Code took to confirm)."""
+    import time
+
+    run = idle_claude(env, fake, running)
+    fake.add(Reply.text("Typed and taken."))
+    task = run.queue.add("cc", "a task on its way")
+    run.until(lambda: run.task(task.id).state.value == "dispatched", timeout=10, message="dispatched")
+    assert run.task(task.id).sent_at is None  # pasted; Enter and Claude Code's confirmation come in later looks
+    longest = 0.0
+
+    def sent() -> bool:
+        nonlocal longest
+        started = time.monotonic()
+        run.tick()
+        longest = max(longest, time.monotonic() - started)
+        return run.task(task.id).sent_at is not None
+
+    wait = time.monotonic() + 20
+    while not sent():
+        assert time.monotonic() < wait, "the prompt was not confirmed"
+        time.sleep(0.05)
+    run.until(lambda: run.ended(task), timeout=30, message="the task ends")
+    assert run.task(task.id).result == "Typed and taken."
+    assert longest < 1.0, f"a look took {longest:.2f}s while the prompt was on its way"

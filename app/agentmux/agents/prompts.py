@@ -35,39 +35,58 @@ class _Fleet(Protocol):
     store: Store
 
 
+class Submission:
+    """A prompt on its way into a claude agent, one step at a time, never waiting: the dispatcher advances it
+    at each look, so the supervisor's loop goes on meanwhile. Creating it pastes the text."""
+
+    def __init__(self, fleet: _Fleet, name: str, pane_id: str, text: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.fleet, self.name, self.pane_id, self.clock = fleet, name, pane_id, clock
+        self.before = fleet.store.last_hook_id(name)
+        self.pasted_over = self.last = _screen(fleet.tmux, pane_id)
+        fleet.tmux.send_text(pane_id, text, enter=False)
+        now = clock()
+        self.since, self.deadline = now, now + PASTE_WAIT
+        self.tries = 0
+
+    def step(self) -> bool:
+        """True once Claude Code took the prompt; False while it is on its way. Raises PromptNotTaken (what
+        was typed cleared) when the last Enter went unconfirmed."""
+        now = self.clock()
+        if self.tries == 0:  # waiting for the paste to show and settle
+            screen = _screen(self.fleet.tmux, self.pane_id)
+            if screen != self.last:
+                self.last, self.since = screen, now
+            elif (self.last != self.pasted_over and now - self.since >= SETTLE) or now >= self.deadline:
+                self._enter(now)
+            return False
+        if self.fleet.store.prompt_submitted_after(self.name, self.before):
+            return True
+        if now < self.deadline:
+            return False
+        if self.tries < TRIES:
+            self._enter(now)
+            return False
+        self.fleet.tmux.send_keys(self.pane_id, "Escape")
+        time.sleep(0.1)
+        self.fleet.tmux.send_keys(self.pane_id, "Escape")
+        raise PromptNotTaken(f"{self.name} did not take the prompt ({TRIES} tries of Enter, no UserPromptSubmit "
+                             "from its hooks): what was typed has been cleared from its input box")
+
+    def _enter(self, now: float) -> None:
+        self.fleet.tmux.send_keys(self.pane_id, "Enter")
+        self.tries += 1
+        self.deadline = now + CONFIRM_WAIT
+
+
 def submit(fleet: _Fleet, name: str, pane_id: str, text: str,
            clock: Callable[[], float] = time.monotonic) -> None:
-    """Paste `text` into the claude agent's pane and press Enter until Claude Code confirms the prompt."""
-    before = fleet.store.last_hook_id(name)
-    screen = _screen(fleet.tmux, pane_id)
-    fleet.tmux.send_text(pane_id, text, enter=False)
-    _settle(fleet.tmux, pane_id, screen, clock)
-    for _ in range(TRIES):
-        fleet.tmux.send_keys(pane_id, "Enter")
-        deadline = clock() + CONFIRM_WAIT
-        while clock() < deadline:
-            if fleet.store.prompt_submitted_after(name, before):
-                return
-            time.sleep(0.03)
-    fleet.tmux.send_keys(pane_id, "Escape")
-    time.sleep(0.1)
-    fleet.tmux.send_keys(pane_id, "Escape")
-    raise PromptNotTaken(f"{name} did not take the prompt ({TRIES} tries of Enter, no UserPromptSubmit from its "
-                         "hooks): what was typed has been cleared from its input box")
+    """Paste `text` into the claude agent's pane and press Enter until Claude Code confirms the prompt (waiting
+    for it: the CLI's send)."""
+    submission = Submission(fleet, name, pane_id, text, clock)
+    while not submission.step():
+        time.sleep(0.03)
 
 
 def _screen(tmux: TmuxServer, pane_id: str) -> str:
     return tmux.capture([CaptureRequest(pane_id, escapes=False)]).get(pane_id, "")
-
-
-def _settle(tmux: TmuxServer, pane_id: str, before: str, clock: Callable[[], float]) -> None:
-    """Wait until the paste has changed the screen and it has stayed still for SETTLE seconds."""
-    deadline = clock() + PASTE_WAIT
-    last, since = before, clock()
-    while clock() < deadline:
-        time.sleep(0.03)
-        now_screen = _screen(tmux, pane_id)
-        if now_screen != last:
-            last, since = now_screen, clock()
-        elif last != before and clock() - since >= SETTLE:
-            return

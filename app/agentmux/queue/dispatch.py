@@ -71,6 +71,8 @@ class Dispatcher:
         self.on_event: Callable[[str], None] | None = None
         self._history: dict[str, int] = {}
         self._panes: dict[str, PaneInfo] = {}
+        self._submitting: dict[str, tuple[int, prompts.Submission]] = {}
+        """Claude agents' prompts on their way in, by agent: (task id, its submission)."""
 
     # --- one tick ----------------------------------------------------------------------------------------
 
@@ -126,16 +128,44 @@ class Dispatcher:
                 check_line_lengths(line, f"{agent}'s program")
             if delivery.script is not None:
                 self._write_script(task.id, delivery.script)
-            if kind.hooked:
-                prompts.submit(self.fleet, agent, pane.pane_id, line)  # sent only when Claude Code took it
-            else:
-                self.fleet.tmux.send_text(pane.pane_id, line)
+            if kind.hooked:  # sent only when Claude Code took it, followed look by look (`_follow`)
+                self._submitting[agent] = (task.id, prompts.Submission(self.fleet, agent, pane.pane_id, line))
+                return
+            self.fleet.tmux.send_text(pane.pane_id, line)
         except AgentmuxError as exc:
-            self.queue.finish(task.id, False, "", f"could not type it into {agent}: {exc}", self.clock())
-            self._say(f"task {task.id} for {agent}: could not be typed: {exc}")
+            self._not_typed(task, exc)
             return
+        self._sent(task)
+
+    def _sent(self, task: Task) -> None:
         self.queue.mark_sent(task.id, self.clock())
-        self._say(f"task {task.id} sent to {agent} (attempt {task.attempts + 1})")
+        self.wrote = True
+        self._say(f"task {task.id} sent to {task.agent} (attempt {task.attempts + 1})")
+
+    def _not_typed(self, task: Task, exc: AgentmuxError) -> None:
+        self.queue.finish(task.id, False, "", f"could not type it into {task.agent}: {exc}", self.clock())
+        self.wrote = True
+        self._say(f"task {task.id} for {task.agent}: could not be typed: {exc}")
+
+    def _submit(self, task: Task, pane: PaneInfo | None) -> bool:
+        """Advance the prompt of a claude agent's task on its way in; True when it failed (the task ended)."""
+        submitting = self._submitting.get(task.agent)
+        if submitting is None or submitting[0] != task.id:
+            return False  # claimed by an earlier supervisor and cut off: recovery decides at lease time
+        if pane is None or pane.dead:
+            del self._submitting[task.agent]
+            self._not_typed(task, AgentmuxError("its session ended while the prompt was typed"))
+            return True
+        try:
+            taken = submitting[1].step()
+        except AgentmuxError as exc:
+            del self._submitting[task.agent]
+            self._not_typed(task, exc)
+            return True
+        if taken:
+            del self._submitting[task.agent]
+            self._sent(task)
+        return False
 
     def _seems_ready(self, kind: AgentKind, status: AgentStatus, observer: Observer) -> bool:
         """From the last look (cheap): is the agent at its prompt, or idle? Confirmed by `_look` before acting."""
@@ -171,7 +201,7 @@ class Dispatcher:
         """Follow a task that is out; True when it has ended (the agent may take the next one)."""
         sent_at = task.sent_at
         if sent_at is None:
-            return False  # claimed by an earlier supervisor and cut off: recovery decides at lease time
+            return self._submit(task, pane)
         if pane is None:
             return self._end(task, False, [], "the agent's tmux session vanished while it worked on it", now)
         if pane.dead:
