@@ -36,6 +36,7 @@ from agentmux.tui.messages import ActionFinished, FleetObserved
 
 if TYPE_CHECKING:
     from agentmux.agents.observer import AgentStatus
+    from agentmux.tui.screens.answer import Question
     from agentmux.tui.screens.dashboard import DashboardScreen
     from agentmux.tui.screens.tasks import TaskDetails
 
@@ -358,6 +359,45 @@ class AgentmuxApp(App[None]):
             self.notify(f"{name} is not waiting for an answer", severity="warning")
             return
         self.answer_agent(name, answer)
+
+    def pick_answer(self, name: str) -> None:
+        """The choice picker for a waiting agent: its screen is read in a worker, then the picker shows the
+        question and the choices; the one picked is answered by its number, as `agentmux answer NAME N`."""
+        status = self.shown_status(name)
+        if status is None or status.state != AgentState.WAITING:
+            self.notify(f"{name} is not waiting for an answer", severity="warning")
+            return
+        self._read_question(name, status.reason)
+
+    @work(thread=True, exclusive=True, group="question", exit_on_error=False)
+    def _read_question(self, name: str, asks: str) -> None:
+        try:
+            question = self.read_question(name, asks)
+        except (AgentmuxError, sqlite3.Error) as exc:
+            self.post_message(ActionFinished(f"answer {name}: {exc}", ok=False))
+            return
+        self.call_from_thread(self._offer_choices, question)
+
+    def read_question(self, name: str, asks: str) -> Question:
+        """The agent's question and choices from a capture of its pane (blocking: call it from a worker)."""
+        from agentmux.tui.screens.answer import read_question
+
+        with self.open_actions() as actions:
+            return read_question(actions.fleet, name, asks)
+
+    def _offer_choices(self, question: Question) -> None:
+        from agentmux.tui.screens.answer import AnswerScreen
+
+        if not question.choices:
+            self.notify(f"{question.agent}'s screen shows no choices to pick from (y / n answer it)",
+                        severity="warning")
+            return
+
+        def done(number: int | None) -> None:
+            if number is not None:
+                self.answer_agent(question.agent, str(number))
+
+        self.push_screen(AnswerScreen(question), done)
 
     def shown_status(self, name: str) -> AgentStatus | None:
         dashboard = self.dashboard
