@@ -1,6 +1,6 @@
-"""A waiting claude agent in the TUI: its tile shows the question and its last turn time, and the choice
-picker (A) answers it with the digit of the choice picked, from the dashboard and the zoom screen; y still
-answers yes.
+"""A waiting claude agent in the TUI: its tile shows the question and its last turn time, the notification
+names the tool and its command (as written), and the choice picker (A) answers it with the digit of the
+choice picked, from the dashboard and the zoom screen; y still answers yes.
 
 The agent is a kind `claude` agent whose program is a small stand-in for Claude Code: it shows screens
 recorded from Claude Code 2.1.197 (tests/claude/screens), idle, then, once told to, waiting on a permission,
@@ -16,14 +16,18 @@ import sys
 from pathlib import Path
 
 from textual.widgets import OptionList
+from textual.widgets._toast import Toast
 
 from agentmux import hook
+from agentmux.agents.state import Detected
 from agentmux.state import AgentState
+from agentmux.supervisor.ui import UiUpdate
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens.answer import AnswerScreen
 from agentmux.tui.screens.dashboard import DashboardScreen
 from agentmux.tui.screens.zoom import ZoomScreen
 from tests.conftest import ROOT, Env
+from tests.snapshots.fixtures import CLAUDE_STATUSES, claude_config, make_app
 from tests.tui.conftest import SIZE, tile, until
 from tests.tui.test_app import focus_tile, tile_text
 
@@ -92,6 +96,9 @@ async def test_the_picker_answers_a_waiting_claude_agent_by_the_choice_picked(en
         assert "last turn" in bottom, bottom
         row = "".join(segment.text for segment in cc.render_line(cc.size.height - 2))
         assert f"asks: Bash: {COMMAND}" in row, row
+        await until(pilot, lambda: any(f"asks: Bash: {COMMAND}" in message for message in said),
+                    what=lambda: f"the notification naming the command (said: {said})")
+        assert any("cc is waiting for you" in message and "A picks an answer" in message for message in said), said
 
         # on the dashboard: A, then a digit
         await focus_tile(pilot, "cc")
@@ -152,3 +159,18 @@ command = "--speed 0 --ask-rate 1 --fail-rate 0 --seed 1"
         await pilot.press("A")
         await until(pilot, lambda: any("shows no choices to pick from" in m for m in said), what="no choices")
         assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_the_notification_shows_the_command_as_written() -> None:
+    """Brackets in a command are not read as markup (Textual's notify reads it by default: `[x]` and `[/]`
+    were dropped, `[bold]` styled the rest)."""
+    app = make_app(claude_config())
+    command = "test -f [x] && echo [/] [bold]done"
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.dashboard.apply(UiUpdate(statuses=CLAUDE_STATUSES))  # type: ignore[union-attr]
+        await pilot.pause()
+        app.attention("reviewer", Detected(AgentState.WAITING, f"asks: Bash: {command}"))
+        await until(pilot, lambda: app.screen.query(Toast), what="the toast")
+        shown = " ".join(str(toast.render()) for toast in app.screen.query(Toast))
+        assert f"reviewer is waiting for you: asks: Bash: {command}" in shown, shown
+        assert "A picks an answer" in shown, shown

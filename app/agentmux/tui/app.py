@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from agentmux import config as config_module
 from agentmux.actions import Actions
 from agentmux.agents.demo_fleet import demo_config_path, demo_fleet_running, write_demo_config
+from agentmux.agents.kinds import kind_of
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
@@ -165,7 +166,7 @@ class AgentmuxApp(App[None]):
         if update.config is not None:
             self.config = update.config
         for problem in update.problems:
-            self.notify(problem, severity="error", timeout=10)
+            self.notify(problem, severity="error", timeout=10, markup=False)
         dashboard = self.dashboard
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
@@ -206,23 +207,28 @@ class AgentmuxApp(App[None]):
     # --- attention ---------------------------------------------------------------------------------------
 
     def attention(self, name: str, detected: Detected) -> None:
-        what = "is waiting for you" if detected.state == AgentState.WAITING else "has an error"
-        self.notify(f"{name} {what}: {detected.reason}  (w jumps there)",
-                    severity="warning" if detected.state == AgentState.WAITING else "error", timeout=6)
+        """Say that an agent needs the user, and why: a claude agent's reason names the tool and its command
+        (`asks: Bash: rm -rf build`), shown as written (never read as markup)."""
+        waiting = detected.state == AgentState.WAITING
+        what = "is waiting for you" if waiting else "has an error"
+        status = self.shown_status(name)
+        picker = "; A picks an answer" if waiting and status is not None and kind_of(status.kind).hooked else ""
+        self.notify(f"{name} {what}: {detected.reason}  (w jumps there{picker})",
+                    severity="warning" if waiting else "error", timeout=6, markup=False)
         if self.bell_on_attention:
             self.bell()
 
     @on(ActionFinished)
     def action_finished(self, message: ActionFinished) -> None:
         self.notify(message.message, severity="information" if message.ok else "error",
-                    timeout=4 if message.ok else 10)
+                    timeout=4 if message.ok else 10, markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Any worker that fails says why in one notification, never a traceback."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             self.notify(f"{event.worker.name or 'background work'} failed: {error}", severity="error",
-                        timeout=10)
+                        timeout=10, markup=False)
 
     # --- acting on agents (in threads; each action has its own store connection) ------------------------
 
