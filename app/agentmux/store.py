@@ -449,6 +449,12 @@ class Store:
                               "LIMIT 1", (agent, after)).fetchone()
         return row is not None
 
+    def newest_turn_ends(self) -> dict[str, HookEvent]:
+        """Each agent's newest Stop or StopFailure hook event (when its last turn ended), in one query."""
+        rows = self.db.execute("SELECT * FROM hook_events WHERE id IN (SELECT max(id) FROM hook_events WHERE event "
+                               "IN ('Stop', 'StopFailure') GROUP BY agent)")
+        return {row["agent"]: HookEvent.from_row(row) for row in rows}
+
     def hook_events_after(self, after: int | None) -> list[HookEvent]:
         """Claude Code's hook events with an id above `after`, oldest first; with None, each agent's newest."""
         if after is None:

@@ -16,6 +16,8 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from agentmux import ansi
+from agentmux.agents import answers
 from agentmux.agents.observer import AgentStatus
 from agentmux.config import AgentSpec, Config, Settings
 from agentmux.queue import Task, TaskState
@@ -24,6 +26,7 @@ from agentmux.state import AgentState
 from agentmux.supervisor.ui import QueueView, UiUpdate
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens import tasks as task_screens
+from agentmux.tui.screens.answer import Question, question_lines
 from agentmux.tui.screens.tasks import TaskDetails
 from agentmux.tui.widgets import panels
 from agentmux.tui.widgets.panels import LogPanel
@@ -115,12 +118,15 @@ SCREENS: dict[str, str] = {
 
 
 def _status(name: str, kind: str, state: AgentState, reason: str, *, quiet: float, up: float,
-            live: bool = True, exit_status: int | None = None, index: int = 0) -> AgentStatus:
+            live: bool = True, exit_status: int | None = None, index: int = 0, turn: float | None = None,
+            screens: dict[str, str] = SCREENS) -> AgentStatus:
+    """An agent's status as the observer would give it; `turn`: seconds since its last turn ended (claude)."""
     return AgentStatus(
         name=name, kind=kind, state=state, reason=reason, since=FIXED_TIME - min(quiet, up),
         session=f"agentmux-{name}" if live else None, pane_id=f"%{index}" if live else None,
         pid=4100 + index if live else None, process_alive=live, exit_status=exit_status,
-        started_at=FIXED_TIME - up, last_output_at=FIXED_TIME - quiet, in_config=True, screen=SCREENS[name],
+        started_at=FIXED_TIME - up, last_output_at=FIXED_TIME - quiet, in_config=True,
+        last_turn_at=None if turn is None else FIXED_TIME - turn, screen=screens[name],
     )
 
 
@@ -133,6 +139,62 @@ STATUSES: list[AgentStatus] = [
     _status("docs", "demo", AgentState.STOPPED, "stopped (killed by signal 2)", quiet=3700, up=7200, live=False,
             index=5),
     _status("reviewer", "command", AgentState.BUSY, "output changing", quiet=1, up=640, index=6),
+]
+
+
+CLAUDE_RULE = f"{DIM}{'─' * 100}{RESET}"
+CLAUDE_INPUT = [CLAUDE_RULE, "❯ ", CLAUDE_RULE]
+
+
+def _claude_turn(prompt: str, *reply: str) -> list[str]:
+    return [f"{DIM}❯{RESET} {prompt}", "", *reply, ""]
+
+
+CLAUDE_SCREENS: dict[str, str] = {
+    "api": "\n".join([
+        *_claude_turn("add rate limiting to the /login endpoint",
+                      "● I'll look at how requests reach the login handler first.", "",
+                      f"● {BOLD}Read{RESET}(src/api/login.py)", "  └  Read 84 lines",
+                      f"● {BOLD}Search{RESET}(pattern: \"RateLimiter\", path: \"src\")", "  └  Found 2 files"),
+        f"{YELLOW}✶{RESET} Thinking… (38s · ↓ 1.2k tokens)", "",
+        *CLAUDE_INPUT, f"  {DIM}esc to interrupt{RESET}",
+    ]),
+    "docs": "\n".join([
+        *_claude_turn("write the upgrade guide for 2.3", "● I'll start from the changelog."),
+        f"  {RED}└  API Error: 429 rate_limit_error · the organisation's rate limit was reached{RESET}", "",
+        *CLAUDE_INPUT, f"  {DIM}? for shortcuts{RESET}",
+    ]),
+    "reviewer": "\n".join([
+        *_claude_turn("clean the build and run the tests",
+                      "● I'll remove the stale build output first.", "",
+                      f"● {BOLD}Bash{RESET}(rm -rf build)", f"  └  {DIM}Waiting…{RESET}"),
+        CLAUDE_RULE,
+        f" {BOLD}Bash command{RESET}", "",
+        "   rm -rf build",
+        f"   {DIM}Remove the stale build output{RESET}", "",
+        " Do you want to proceed?",
+        f" {CYAN}❯ 1. Yes{RESET}",
+        "   2. Yes, and don't ask again for rm commands in /home/user/project",
+        "   3. No", "",
+        f" {DIM}Esc to cancel · Tab to amend · ctrl+e to explain{RESET}",
+    ]),
+    "web": "\n".join([
+        *_claude_turn("why does the header flicker on resize?",
+                      "● The header re-measures its logo on every resize event; measuring",
+                      "  once per frame instead stops the flicker. I changed",
+                      f"  {BOLD}src/components/Header.tsx{RESET} (+6 −14) and the tests pass."),
+        *CLAUDE_INPUT, f"  {DIM}? for shortcuts{RESET}",
+    ]),
+}
+CLAUDE_STATUSES: list[AgentStatus] = [
+    _status("api", "claude", AgentState.BUSY, "working (PreToolUse: Grep)", quiet=1, up=3600, turn=180, index=11,
+            screens=CLAUDE_SCREENS),
+    _status("docs", "claude", AgentState.ERROR, "turn failed: API Error: 429 rate_limit_error", quiet=75, up=3600,
+            turn=75, index=12, screens=CLAUDE_SCREENS),
+    _status("reviewer", "claude", AgentState.WAITING, "asks: Bash: rm -rf build", quiet=20, up=3600, turn=240,
+            index=13, screens=CLAUDE_SCREENS),
+    _status("web", "claude", AgentState.IDLE, "turn ended (Stop)", quiet=12, up=3600, turn=12, index=14,
+            screens=CLAUDE_SCREENS),
 ]
 
 
@@ -198,6 +260,13 @@ EVENTS: dict[int, tuple[TaskEvent, ...]] = {
 }
 
 
+CLAUDE_QUEUE = QueueView(tasks=(
+    _task(41, "reviewer", "clean the build and run the tests", TaskState.RUNNING, age=300, attempts=1, ran=60),
+    _task(42, "reviewer", "review pull request 57", TaskState.READY, age=200),
+), paused=frozenset(), dispatcher="tui pid 4242 on devbox (3fa9c1)", here=True, depths={"reviewer": 2, "api": 1},
+    scope=("reviewer", False))
+
+
 def read_task(task_id: int) -> TaskDetails:
     """What the task view would read from the store, from TASKS and EVENTS."""
     by_id = {task.id: task for task in TASKS}
@@ -214,6 +283,18 @@ def fleet_config() -> Config:
     return Config(path=CONFIG_PATH, settings=_settings(), agents=agents)
 
 
+def claude_config() -> Config:
+    """A fleet of claude agents, as if read from CONFIG_PATH."""
+    agents = tuple(AgentSpec(name=s.name, kind="claude", command="claude", cwd=PROJECT) for s in CLAUDE_STATUSES)
+    return Config(path=CONFIG_PATH, settings=_settings(), agents=agents)
+
+
+def read_question(name: str, asks: str) -> Question:
+    """What the picker would read from the agent's pane: its fixed screen, through the real parsers."""
+    screen = ansi.plain(CLAUDE_SCREENS[name])
+    return Question(name, asks, question_lines(screen), tuple(answers.choices(screen)))
+
+
 def empty_config() -> Config:
     """A first run: no config file yet, no agents."""
     return Config(path=CONFIG_PATH, settings=_settings())
@@ -227,6 +308,7 @@ def make_app(config: Config) -> AgentmuxApp:
     """The real app, watching nothing, with the clock stopped at FIXED_TIME; its task view reads TASKS."""
     app = AgentmuxApp(config, observe_fleet=False, clock=lambda: FIXED_TIME)
     app.read_task = read_task  # type: ignore[method-assign]
+    app.read_question = read_question  # type: ignore[method-assign]
     return app
 
 
@@ -345,6 +427,29 @@ async def show_help(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def show_claude(pilot: Pilot[None]) -> None:
+    """Claude agents: one waits on a permission (its question on a line of the tile), one idle, one busy,
+    one whose turn failed; each with when its last turn ended. The waiting one is focused."""
+    dashboard = pilot.app.dashboard  # type: ignore[attr-defined]
+    dashboard.apply(UiUpdate(statuses=CLAUDE_STATUSES, queue=CLAUDE_QUEUE))
+    await pilot.pause()
+    await pilot.press("down")  # from api to reviewer, below it
+    await pilot.pause()
+    dashboard.apply(UiUpdate(screens={s.name: s.screen for s in CLAUDE_STATUSES}))
+    dashboard.query_one(LogPanel).flush()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def show_answer(pilot: Pilot[None]) -> None:
+    """The choice picker (A) over the waiting claude agent: its question and the choices read from its screen."""
+    await show_claude(pilot)
+    await pilot.press("A")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
 async def show_empty(pilot: Pilot[None]) -> None:
     """First run: the mirror reports no agents at all."""
     pilot.app.dashboard.apply(UiUpdate(statuses=[]))  # type: ignore[attr-defined]
@@ -367,6 +472,8 @@ SCENES: dict[str, tuple[Callable[[], Config], Scene]] = {
     "add-task": (fleet_config, show_add_task),
     "add-task-error": (fleet_config, show_add_task_error),
     "help": (fleet_config, show_help),
+    "claude": (claude_config, show_claude),
+    "answer": (claude_config, show_answer),
     "first-run": (empty_config, show_empty),
 }
 """Every picture by name: the config the app starts with and what the user does before it is taken."""

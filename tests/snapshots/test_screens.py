@@ -68,6 +68,16 @@ def test_help(snap_compare: SnapCompare) -> None:
     assert snap_scene(snap_compare, "help")
 
 
+def test_claude_agents_with_a_pending_question(snap_compare: SnapCompare) -> None:
+    """Claude agents: the waiting one's question on a line of its tile, each one's last turn in its bottom edge."""
+    assert snap_scene(snap_compare, "claude")
+
+
+def test_answer_picker(snap_compare: SnapCompare) -> None:
+    """A on the waiting claude agent: the question and the choices read from its screen, the first highlighted."""
+    assert snap_scene(snap_compare, "answer")
+
+
 def test_first_run_without_agents(snap_compare: SnapCompare) -> None:
     """No agents yet: how to start the demo fleet or add one, and where the config file is."""
     assert snap_scene(snap_compare, "first-run")

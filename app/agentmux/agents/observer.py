@@ -56,6 +56,8 @@ class AgentStatus:
     in_config: bool
     restarts: int = 0
     """Restarts in a row by its restart policy."""
+    last_turn_at: float | None = None
+    """When its last turn ended: its newest Stop or StopFailure hook event of this run (claude agents), else None."""
     screen: str = field(default="", repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -134,6 +136,8 @@ class Observer:
         self._cached_records: list[AgentRecord] = []
         self._records_read_at = 0.0
         self._hooks: dict[str, HookEvent] = {}
+        self._turn_ends: dict[str, HookEvent] = {}
+        """Each agent's newest Stop or StopFailure hook event: when its last turn ended."""
         self._hook_id: int | None = None
         self.panes: dict[str, PaneInfo] = {}
         """Each running agent's pane as the last look saw it (cursor, history size, exit status)."""
@@ -180,9 +184,15 @@ class Observer:
         return records
 
     def _read_hooks(self) -> None:
-        """Claude Code's hook events since the last look (one query; the newest of each agent at first)."""
-        for event in self.fleet.store.hook_events_after(self._hook_id):
+        """Claude Code's hook events since the last look (one query; at first the newest of each agent, and
+        its newest turn end, one more)."""
+        store = self.fleet.store
+        if self._hook_id is None:
+            self._turn_ends = store.newest_turn_ends()
+        for event in store.hook_events_after(self._hook_id):
             self._hooks[event.agent] = event
+            if event.event in ("Stop", "StopFailure"):
+                self._turn_ends[event.agent] = event
             self._hook_id = event.id
         if self._hook_id is None:
             self._hook_id = 0
@@ -194,7 +204,15 @@ class Observer:
 
     def _hook_of(self, record: AgentRecord) -> HookEvent | None:
         """The agent's newest hook event, when it came from this run of the agent (not the one before)."""
-        event = self._hooks.get(record.name)
+        return self._of_this_run(record, self._hooks.get(record.name))
+
+    def _turn_end_of(self, record: AgentRecord) -> float | None:
+        """When the agent's last turn of this run ended (Stop or StopFailure), or None."""
+        event = self._of_this_run(record, self._turn_ends.get(record.name))
+        return None if event is None else event.at
+
+    @staticmethod
+    def _of_this_run(record: AgentRecord, event: HookEvent | None) -> HookEvent | None:
         if event is None or (record.started_at is not None and event.at < record.started_at):
             return None
         return event
@@ -237,7 +255,8 @@ class Observer:
                      server_running: bool, now: float, in_config: bool) -> AgentStatus:
         store = self.fleet.store
         memory = self._memory(record)
-        settled = memory.status is not None and memory.status.state in SETTLED and memory.record == record
+        settled = memory.status is not None and memory.status.state in SETTLED and memory.record == record \
+            and memory.status.last_turn_at == self._turn_end_of(record)
         if settled and pane is not None and pane.pane_id not in screens and pane.change_signal == memory.signal \
                 and memory.debouncer is not None and memory.debouncer.settled:
             assert memory.status is not None
@@ -295,7 +314,8 @@ class Observer:
             pid=pane.pid if pane else None,
             process_alive=bool(pane and not pane.dead and process_alive(pane.pid)),
             exit_status=record.exit_status, started_at=record.started_at, last_output_at=memory.last_output_at,
-            in_config=in_config, restarts=record.restarts, screen=memory.screen,
+            in_config=in_config, restarts=record.restarts, last_turn_at=self._turn_end_of(record),
+            screen=memory.screen,
         )
         return memory.status
 

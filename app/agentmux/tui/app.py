@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from agentmux import config as config_module
 from agentmux.actions import Actions
 from agentmux.agents.demo_fleet import demo_config_path, demo_fleet_running, write_demo_config
+from agentmux.agents.kinds import kind_of
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
@@ -36,6 +37,7 @@ from agentmux.tui.messages import ActionFinished, FleetObserved
 
 if TYPE_CHECKING:
     from agentmux.agents.observer import AgentStatus
+    from agentmux.tui.screens.answer import Question
     from agentmux.tui.screens.dashboard import DashboardScreen
     from agentmux.tui.screens.tasks import TaskDetails
 
@@ -164,7 +166,7 @@ class AgentmuxApp(App[None]):
         if update.config is not None:
             self.config = update.config
         for problem in update.problems:
-            self.notify(problem, severity="error", timeout=10)
+            self.notify(problem, severity="error", timeout=10, markup=False)
         dashboard = self.dashboard
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
@@ -205,23 +207,28 @@ class AgentmuxApp(App[None]):
     # --- attention ---------------------------------------------------------------------------------------
 
     def attention(self, name: str, detected: Detected) -> None:
-        what = "is waiting for you" if detected.state == AgentState.WAITING else "has an error"
-        self.notify(f"{name} {what}: {detected.reason}  (w jumps there)",
-                    severity="warning" if detected.state == AgentState.WAITING else "error", timeout=6)
+        """Say that an agent needs the user, and why: a claude agent's reason names the tool and its command
+        (`asks: Bash: rm -rf build`), shown as written (never read as markup)."""
+        waiting = detected.state == AgentState.WAITING
+        what = "is waiting for you" if waiting else "has an error"
+        status = self.shown_status(name)
+        picker = "; A picks an answer" if waiting and status is not None and kind_of(status.kind).hooked else ""
+        self.notify(f"{name} {what}: {detected.reason}  (w jumps there{picker})",
+                    severity="warning" if waiting else "error", timeout=6, markup=False)
         if self.bell_on_attention:
             self.bell()
 
     @on(ActionFinished)
     def action_finished(self, message: ActionFinished) -> None:
         self.notify(message.message, severity="information" if message.ok else "error",
-                    timeout=4 if message.ok else 10)
+                    timeout=4 if message.ok else 10, markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Any worker that fails says why in one notification, never a traceback."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             self.notify(f"{event.worker.name or 'background work'} failed: {error}", severity="error",
-                        timeout=10)
+                        timeout=10, markup=False)
 
     # --- acting on agents (in threads; each action has its own store connection) ------------------------
 
@@ -358,6 +365,45 @@ class AgentmuxApp(App[None]):
             self.notify(f"{name} is not waiting for an answer", severity="warning")
             return
         self.answer_agent(name, answer)
+
+    def pick_answer(self, name: str) -> None:
+        """The choice picker for a waiting agent: its screen is read in a worker, then the picker shows the
+        question and the choices; the one picked is answered by its number, as `agentmux answer NAME N`."""
+        status = self.shown_status(name)
+        if status is None or status.state != AgentState.WAITING:
+            self.notify(f"{name} is not waiting for an answer", severity="warning")
+            return
+        self._read_question(name, status.reason)
+
+    @work(thread=True, exclusive=True, group="question", exit_on_error=False)
+    def _read_question(self, name: str, asks: str) -> None:
+        try:
+            question = self.read_question(name, asks)
+        except (AgentmuxError, sqlite3.Error) as exc:
+            self.post_message(ActionFinished(f"answer {name}: {exc}", ok=False))
+            return
+        self.call_from_thread(self._offer_choices, question)
+
+    def read_question(self, name: str, asks: str) -> Question:
+        """The agent's question and choices from a capture of its pane (blocking: call it from a worker)."""
+        from agentmux.tui.screens.answer import read_question
+
+        with self.open_actions() as actions:
+            return read_question(actions.fleet, name, asks)
+
+    def _offer_choices(self, question: Question) -> None:
+        from agentmux.tui.screens.answer import AnswerScreen
+
+        if not question.choices:
+            self.notify(f"{question.agent}'s screen shows no choices to pick from (y / n answer it)",
+                        severity="warning")
+            return
+
+        def done(number: int | None) -> None:
+            if number is not None:
+                self.answer_agent(question.agent, str(number))
+
+        self.push_screen(AnswerScreen(question), done)
 
     def shown_status(self, name: str) -> AgentStatus | None:
         dashboard = self.dashboard

@@ -42,6 +42,7 @@ class DashboardScreen(Screen[None]):
         Binding("b", "broadcast", "Broadcast"),
         Binding("y", "answer('y')", "Yes"),
         Binding("n", "answer('n')", "No"),
+        Binding("A", "pick_answer", "Answer…"),
         Binding("w", "next_attention", "Next waiting"),
         Binding("e", "add_task", "Queue task"),
         Binding("tab", "focus_queue", "Queue panel"),
@@ -266,6 +267,11 @@ class DashboardScreen(Screen[None]):
         agent = self._need_agent()
         if agent:
             app_of(self).answer(agent, answer)
+
+    def action_pick_answer(self) -> None:
+        agent = self._need_agent()
+        if agent:
+            app_of(self).pick_answer(agent)
 
     def action_select(self) -> None:
         if isinstance(self.focused, AgentTile):

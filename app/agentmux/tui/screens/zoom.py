@@ -19,6 +19,7 @@ from agentmux import ansi
 from agentmux.agents.observer import AgentStatus
 from agentmux.ansi import visible_lines
 from agentmux.errors import AgentmuxError
+from agentmux.state import AgentState
 from agentmux.tmux.backend import CaptureRequest
 from agentmux.tui.handle import app_of
 from agentmux.tui.widgets.tile import state_badge
@@ -95,6 +96,7 @@ class ZoomScreen(Screen[None]):
         Binding("p", "previous_match", "Previous match", show=False),
         Binding("a", "attach", "Attach"),
         Binding("s", "send", "Send"),
+        Binding("A", "pick_answer", "Answer…"),
         Binding("Y", "answer('y')", "Answer yes", show=False),
         Binding("N", "answer('n')", "Answer no", show=False),
         Binding("G,end", "bottom", "Follow", show=False),
@@ -130,7 +132,8 @@ class ZoomScreen(Screen[None]):
             bar.append(f"{status.kind} ", style="dim")
             bar.append_text(state_badge(status.state))
             bar.append(f" {status.reason}", style="dim")
-        bar.append("   Esc back · / search · a attach · s send", style="dim")
+        answer = " · A answer" if status is not None and status.state == AgentState.WAITING else ""
+        bar.append(f"   Esc back · / search · a attach · s send{answer}", style="dim")
         self.query_one("#zoombar", Static).update(bar)
 
     @work(thread=True, exclusive=True, group="zoom", exit_on_error=False)
@@ -202,3 +205,6 @@ class ZoomScreen(Screen[None]):
 
     def action_answer(self, answer: str) -> None:
         app_of(self).answer(self.agent, answer)
+
+    def action_pick_answer(self) -> None:
+        app_of(self).pick_answer(self.agent)

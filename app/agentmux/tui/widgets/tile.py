@@ -1,4 +1,6 @@
-"""One agent's live tile: a header (name, kind, state, queue depth, last output) over the pane's recent lines.
+"""One agent's live tile: a header (name, kind, state, queue depth, last output) over the pane's recent lines;
+for a claude agent also the question it waits on (a line of its own above the bottom edge) and when its last
+turn ended (in the bottom edge).
 
 Built on the Line API: every raw ANSI line becomes a finished `Strip` (cut to the tile's width, on the tile's
 background) once, cached by its text while it is on the tile, so a scrolling pane reuses the rows that moved
@@ -17,6 +19,7 @@ from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
 
+from agentmux.agents.kinds import kind_of
 from agentmux.agents.observer import AgentStatus, format_age
 from agentmux.ansi import ansi_segments
 from agentmux.state import AgentState
@@ -37,6 +40,15 @@ STATE_SYMBOL: dict[AgentState, str] = {
     AgentState.ERROR: "✗", AgentState.EXITED: "■", AgentState.STOPPED: "○",
 }
 ATTENTION = (AgentState.WAITING, AgentState.ERROR)
+QUESTION_STYLE = "bold magenta"
+
+
+def pending_question(status: AgentStatus | None) -> str | None:
+    """What a waiting claude agent asks, as its state's reason says it (`asks: Bash: rm -rf build`), else None.
+    Other programs ask on their screen's last line, which the tile shows anyway."""
+    if status is None or status.state != AgentState.WAITING or not kind_of(status.kind).hooked:
+        return None
+    return status.reason or "asks (see its screen)"
 
 
 def state_badge(state: AgentState) -> Text:
@@ -77,12 +89,17 @@ class AgentTile(DirectLines, can_focus=True):
         self._look: _Look | None = None
         self._header_shown: tuple[object, ...] = ()
         self._header: Strip | None = None
+        self._footer_shown: tuple[object, ...] = ()
+        self._footer: Strip | None = None
+        self.question: str | None = None
+        """The question shown on its own line (a waiting claude agent's), or None."""
+        self._question_strip: Strip | None = None
         self._strips: dict[str, Strip] = {}
         self.selected = False
 
     @property
     def body_height(self) -> int:
-        return max(0, self.size.height - 2)
+        return max(0, self.size.height - 2 - (1 if self.question else 0))
 
     # --- data in -----------------------------------------------------------------------------------------
 
@@ -118,7 +135,22 @@ class AgentTile(DirectLines, can_focus=True):
             self.set_class(status.state == AgentState.ERROR, "-error")
             self.set_class(not status.state.is_live, "-ended")
         self._redraw_frame_if(box)
+        self._show_question(pending_question(status))
         self.refresh_header()
+
+    def _show_question(self, question: str | None) -> None:
+        if question == self.question:
+            return
+        refit = bool(question) != bool(self.question)
+        self.question = question
+        self._question_strip = None
+        if refit:  # one body row fewer or more: the pane's last lines fit again
+            self.lines = []
+            self._strips = {}
+            self.show_lines(self._screen_lines)
+            self.refresh()
+        elif self.is_mounted and self.size.width:
+            self.refresh(Region(0, self.size.height - 2, self.size.width, 1))
 
     def show_queue(self, depth: int, paused: bool) -> None:
         self.queue_depth = depth
@@ -141,17 +173,24 @@ class AgentTile(DirectLines, can_focus=True):
     def _forget_rows(self) -> None:
         self._look = None
         self._header = None
+        self._footer = None
+        self._question_strip = None
         self._strips = {}
 
     def refresh_header(self) -> None:
-        """Repaint the top edge only when what it says changed (the age ticks once a second)."""
+        """Repaint the top and bottom edges only when what they say changed (the ages tick once a second)."""
         key = self._header_key()
-        if key == self._header_shown:
-            return
-        self._header_shown = key
-        self._header = None
-        if self.is_mounted and self.size.width:
-            self.refresh(Region(0, 0, self.size.width, 1))
+        if key != self._header_shown:
+            self._header_shown = key
+            self._header = None
+            if self.is_mounted and self.size.width:
+                self.refresh(Region(0, 0, self.size.width, 1))
+        footer = (self.size.width, self.last_turn())
+        if footer != self._footer_shown:
+            self._footer_shown = footer
+            self._footer = None
+            if self.is_mounted and self.size.width:
+                self.refresh(Region(0, self.size.height - 1, self.size.width, 1))
 
     def _header_key(self) -> tuple[object, ...]:
         """Everything the header shows, cheap to compare (the header itself is built only when it changes)."""
@@ -164,6 +203,13 @@ class AgentTile(DirectLines, can_focus=True):
     def _age(self, status: AgentStatus) -> str:
         """Time since the agent's last output, as the header shows it."""
         return format_age(None if status.last_output_at is None else self.clock() - status.last_output_at)
+
+    def last_turn(self) -> str:
+        """`last turn 2m ago`: when a claude agent's last turn of this run ended (the bottom edge says it)."""
+        status = self.status
+        if status is None or status.last_turn_at is None:
+            return ""
+        return f"last turn {format_age(self.clock() - status.last_turn_at)} ago"
 
     # --- rendering ---------------------------------------------------------------------------------------
 
@@ -222,7 +268,8 @@ class AgentTile(DirectLines, can_focus=True):
             self._look = _Look(
                 key=self._look_key(), width=width, inner=inner, base=base,
                 left=Segment(vertical, frame), right=Segment(vertical, frame),
-                corners=(Segment(top_left, frame), Segment(top_right, frame)),
+                corners=(Segment(top_left, frame), Segment(top_right, frame), Segment(bottom_left, frame),
+                         Segment(bottom_right, frame)),
                 horizontal=Segment(horizontal, frame),
                 bottom=Strip([Segment(bottom_left + horizontal * inner + bottom_right, frame)], width)
                 if width >= 2 else Strip.blank(width, base),
@@ -252,9 +299,40 @@ class AgentTile(DirectLines, can_focus=True):
         line.append_text(right)
         line.append(" ")
         line.append(look.corners[1].text, frame)
+        return self._strip_of(line, look)
+
+    def _strip_of(self, line: Text, look: _Look) -> Strip:
         base = look.base
         segments = [Segment(s.text, base + s.style if s.style else base) for s in line.render(self.app.console, end="")]
         return Strip(segments).crop_extend(0, look.width, base)
+
+    def _bottom_edge(self, look: _Look) -> Strip:
+        """╰───────── last turn 2m ago ╯ (the plain edge when there is nothing to say, or no room for it)."""
+        said = self.last_turn()
+        fill = look.inner - 2 - len(said)
+        if not said or fill < 1:
+            return look.bottom
+        frame = look.horizontal.style
+        line = Text()
+        line.append(look.corners[2].text + look.horizontal.text * fill + " ", frame)
+        line.append(said, "dim")
+        line.append(" " + look.corners[3].text, frame)
+        return self._strip_of(line, look)
+
+    def _question_row(self, look: _Look) -> Strip:
+        """│ asks: Bash: rm -rf build │: the question on a line of its own, shortened to fit."""
+        question = Text(self.question or "", QUESTION_STYLE)
+        room = max(1, look.inner - 2)
+        if question.cell_len > room:
+            question.truncate(room, overflow="ellipsis")
+        frame = look.horizontal.style
+        line = Text()
+        line.append(look.left.text, frame)
+        line.append(" ")
+        line.append_text(question)
+        line.append(" " * max(0, look.inner - 1 - question.cell_len))
+        line.append(look.right.text, frame)
+        return self._strip_of(line, look)
 
     def _strip_for(self, line: str, look: _Look) -> Strip:
         strip = self._strips.get(line)
@@ -275,7 +353,13 @@ class AgentTile(DirectLines, can_focus=True):
                 self._header = self._top_edge(look)
             return self._header
         if y == height - 1:
-            return look.bottom
+            if self._footer is None:
+                self._footer = self._bottom_edge(look)
+            return self._footer
+        if self.question and y == height - 2 and height > 2:
+            if self._question_strip is None:
+                self._question_strip = self._question_row(look)
+            return self._question_strip
         index = y - self.BODY_TOP
         if 0 <= index < len(self.lines):
             return self._strip_for(self.lines[index], look)
@@ -285,6 +369,7 @@ class AgentTile(DirectLines, can_focus=True):
         """Refit the last screen to the new size (a bigger tile shows more of it)."""
         self._forget_rows()
         self._header_shown = ()
+        self._footer_shown = ()
         self.lines = []
         if self._screen_lines:
             self.show_lines(self._screen_lines)
@@ -309,7 +394,8 @@ class _Look:
     base: Style
     left: Segment
     right: Segment
-    corners: tuple[Segment, Segment]
+    corners: tuple[Segment, Segment, Segment, Segment]
+    """Top left, top right, bottom left, bottom right."""
     horizontal: Segment
     bottom: Strip
     blank: Strip
