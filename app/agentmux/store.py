@@ -177,6 +177,13 @@ class HookEvent:
         return cls(row["id"], row["agent"], row["event"], row["detail"], row["at"], row["session_id"],
                    row["payload"], row["reply"])
 
+    @property
+    def restates(self) -> bool:
+        """A notification that only says again what an event before it said: Claude Code's permission_prompt
+        comes seconds after the PermissionRequest (whose tool and command it lacks), idle_prompt a minute after
+        a Stop. The state is the earlier event's."""
+        return self.event == "Notification" and self.detail in ("permission_prompt", "idle_prompt")
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -456,10 +463,12 @@ class Store:
         return {row["agent"]: HookEvent.from_row(row) for row in rows}
 
     def hook_events_after(self, after: int | None) -> list[HookEvent]:
-        """Claude Code's hook events with an id above `after`, oldest first; with None, each agent's newest."""
+        """Claude Code's hook events with an id above `after`, oldest first; with None, each agent's newest that
+        says its state (not a notification that only restates it: HookEvent.restates)."""
         if after is None:
-            rows = self.db.execute("SELECT * FROM hook_events WHERE id IN "
-                                   "(SELECT max(id) FROM hook_events GROUP BY agent) ORDER BY id")
+            rows = self.db.execute("SELECT * FROM hook_events WHERE id IN (SELECT max(id) FROM hook_events WHERE NOT "
+                                   "(event = 'Notification' AND detail IN ('permission_prompt', 'idle_prompt')) "
+                                   "GROUP BY agent) ORDER BY id")
         else:
             rows = self.db.execute("SELECT * FROM hook_events WHERE id > ? ORDER BY id", (after,))
         return [HookEvent.from_row(row) for row in rows]

@@ -57,6 +57,13 @@ def test_a_tool_call_that_needs_permission_shows_waiting_with_the_command(env: E
     assert not target.exists()
     status = json.loads(env.cli("ls", "--json").stdout)[0]
     assert status["state"] == "waiting" and "touch" in status["reason"]
+    # seconds later Claude Code notifies permission_prompt, without the command: the question stays the same
+    run.until(lambda: any(e.detail == "permission_prompt" for e in run.fleet.store.hook_events_after(0)),
+              timeout=30, message="the permission_prompt notification")
+    run.tick()
+    assert run.fleet.store.agent("cc").reason == f"asks: Bash: touch {target}"
+    status = json.loads(env.cli("ls", "--json").stdout)[0]  # a fresh look, from the newest events
+    assert (status["state"], status["reason"]) == ("waiting", f"asks: Bash: touch {target}"), status
 
 
 def test_two_prompts_sent_back_to_back_arrive_as_two_turns(env: Env, fake: FakeAnthropic,

@@ -190,7 +190,8 @@ class Observer:
         if self._hook_id is None:
             self._turn_ends = store.newest_turn_ends()
         for event in store.hook_events_after(self._hook_id):
-            self._hooks[event.agent] = event
+            if not event.restates:
+                self._hooks[event.agent] = event
             if event.event in ("Stop", "StopFailure"):
                 self._turn_ends[event.agent] = event
             self._hook_id = event.id
