@@ -32,6 +32,8 @@ def hook(event: str, detail: str = "", **payload: object) -> HookEvent:
     ("busy", AgentState.BUSY, "working (its screen)"),
     ("retrying", AgentState.BUSY, "API error · Retrying in 2s · attempt 2/10"),
     ("waiting", AgentState.WAITING, "asks: Do you want to proceed?"),
+    ("api-error", AgentState.ERROR, "turn failed: API Error: Request rejected (429) · Number of requests has exceeded "
+     "your rate limit. Limit resets at 2026-12-02T09:00:00Z"),
 ])
 def test_each_screen_marker_on_a_captured_screen_with_hooks_missing(name: str, state: AgentState,
                                                                     reason: str) -> None:
@@ -41,7 +43,7 @@ def test_each_screen_marker_on_a_captured_screen_with_hooks_missing(name: str, s
 
 
 def test_every_marker_of_the_table_has_a_captured_screen() -> None:
-    matched = {id(marker) for name in ("idle", "busy", "retrying", "waiting") for marker in CLAUDE_SCREEN
+    matched = {id(marker) for name in ("idle", "busy", "retrying", "waiting", "api-error") for marker in CLAUDE_SCREEN
                if marker.pattern.search(screen(name))}
     assert matched == {id(marker) for marker in CLAUDE_SCREEN}
     assert detect_screen(CLAUDE_SCREEN, "some other program\n$ ") is None
@@ -82,3 +84,19 @@ def test_an_idle_screen_long_after_a_busy_or_waiting_hook_is_idle() -> None:
         assert detect_claude(observe(screen("idle"), stale)).state == AgentState.IDLE
         fresh = HookEvent(1, "cc", event, "", 99.5, "s1", stale.payload)
         assert detect_claude(observe(screen("idle"), fresh)).state != AgentState.IDLE
+
+
+def test_a_rate_limit_says_when_it_resets_first() -> None:
+    """The StopFailure Claude Code 2.1.197 sent after its last retry of a 429 (its `error` and what it said)."""
+    said = ("API Error: Request rejected (429) · Number of requests has exceeded your rate limit. Limit resets at "
+            "2026-12-02T09:00:00Z")
+    detected = detect_claude(observe(screen("idle"), hook("StopFailure", error="rate_limit",
+                                                          last_assistant_message=said)))
+    assert (detected.state, detected.reason) == (AgentState.ERROR,
+                                                 f"turn failed (rate limit, resets 2026-12-02T09:00:00Z): {said}")
+
+
+def test_an_api_error_long_gone_from_the_last_turn_is_not_an_error() -> None:
+    """Only an error right above the input box is the last turn's: after a good turn the screen is idle."""
+    text = screen("api-error").replace("✻ Cogitated for 3m 4s", "❯ try again\n\n● It worked this time.")
+    assert detect_screen(CLAUDE_SCREEN, text) is None or detect_screen(CLAUDE_SCREEN, text).state != AgentState.ERROR

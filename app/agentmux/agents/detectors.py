@@ -148,6 +148,9 @@ CLAUDE_SCREEN: tuple[ScreenMarker, ...] = (
                                                 re.M), "asks: {0}"),
     ScreenMarker(AgentState.BUSY, re.compile(r"(API error · Retrying in \d+s · attempt \d+/\d+)"), "{0}"),
     ScreenMarker(AgentState.BUSY, re.compile(r"esc to interrupt"), "working (its screen)"),
+    # a turn that ended in an API error: the error is the last thing said above the input box
+    ScreenMarker(AgentState.ERROR, re.compile(r"^● (API Error: [^\n]*(?:\n  [^\n⎿]+)*)\n"
+                                              r"(?:\n|  [^\n]*\n|✻[^\n]*\n)*─{20,}", re.M), "turn failed: {0}"),
     ScreenMarker(AgentState.IDLE, re.compile(r"\? for shortcuts"), "at its prompt (its screen)"),
 )
 """Claude Code's screen in each state, first match wins: the fallback when its hooks are missing (a session
@@ -165,8 +168,8 @@ def detect_screen(table: tuple[ScreenMarker, ...], screen: str) -> Detected | No
     for marker in table:
         found = marker.pattern.search(bottom)
         if found is not None:
-            group = found.group(1).strip() if found.groups() else ""
-            return Detected(marker.state, marker.reason.format(group)[:120])
+            group = " ".join(found.group(1).split()) if found.groups() else ""
+            return Detected(marker.state, marker.reason.format(group)[:200])
     return None
 
 
@@ -194,9 +197,22 @@ def _hook_state(hook: HookEvent) -> Detected | None:
         reason = "ready for a prompt" if event == "SessionStart" else "turn ended (Stop)"
         return Detected(AgentState.IDLE, reason, certain=True)
     if event == "StopFailure":
-        said = payload.get("last_assistant_message") or payload.get("error") or "the API call failed"
-        return Detected(AgentState.ERROR, f"turn failed: {one_line_text(str(said))}"[:120], certain=True)
+        return Detected(AgentState.ERROR, failure_reason(payload), certain=True)
     return None
+
+
+RESET_RE = re.compile(r"\breset(?:s)?\s+(?:at\s+|in\s+)?([^·()]+?)\s*(?:[·()]|$)", re.I)
+
+
+def failure_reason(payload: dict[str, object]) -> str:
+    """Why a claude agent's turn failed, from its StopFailure: the kind of error (Claude Code's `error`, e.g.
+    rate_limit) and when a limit resets when it says so, first, then what it said."""
+    said = one_line_text(str(payload.get("last_assistant_message") or payload.get("error") or "the API call failed"))
+    error = str(payload.get("error") or "").replace("_", " ").strip()
+    error = "" if error == "unknown" else error  # Claude Code's word for an error it has no kind for (a 400)
+    reset = RESET_RE.search(said)
+    notes = [note for note in (error, f"resets {reset.group(1).rstrip('.')}" if reset else "") if note]
+    return ((f"turn failed ({', '.join(notes)}): " if notes else "turn failed: ") + said)[:200]
 
 
 def hook_question(hook: HookEvent) -> str:
