@@ -410,6 +410,12 @@ class Store:
                 return Turn(True, HookEvent.from_row(row), refused)
         return Turn(submitted, None, refused)
 
+    def hook_since(self, agent: str, since: float | None) -> bool:
+        """Has the agent sent any hook event since `since` (its start)?"""
+        row = self.db.execute("SELECT 1 FROM hook_events WHERE agent = ? AND at >= ? LIMIT 1",
+                              (agent, since or 0.0)).fetchone()
+        return row is not None
+
     def open_question(self, agent: str, since: float | None) -> HookEvent | None:
         """The agent's newest PermissionRequest since `since` when nothing but notifications came after it: the
         permission question still open by its hooks."""

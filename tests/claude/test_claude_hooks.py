@@ -292,3 +292,39 @@ def test_the_supervisor_goes_on_looking_while_a_prompt_is_on_its_way(env: Env, f
     run.until(lambda: run.ended(task), timeout=30, message="the task ends")
     assert run.task(task.id).result == "Typed and taken."
     assert longest < 1.0, f"a look took {longest:.2f}s while the prompt was on its way"
+
+
+def test_without_hooks_the_screen_confirms_a_prompt_and_says_the_state(env: Env, fake: FakeAnthropic,
+                                                                       running: Supervisors) -> None:
+    """Hooks disabled in the user's own Claude Code settings (disableAllHooks): no event ever comes, so the
+    screen says idle and busy, and confirms that a prompt went in, one turn per prompt."""
+    claude_config(env, fake)
+    (env.root / "claude-config" / "settings.json").write_text(json.dumps({"disableAllHooks": True}))
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
+    assert run.fleet.store.agent("cc").reason == "at its prompt (its screen)"
+    fake.add(Reply.text("One.", chunk_delay=0.2), Reply.text("Two."))
+    for text in ("first without hooks", "second without hooks"):
+        sent = env.cli("send", "cc", text)
+        assert sent.returncode == 0 and "Claude Code took the prompt" in sent.stdout, sent
+        run.until(lambda said=text: fake.messages() and fake.messages()[-1].user_text == said, timeout=30,
+                  message=text)
+        run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE and "One." in env.screen("cc"),
+                  timeout=30, message="idle again")
+    assert [r.user_text for r in fake.messages()] == ["first without hooks", "second without hooks"]
+    assert run.fleet.store.hook_events_after(0) == []
+
+
+def test_without_hooks_a_queued_task_ends_when_the_screen_is_idle_again(env: Env, fake: FakeAnthropic,
+                                                                        running: Supervisors) -> None:
+    claude_config(env, fake)
+    (env.root / "claude-config" / "settings.json").write_text(json.dumps({"disableAllHooks": True}))
+    assert env.cli("up", "--no-serve").returncode == 0
+    run = running(start=False)
+    fake.add(Reply.text("Done without hooks."))
+    task = run.queue.add("cc", "a task without hooks")
+    run.until(lambda: run.ended(task), timeout=60, message="the task ends")
+    ended = run.task(task.id)
+    assert ended.state.value == "succeeded", ended
+    assert "Done without hooks." in ended.result

@@ -4,7 +4,9 @@ Pasted and followed at once by Enter, a prompt can sit in Claude Code's input bo
 is taken by its paste handling), and the next prompt is then appended to it. So agentmux pastes the text,
 waits until the screen has settled, presses Enter, and waits for the agent's UserPromptSubmit hook event;
 without one it presses Enter again (an Enter on an empty input box does nothing), and after the last try
-it clears what it typed (Escape twice) and says so. (README: The claude kind, Prompts.)
+it clears what it typed (Escape twice) and says so. An agent whose hooks have not spoken since it started
+(hooks disabled in the user's settings, an older CLI) has its screen confirm instead: after Enter, a
+working, asking or idle screen other than the one the paste left. (README: The claude kind, Prompts.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from agentmux.agents.detectors import CLAUDE_SCREEN, detect_screen
 from agentmux.errors import AgentmuxError
+from agentmux.state import AgentState
 from agentmux.store import Store
 from agentmux.tmux.backend import CaptureRequest, TmuxServer
 
@@ -43,6 +47,9 @@ class Submission:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.fleet, self.name, self.pane_id, self.clock = fleet, name, pane_id, clock
         self.before = fleet.store.last_hook_id(name)
+        record = fleet.store.agent(name)
+        self.hooks = fleet.store.hook_since(name, record.started_at if record is not None else None)
+        """Its hooks have spoken since it started; if not (hooks disabled, an older CLI), its screen confirms."""
         self.pasted_over = self.last = _screen(fleet.tmux, pane_id)
         fleet.tmux.send_text(pane_id, text, enter=False)
         now = clock()
@@ -62,6 +69,8 @@ class Submission:
             return False
         if self.fleet.store.prompt_submitted_after(self.name, self.before):
             return True
+        if not self.hooks and self._screen_took_it():
+            return True
         if now < self.deadline:
             return False
         if self.tries < TRIES:
@@ -72,6 +81,16 @@ class Submission:
         self.fleet.tmux.send_keys(self.pane_id, "Escape")
         raise PromptNotTaken(f"{self.name} did not take the prompt ({TRIES} tries of Enter, no UserPromptSubmit "
                              "from its hooks): what was typed has been cleared from its input box")
+
+    def _screen_took_it(self) -> bool:
+        """The fallback without hooks: after Enter the screen says Claude Code works on it, or shows the input
+        box empty again (a quick turn already over)."""
+        screen = _screen(self.fleet.tmux, self.pane_id)
+        if screen == self.last:
+            return False
+        seen = detect_screen(CLAUDE_SCREEN, screen)
+        return seen is not None and seen.state in (AgentState.BUSY, AgentState.WAITING, AgentState.IDLE,
+                                                   AgentState.ERROR)
 
     def _enter(self, now: float) -> None:
         self.fleet.tmux.send_keys(self.pane_id, "Enter")
