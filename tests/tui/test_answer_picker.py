@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from textual.widgets import OptionList
@@ -21,6 +22,7 @@ from textual.widgets._toast import Toast
 from agentmux import hook
 from agentmux.agents.state import Detected
 from agentmux.state import AgentState
+from agentmux.store import Store
 from agentmux.supervisor.ui import UiUpdate
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens.answer import AnswerScreen
@@ -66,11 +68,23 @@ command = "{sys.executable} {program} {SCREENS} {keys}"
 
 
 def record_hook(env: Env, event: str, **payload: object) -> None:
-    """An event of `cc` as its hook command records it (and wakes the TUI's supervisor loop)."""
+    """An event of `cc` as its hook command records it (and wakes the TUI's supervisor loop). A PermissionRequest
+    is recorded as by a hook that does not wait for agentmux's answer (the real one would wait in this thread):
+    the picker answers by keys."""
     config = env.load()
-    environ = {"AGENTMUX_AGENT": "cc", "AGENTMUX_STORE": str(config.store_path),
-               "AGENTMUX_HOME": str(config.settings.state_dir)}
-    assert hook.record(event, json.dumps({"hook_event_name": event, **payload}).encode(), environ)
+    store = Store(config.store_path)
+    before = store.last_hook_id("cc")
+    if event == "PermissionRequest":
+        with store.transaction() as db:
+            db.execute("INSERT INTO hook_events (agent, event, at, session_id, payload) VALUES ('cc', ?, ?, '', ?)",
+                       (event, time.time(), json.dumps({"hook_event_name": event, **payload})))
+        hook._wake(str(config.settings.state_dir))
+    else:
+        environ = {"AGENTMUX_AGENT": "cc", "AGENTMUX_STORE": str(config.store_path),
+                   "AGENTMUX_HOME": str(config.settings.state_dir)}
+        hook.record(event, json.dumps({"hook_event_name": event, **payload}).encode(), environ)
+    assert store.last_hook_id("cc") > before
+    store.close()
 
 
 async def test_the_picker_answers_a_waiting_claude_agent_by_the_choice_picked(env: Env, tmp_path: Path) -> None:
