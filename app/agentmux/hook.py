@@ -76,7 +76,7 @@ def record(event: str, stdin: bytes, environ: Environ) -> str | None:
         db.close()
     _wake(environ.get("AGENTMUX_HOME"))
     if listener is not None:
-        decision = _wait_for_answer(listener[0], store, agent, int(row or 0), at)
+        decision = _wait_for_answer(listener[0], listener[1].partition(":")[2], store, agent, int(row or 0), at)
     if decision is None:
         return None
     return json.dumps({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}})
@@ -111,8 +111,10 @@ def _by_policy(environ: Environ, agent: str, payload: dict[str, object]) -> tupl
 
 
 def _listen() -> tuple[_socket.socket, str] | None:
-    """A datagram socket of this hook's own for the user's answer, and its name (None if none can be made)."""
-    token = os.urandom(8).hex()
+    """A datagram socket of this hook's own for the user's answer, and what the event's row notes of it:
+    `NAME:SECRET`. The name (in Linux's abstract namespace) can be seen by every local user, so an answer
+    counts only with the secret, which only the store (readable by its owner alone) holds."""
+    token, secret = os.urandom(8).hex(), os.urandom(16).hex()
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
     try:
         listener.bind(ANSWER_PREFIX + token)
@@ -120,10 +122,11 @@ def _listen() -> tuple[_socket.socket, str] | None:
         listener.close()
         return None
     listener.settimeout(CHECK_EVERY)
-    return listener, token
+    return listener, f"{token}:{secret}"
 
 
-def _wait_for_answer(listener: _socket.socket, store: str, agent: str, row: int, at: float) -> dict[str, str] | None:
+def _wait_for_answer(listener: _socket.socket, secret: str, store: str, agent: str, row: int,
+                     at: float) -> dict[str, str] | None:
     """The decision `agentmux answer` sends (agents/answers.py), or None once the question is over otherwise:
     a later event of the agent (the user answered in the pane: the tool ran), its state moved on from the
     question (denied in the pane: idle by its screen), Claude Code gone, or ANSWER_WAIT passed."""
@@ -141,7 +144,8 @@ def _wait_for_answer(listener: _socket.socket, store: str, agent: str, row: int,
                 answer = json.loads(data.decode("utf-8"))
             except ValueError:
                 continue
-            if isinstance(answer, dict) and answer.get("behavior") in ("allow", "deny"):
+            if (isinstance(answer, dict) and answer.get("secret") == secret
+                    and answer.get("behavior") in ("allow", "deny")):
                 decision = {"behavior": answer["behavior"]}
                 if answer["behavior"] == "deny":
                     decision["message"] = str(answer.get("message") or "The user said no (through agentmux).")

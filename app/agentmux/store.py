@@ -170,7 +170,8 @@ class HookEvent:
     payload: str
     """The event's JSON as Claude Code gave it (trimmed to its small fields when very large)."""
     reply: str = ""
-    """A PermissionRequest whose hook waits for the user's answer: its socket's token (agentmux/hook.py)."""
+    """A PermissionRequest whose hook waits for the user's answer: its socket's name and the secret an answer must
+    carry (NAME:SECRET; agentmux/hook.py)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> HookEvent:

@@ -124,6 +124,10 @@ def test_a_permission_request_waits_for_the_users_answer_through_agentmux(env: E
     waiting.stdin.close()
     question = until(lambda: store.open_question("cc", None))
     assert question.reply and waiting.poll() is None
+    # the socket's name is visible to every local user (/proc/net/unix): an answer without the secret is ignored
+    name = question.reply.partition(":")[0]
+    assert to_hook(f"{name}:guessed", "allow") and to_hook(name, "allow")
+    assert waiting.poll() is None
     assert to_hook(question.reply, "deny", "not now")
     assert waiting.stdout is not None
     out = waiting.stdout.read()

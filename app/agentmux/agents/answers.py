@@ -77,11 +77,14 @@ def hook_decision(answer: str) -> str | None:
     return HOOK_WORDS.get(answer.strip().lower())
 
 
-def to_hook(token: str, behavior: str, message: str = "") -> bool:
-    """Hand the decision to the PermissionRequest hook waiting on socket `token`; False when none waits."""
+def to_hook(reply: str, behavior: str, message: str = "") -> bool:
+    """Hand the decision to the PermissionRequest hook waiting on the socket its event's row names (`reply`:
+    NAME:SECRET, agentmux/hook.py); False when none waits."""
+    token, _, secret = reply.partition(":")
+    answer = {"secret": secret, "behavior": behavior, "message": message}
     sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        sender.sendto(json.dumps({"behavior": behavior, "message": message}).encode(), ANSWER_PREFIX + token)
+        sender.sendto(json.dumps(answer).encode(), ANSWER_PREFIX + token)
     except OSError:
         return False  # gone: the question was answered in the pane, or it gave up waiting
     finally:
