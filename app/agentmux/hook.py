@@ -94,7 +94,9 @@ def _by_policy(environ: Environ, agent: str, payload: dict[str, object]) -> tupl
     from agentmux.policy import decide, subject  # only now: most events need no rules
 
     tool, tool_input = str(payload.get("tool_name") or ""), payload.get("tool_input")
-    verdict = decide(policy if isinstance(policy, dict) else {}, tool, tool_input, str(payload.get("cwd") or ""))
+    policy = policy if isinstance(policy, dict) else {}
+    cwd = str(policy.get("cwd") or payload.get("cwd") or "")  # the agent's folder, not where Claude Code cd'ed
+    verdict = decide(policy, tool, tool_input, cwd, protected=(str(home or ""), "AGENTMUX_HOME"))
     what = f"{tool}: {' '.join(str(subject(tool_input) or '').split())}".rstrip(": ")[:200]
     if verdict is None:
         return None, "", ""
@@ -161,14 +163,29 @@ def _question_over(store: str, agent: str, row: int, at: float) -> bool:
     except sqlite3.Error:
         return False
     try:
-        later = db.execute("SELECT 1 FROM hook_events WHERE agent = ? AND id > ? AND event != 'Notification' LIMIT 1",
-                           (agent, row)).fetchone()
+        mine = db.execute("SELECT payload FROM hook_events WHERE id = ?", (row,)).fetchone()
+        later = db.execute("SELECT event, payload FROM hook_events WHERE agent = ? AND id > ? AND event IN "
+                           "('PostToolUse', 'PostToolUseFailure', 'UserPromptSubmit', 'Stop', 'StopFailure', "
+                           "'SessionStart', 'SessionEnd')", (agent, row)).fetchall()
         state = db.execute("SELECT state, state_since FROM agents WHERE name = ?", (agent,)).fetchone()
     except sqlite3.Error:
         return False
     finally:
         db.close()
-    return later is not None or (state is not None and state[0] != "waiting" and state[1] > at)
+    asked = _tool_call(mine[0]) if mine else None
+    for event, payload in later:
+        # over when the turn moved on, or this very tool call ran (not another, parallel one)
+        if not event.startswith("PostToolUse") or _tool_call(payload) == asked:
+            return True
+    return state is not None and state[0] != "waiting" and state[1] > at
+
+
+def _tool_call(payload: str) -> tuple[str, str] | None:
+    try:
+        data = json.loads(payload)
+        return str(data.get("tool_name")), json.dumps(data.get("tool_input"), sort_keys=True)
+    except (ValueError, AttributeError):
+        return None
 
 
 def _wake(home: str | None) -> None:

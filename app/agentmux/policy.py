@@ -44,17 +44,40 @@ def rule_problem(rule: str) -> str | None:
     return None
 
 
+PATH_KEYS = ("file_path", "notebook_path", "path")
+WRAPPERS = ("command", "builtin", "exec", "env", "nice", "nohup", "time", "sudo", "doas")
+ASSIGNMENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S*")
+
+
 def subject(tool_input: object, cwd: str = "") -> str | None:
-    """What a tool call acts on, for a rule's pattern: a command, a path (relative to `cwd` inside it), a URL."""
+    """What a tool call acts on, for a rule's pattern: a command, a path (normalised: `..` taken out; relative
+    to `cwd` when inside it), a URL."""
     if not isinstance(tool_input, dict):
         return None
     for key in SUBJECT_KEYS:
         value = tool_input.get(key)
         if isinstance(value, str) and value:
-            if key in ("file_path", "notebook_path", "path") and cwd and value.startswith(cwd.rstrip("/") + "/"):
-                return os.path.relpath(value, cwd)
+            if key in PATH_KEYS:
+                path = os.path.normpath(os.path.join(cwd or "/", value))  # a relative path is the agent's
+                base = os.path.normpath(cwd) if cwd else ""
+                if base and path.startswith(base.rstrip("/") + "/"):
+                    return os.path.relpath(path, base)
+                return path
             return value
     return None
+
+
+def command_words(command: str) -> str:
+    """A command as a deny rule sees it: variable assignments, wrappers (`command`, `env`, `sudo`, ...) and a
+    backslash in front taken out, the program without its folder, blanks made single spaces: `FOO=1 \\rm`,
+    `/bin/rm`, `command rm` are all `rm`."""
+    words = command.split()
+    while words and (ASSIGNMENT_RE.fullmatch(words[0]) or words[0].lstrip("\\") in WRAPPERS):
+        words = words[1:]
+    if not words:
+        return ""
+    words[0] = os.path.basename(words[0].lstrip("\\"))
+    return " ".join(words)
 
 
 def _pattern_matches(pattern: str, text: str) -> bool:
@@ -77,11 +100,16 @@ def matches(rule: str, tool: str, tool_input: object, cwd: str = "", *, allowing
         return False
     pattern = pattern.strip()
     if tool != "Bash":
+        if allowing and isinstance(tool_input, dict) and any(isinstance(tool_input.get(k), str) for k in PATH_KEYS) \
+                and not pattern.startswith(("/", "*")) and text.startswith(("/", "..")):
+            return False  # a relative pattern allows only what lies in the agent's folder
         absolute = subject(tool_input)  # a pattern may name the absolute path too
         return _pattern_matches(pattern, text) or (absolute is not None and _pattern_matches(pattern, absolute))
     if allowing:
         return not COMPOUND_RE.search(text) and _pattern_matches(pattern, text.strip())
-    return any(_pattern_matches(pattern, part.strip()) for part in [text, *SPLIT_RE.split(text)] if part.strip())
+    parts = [text, *SPLIT_RE.split(text)]
+    return any(_pattern_matches(pattern, form) for part in parts for form in (part.strip(), command_words(part))
+               if form)
 
 
 def _compound(tool_input: object) -> bool:
@@ -89,10 +117,15 @@ def _compound(tool_input: object) -> bool:
     return text is not None and COMPOUND_RE.search(text) is not None
 
 
-def decide(policy: dict[str, object], tool: str, tool_input: object, cwd: str = "") -> tuple[str, str] | None:
+def decide(policy: dict[str, object], tool: str, tool_input: object, cwd: str = "",
+           protected: tuple[str, ...] = ()) -> tuple[str, str] | None:
     """("deny", rule) or ("allow", rule) for the first rule that covers the call, deny rules first; None when no
-    rule does (the user answers)."""
+    rule does (the user answers). No allow rule approves a call whose input names one of `protected` (agentmux's
+    own state folder, which holds the policy itself)."""
+    touches = any(mark and mark in str(tool_input) for mark in protected)
     for verdict, key in (("deny", "deny"), ("allow", "allow")):
+        if verdict == "allow" and touches:
+            return None
         rules = policy.get(key)
         for rule in rules if isinstance(rules, list) else ():
             if isinstance(rule, str) and matches(rule, tool, tool_input, cwd, allowing=verdict == "allow"):

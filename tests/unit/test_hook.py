@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from agentmux.store import Store
@@ -145,8 +146,15 @@ def test_a_waiting_hook_ends_silently_once_the_question_is_answered_elsewhere(en
     waiting.stdin.write(asking("make"))
     waiting.stdin.close()
     until(lambda: store.open_question("cc", None))
-    # answered in the pane: the tool ran, and its PostToolUse came
-    assert hook(values, "PostToolUse", b'{"hook_event_name": "PostToolUse"}').returncode == 0
+    # another tool call running alongside is not the answer (found by review: the wait ended early)
+    other = {"hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
+    assert hook(values, "PostToolUse", json.dumps(other).encode()).returncode == 0
+    assert waiting.poll() is None and store.open_question("cc", None) is None  # (no longer "open" by events)
+    time.sleep(1.5)  # a look of the waiting hook (every second) must not end it
+    assert waiting.poll() is None
+    # answered in the pane: this tool ran, and its PostToolUse came
+    ran = {"hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_input": {"command": "make"}}
+    assert hook(values, "PostToolUse", json.dumps(ran).encode()).returncode == 0
     assert waiting.stdout is not None
     out = waiting.stdout.read()
     waiting.wait(timeout=10)

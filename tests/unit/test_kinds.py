@@ -298,7 +298,8 @@ def test_a_claude_agent_starts_with_its_model_permission_mode_settings_and_sessi
     settings = json.loads((folder / "settings.json").read_text())
     asks = settings["hooks"]["PermissionRequest"][0]["hooks"][0]
     assert asks["timeout"] > 3600 and asks["command"].endswith(" PermissionRequest")  # it waits for the user
-    assert json.loads((folder / "policy.json").read_text()) == {"allow": ["Read"], "deny": [], "on_deny": "ask"}
+    assert json.loads((folder / "policy.json").read_text()) == {"allow": ["Read"], "deny": [], "on_deny": "ask",
+                                                                "cwd": str(spec.cwd)}
     assert (folder / "session-args").read_text().split()[0] == "--session-id"
     claude.prepare(replace(spec, approve=None), tmp_path)
     assert not (folder / "policy.json").exists()  # no policy: the user answers

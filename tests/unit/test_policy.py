@@ -73,3 +73,33 @@ def test_a_rule_that_cannot_be_read_says_why(rule: str, problem: str) -> None:
 def test_readable_rules() -> None:
     for rule in ("Bash", "Bash(git status)", "Edit(src/*)", "mcp__github__*", "WebFetch(https://x.org/*)"):
         assert rule_problem(rule) is None, rule
+
+
+@pytest.mark.parametrize("command", [
+    "/bin/rm -rf ~", "FOO=1 rm -rf ~", "\\rm -rf ~", "command rm -rf ~", "rm\t-rf ~", "env rm -rf ~",
+    "sudo /usr/bin/rm -rf ~", "make; FOO=1 /bin/rm -rf ~",
+])
+def test_a_deny_rule_sees_through_paths_assignments_and_wrappers(command: str) -> None:
+    """Found by review: each of these passed `deny = ["Bash(rm *)"]` under a blanket allow."""
+    assert decide({"allow": ["Bash"], "deny": ["Bash(rm *)"]}, "Bash", bash(command)) == ("deny", "Bash(rm *)")
+
+
+def test_a_path_rule_is_matched_against_the_normalised_path() -> None:
+    """Found by review: `*` matches `/`, so `..` walked out of the folder a rule allowed."""
+    cwd = "/work/p"
+    for path in ("/work/p/src/../../../home/u/.bashrc", "src/../../etc/passwd", "../p2/src/x"):
+        for rule in ("Edit(/work/p/src/*)", "Edit(src/*)"):
+            assert not matches(rule, "Edit", {"file_path": path}, cwd, allowing=True), (rule, path)
+    assert matches("Edit(src/*)", "Edit", {"file_path": "/work/p/src/./a/../b.py"}, cwd, allowing=True)
+    assert matches("Glob", "Glob", {"pattern": "*"}, cwd, allowing=True)
+
+
+def test_no_allow_rule_approves_a_call_on_agentmux_s_own_files() -> None:
+    """The policy lives in agentmux's state folder: an agent allowed `sed *` must not widen its own rules."""
+    policy: dict[str, object] = {"allow": ["Bash(sed *)", "Edit"]}
+    home = "/home/u/.local/state/agentmux"
+    assert decide(policy, "Bash", bash(f"sed -i s/x/y/ {home}/claude/cc/policy.json"), protected=(home,)) is None
+    assert decide(policy, "Bash", bash('sed -i s/x/y/ "$AGENTMUX_HOME"/claude/cc/policy.json'),
+                  protected=(home, "AGENTMUX_HOME")) is None
+    assert decide(policy, "Edit", {"file_path": f"{home}/claude/cc/policy.json"}, protected=(home,)) is None
+    assert decide(policy, "Bash", bash("sed -n 1p notes.txt"), protected=(home,)) == ("allow", "Bash(sed *)")

@@ -83,6 +83,7 @@ def to_hook(reply: str, behavior: str, message: str = "") -> bool:
     token, _, secret = reply.partition(":")
     answer = {"secret": secret, "behavior": behavior, "message": message}
     sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender.setblocking(False)  # a stopped hook, or a queue filled by someone else, must not hang the answer
     try:
         sender.sendto(json.dumps(answer).encode(), ANSWER_PREFIX + token)
     except OSError:

@@ -238,7 +238,7 @@ class ClaudeKind(AgentKind):
         path.write_text(json.dumps(settings, indent=2) + "\n")
         policy = path.parent / "policy.json"  # read by the PermissionRequest hook
         if spec.approve is not None:
-            policy.write_text(json.dumps(spec.approve.to_json(), indent=2) + "\n")
+            policy.write_text(json.dumps({**spec.approve.to_json(), "cwd": str(spec.cwd)}, indent=2) + "\n")
         else:
             policy.unlink(missing_ok=True)
         args = session_args(path.parent / "session", spec.resume)

@@ -76,6 +76,9 @@ class Submission:
         if self.tries < TRIES:
             self._enter(now)
             return False
+        seen = detect_screen(CLAUDE_SCREEN, _screen(self.fleet.tmux, self.pane_id))
+        if seen is not None and seen.state in (AgentState.BUSY, AgentState.WAITING):
+            return True  # at work on it: its hook's row went missing (an Escape now would interrupt the turn)
         self.fleet.tmux.send_keys(self.pane_id, "Escape")
         time.sleep(0.1)
         self.fleet.tmux.send_keys(self.pane_id, "Escape")

@@ -92,25 +92,34 @@ def read_turn(path: str | Path, prompt_id: str) -> TurnUsage | None:
 def _tail_from(path: Path, prompt_id: str) -> list[bytes] | None:
     """The file's lines from the first one of the turn `prompt_id`, or None when it is not within MAX_BACK of
     the end. The turn's lines (its prompt, tool results) carry its promptId, with the model's between them:
-    it starts at the first of them after the last line of another turn."""
+    it starts at the first of them after the last line of another turn. Each block read is searched once
+    (with the cut line it ends in), so the cost grows with what is read, not with its square."""
     ours = prompt_id.encode()
     with open(path, "rb") as handle:
         size = handle.seek(0, os.SEEK_END)
-        start, data, first = size, b"", None
+        start, first = size, None  # first: the file offset of the turn's earliest line found so far
+        blocks: list[bytes] = []
+        carry = b""  # the start of the last block read, up to its first new line: a line cut in two
         while start > 0 and size - start < MAX_BACK:
             step = min(BLOCK, start)
             start -= step
             handle.seek(start)
-            data = handle.read(step) + data
-            first, boundary = None, False
-            for found in reversed(list(PROMPT_ID_RE.finditer(data))):
+            block = handle.read(step)
+            blocks.append(block)
+            chunk = block + carry
+            boundary = False
+            for found in reversed(list(PROMPT_ID_RE.finditer(chunk))):
                 if found.group(1) == ours:
-                    first = found.start()
+                    first = start + found.start()
                 elif first is not None:
                     boundary = True  # the turn before ours: ours began after it
                     break
+            cut = block.find(b"\n")
+            carry = block[:cut + 1] if cut != -1 else chunk
             if first is not None and (boundary or start == 0):
                 break
     if first is None:
         return None
-    return data[data.rfind(b"\n", 0, first) + 1:].splitlines()  # at MAX_BACK: as much of the turn as was read
+    data = b"".join(reversed(blocks))
+    offset = first - start
+    return data[data.rfind(b"\n", 0, offset) + 1:].splitlines()  # at MAX_BACK: as much of the turn as was read
