@@ -6,10 +6,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from agentmux import ansi
+from agentmux import ansi, config
 from agentmux.agents.answers import choices, pick
 from agentmux.agents.detectors import (
     BLANK_RUN_RE,
@@ -21,7 +22,8 @@ from agentmux.agents.detectors import (
     detect_screen,
 )
 from agentmux.agents.kinds import KINDS, AgentKind, CodexKind, kind_of
-from agentmux.agents.observer import last_lines
+from agentmux.agents.observer import AgentStatus, last_lines
+from agentmux.agents.restarts import Restarter
 from agentmux.config import AgentSpec
 from agentmux.config.kinds import KIND_RULES
 from agentmux.state import AgentState
@@ -166,3 +168,19 @@ def test_codex_reads_its_whole_screen_and_the_other_kinds_their_last_lines() -> 
         assert detect_codex(replace(observe(screen(name)), screen=bottom)).state != state
         assert detect_codex(observe(screen(name))).state == state
 
+
+# --- a failed turn: the program runs on ----------------------------------------------------------------------
+
+
+def status_of(state: AgentState, alive: bool) -> AgentStatus:
+    return AgentStatus(name="cx", kind="codex", state=state, reason="turn failed: overloaded", since=1.0,
+                       session="cx", pane_id="%1", pid=123, process_alive=alive, exit_status=None, started_at=1.0,
+                       last_output_at=1.0, in_config=True)
+
+
+def test_a_restart_policy_restarts_a_program_that_ended_not_one_whose_turn_failed(tmp_path: Path) -> None:
+    loaded = config.parse(tmp_path / "agentmux.toml", '[[agents]]\nname = "cx"\nkind = "codex"\nrestart = "always"\n')
+    restarter = Restarter(SimpleNamespace(config=loaded))  # type: ignore[arg-type]
+    assert restarter.wants(status_of(AgentState.ERROR, alive=False))
+    assert restarter.wants(status_of(AgentState.EXITED, alive=False))
+    assert not restarter.wants(status_of(AgentState.ERROR, alive=True))
