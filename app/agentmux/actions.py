@@ -59,8 +59,8 @@ class Actions:
         return name
 
     def running(self) -> list[str]:
-        """Agents whose program runs now."""
-        return [status.name for status in self.fleet.status() if status.state.is_live]
+        """Agents whose program runs now (one whose turn failed shows error and runs on)."""
+        return [status.name for status in self.fleet.status() if status.state.is_live or status.process_alive]
 
     def start(self, names: Sequence[str]) -> list[Outcome]:
         for name in names:

@@ -347,6 +347,14 @@ def test_agents_in_user_config_default_to_home(env: Env) -> None:
     assert config.load().agent("homebody").cwd == Path.home() == env.root / "home"
 
 
+def test_a_codex_agent_needs_no_command_and_keeps_the_one_given(env: Env) -> None:
+    path = env.write_config('[[agents]]\nname = "cx"\nkind = "codex"\n\n'
+                            '[[agents]]\nname = "cx2"\nkind = "codex"\ncommand = "codex -m o3"\n')
+    loaded = config.load(path)
+    assert [(a.name, a.kind, a.command) for a in loaded.agents] == [("cx", "codex", ""),
+                                                                    ("cx2", "codex", "codex -m o3")]
+
+
 # --- the starter file ------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """Answering an agent that waits: which key picks which choice of the question on its screen.
 
 Claude Code asks with a numbered list under `Do you want to proceed?` (`❯ 1. Yes`, `2. Yes, and always
-allow ...`, `3. No`); a digit picks a choice. Other programs ask `[y/n]` and read a typed line.
+allow ...`, `3. No`), the Codex CLI under `Would you like to run the following command?` (`› 1. Yes, proceed
+(y)`, `2. Yes, and don't ask again for commands that start with ... (p)`, `3. No, and tell Codex what to do
+differently (esc)`); in both a digit picks a choice. Other programs ask `[y/n]` and read a typed line.
 
 A plain yes or no to a claude agent goes first to its PermissionRequest hook when that waits for one
 (agentmux/hook.py): `to_hook` hands the decision to the hook's socket, and Claude Code takes it as the
@@ -18,7 +20,10 @@ from dataclasses import dataclass
 from agentmux.errors import UsageError
 from agentmux.hook import ANSWER_PREFIX
 
-CHOICE_RE = re.compile(r"^\s*(?:❯\s*)?(\d)\.\s+(\S.*?)\s*$")
+CHOICE_RE = re.compile(r"^\s*(?:[❯›]\s*)?(\d)\.\s+(\S.*?)\s*$")
+QUESTION_STARTS = ("Do you want to", "Would you like to")
+KEY_HINT_RE = re.compile(r"\s*\([^()]*\)$")
+"""The key a choice's label names at its end (Codex: `(y)`, `(esc)`), left out when its words are read."""
 WORDS = ("yes", "no", "always")
 
 
@@ -29,9 +34,11 @@ class Choice:
 
 
 def choices(screen: str) -> list[Choice]:
-    """The numbered choices of the last question on the screen (Claude Code's permission dialog)."""
+    """The numbered choices of the last question on the screen (Claude Code's permission dialog, Codex's approval
+    dialog)."""
     lines = screen.splitlines()
-    start = max((i for i, line in enumerate(lines) if "Do you want to" in line), default=None)
+    start = max((i for i, line in enumerate(lines) if any(words in line for words in QUESTION_STARTS)),
+                default=None)
     if start is None:
         return []
     found: list[Choice] = []
@@ -45,7 +52,8 @@ def choices(screen: str) -> list[Choice]:
 
 
 def pick(answer: str, offered: list[Choice]) -> Choice:
-    """The choice `answer` means: yes (the plain Yes), always (Yes, and always/don't ask again), no, or a number."""
+    """The choice `answer` means: yes (the first Yes that is not an always), always (Yes, and always/don't ask
+    again), no, or a number."""
     word = answer.strip().lower()
     word = {"y": "yes", "n": "no", "a": "always"}.get(word, word)
     if word.isdigit():
@@ -53,15 +61,22 @@ def pick(answer: str, offered: list[Choice]) -> Choice:
             if choice.number == int(word):
                 return choice
         raise UsageError(f"there is no choice {word}: {describe(offered)}")
-    for choice in offered:
-        label = choice.label.lower()
-        if word == "yes" and label.rstrip(".") == "yes":
+    labels = [(choice, KEY_HINT_RE.sub("", choice.label).lower().rstrip(".")) for choice in offered]
+    for choice, label in labels:
+        if word == "yes" and label == "yes":
             return choice
-        if word == "always" and label.startswith("yes,") and ("always" in label or "don't ask" in label):
+        if word == "always" and _always(label):
             return choice
         if word == "no" and label.startswith("no"):
             return choice
+    for choice, label in labels:
+        if word == "yes" and label.startswith("yes,") and not _always(label):  # Codex: `Yes, proceed`
+            return choice
     raise UsageError(f"{answer!r} is none of the choices: {describe(offered)} (answer yes, no, always or a number)")
+
+
+def _always(label: str) -> bool:
+    return label.startswith("yes,") and ("always" in label or "don't ask" in label)
 
 
 def describe(offered: list[Choice]) -> str:

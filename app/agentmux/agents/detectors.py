@@ -21,6 +21,11 @@ QUESTION_RE = re.compile(
 
 
 
+DETECT_LINES = 12
+"""Detectors read the last lines of a screen (prompts and questions are there), not all of it (a kind may read
+more: AgentKind.screen_lines)."""
+
+
 def last_line(screen: str) -> str:
     """The last non-blank line of a screen, right-stripped."""
     for line in reversed(screen.splitlines()):
@@ -158,6 +163,24 @@ started by hand, an older CLI) and the cross-check of a hook that never came. A 
 changes a line needs one edit here (tests/unit/test_claude_screens.py has a captured screen per row)."""
 
 
+CODEX_SCREEN: tuple[ScreenMarker, ...] = (
+    ScreenMarker(AgentState.WAITING, re.compile(r"^ *(Would you like to [^?\n]*\?)\n(?:.*\n)*? *Press enter to confirm "
+                                                r"or esc to cancel", re.M), "asks: {0}"),
+    ScreenMarker(AgentState.BUSY, re.compile(r"(Reconnecting\.\.\. \d+/\d+) \([^()\n]* esc to interrupt\)"), "{0}"),
+    ScreenMarker(AgentState.BUSY, re.compile(r"Working \([^()\n]* esc to interrupt\)"), "working (its screen)"),
+    ScreenMarker(AgentState.ERROR, re.compile(r"^■ (?!Conversation interrupted)(.+(?:\n  \S.*)*)\n(?:[ \t]*\n)*"
+                                              r"› .*(?:\n(?: .*)?)*\Z", re.M), "turn failed: {0}"),
+    ScreenMarker(AgentState.IDLE, re.compile(r"\? for shortcuts"), "at its prompt (its screen)"),
+)
+"""The Codex CLI's screen in each state, first match wins: its approval dialog (`Would you like to run the
+following command?` down to `Press enter to confirm or esc to cancel`), `Reconnecting... 2/5` while it retries
+the API, its `Working (3s • esc to interrupt)` line, an error (`■ ...`, not `■ Conversation interrupted`) as the
+last thing above its input box (the turn failed; gone once the next prompt is typed), and its footer (`? for
+shortcuts`). Codex shows that footer while a reply streams in, so the footer says idle only once the screen is
+quiet (detect_codex). Recorded from Codex CLI 0.171.0 (tests/codex/screens, remade by scripts/codex_screens.py;
+tests/unit/test_codex_detect.py has a screen per row)."""
+
+
 HOOK_STALE = 1.5
 """Seconds after its last hook event that a claude agent's idle screen overrides a busy or waiting hook."""
 
@@ -261,3 +284,24 @@ def detect_claude(obs: Observation) -> Detected:
     if not obs.screen.strip():
         return Detected(AgentState.STARTING, "starting")
     return detect_command(obs)
+
+
+BLANK_RUN_RE = re.compile(r"\n(?:[ \t]*\n)+")
+"""Blank lines in a row. Codex keeps its transcript at the top of its screen and its input box at the bottom,
+blank rows between: a detector reads its whole screen (CodexKind.screen_lines), these made one."""
+
+
+def detect_codex(obs: Observation) -> Detected:
+    """The Codex CLI, read from its screen (CODEX_SCREEN): its dialog, its working line and a failed turn at once;
+    its footer says idle only once the screen is quiet (a reply streams in under it), else a plain program's
+    rules (busy while output changes, idle when quiet)."""
+    ended = detect_ended(obs)
+    if ended is not None:
+        return ended
+    screen = detect_screen(CODEX_SCREEN, BLANK_RUN_RE.sub("\n\n", obs.screen))
+    if screen is not None and screen.state != AgentState.IDLE:
+        return screen
+    plain = detect_command(obs)
+    if screen is not None and plain.state == AgentState.IDLE:
+        return screen
+    return plain

@@ -16,10 +16,12 @@ from agentmux import demo
 from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8
 from agentmux.agents.detectors import (
     DEMO_PROMPT_RE,
+    DETECT_LINES,
     SHELL_PROMPT_RE,
     SHELL_PS1,
     Observation,
     detect_claude,
+    detect_codex,
     detect_command,
     detect_demo,
     detect_shell,
@@ -67,8 +69,12 @@ class AgentKind:
     """Keys that interrupt what the agent is doing (a task that timed out)."""
     hooked: bool = False
     """The program reports itself through hook events (Claude Code): a prompt counts only when confirmed
-    (agents/prompts.py), a task's turn and its end are read from the events, questions are answered by
-    choice (agents/answers.py)."""
+    (agents/prompts.py), a task's turn and its end are read from the events."""
+    screen_lines: int | None = DETECT_LINES
+    """How many of the screen's last lines (blank ones at the bottom left out) its detector reads; None: all."""
+    choice_dialog: bool = False
+    """The program asks in a numbered dialog (Claude Code's permission dialog, Codex's approval dialog): an
+    answer presses the digit of the choice it means (agents/answers.py) instead of typing a line."""
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         """Whether a task succeeded, and why, from what the agent printed for it (its prompt last).
@@ -248,12 +254,35 @@ class ClaudeKind(AgentKind):
         check_typable(text)
 
 
+CODEX_NO_DAEMON = "--no-daemon"
+
+
+class CodexKind(AgentKind):
+    """OpenAI's Codex CLI (`command`: the `codex` command line, default `codex`), read from its screen
+    (detectors.CODEX_SCREEN). It runs with `--no-daemon`: by default Codex hands its turns to a shared
+    background app server that outlives the pane (a turn goes on after the TUI quits), and an agent's processes
+    are to end with it."""
+
+    def program(self, spec: AgentSpec) -> str:
+        command = spec.command.strip() or "codex"
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            words = []
+        return command if CODEX_NO_DAEMON in words else f"{command} {CODEX_NO_DAEMON}"
+
+    def check_task(self, text: str) -> None:
+        check_typable(text)
+
+
 KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", detect_command),
     "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
     "demo": DemoKind("demo", detect_demo, prompt=DEMO_PROMPT_RE),
     "claude": ClaudeKind("claude", detect_claude, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",),
-                         hooked=True),
+                         hooked=True, choice_dialog=True),
+    "codex": CodexKind("codex", detect_codex, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",),
+                       screen_lines=None, choice_dialog=True),
 }
 """How each kind of the config's schema (config/kinds.py) runs."""
 

@@ -339,11 +339,12 @@ class Fleet:
 
     def answer(self, name: str, answer: str) -> Outcome:
         """Answer the question the agent waits on: yes, no, always, or a choice's number (a claude agent's
-        permission dialog: the digit of the choice), or any text (typed, then Enter, for other programs)."""
+        permission dialog, a codex agent's approval dialog: the digit of the choice), or any text (typed, then
+        Enter, for other programs)."""
         pane = self.pane(name)
         if pane is None or pane.dead:
             raise AgentmuxError(f"{name} is not running (start it with `agentmux up {name}`)")
-        if not self.kind(name).hooked:
+        if not self.kind(name).choice_dialog:
             text = {"yes": "y", "no": "n"}.get(answer.strip().lower(), answer)
             self.send(name, text)
             return Outcome(name, f"answered {name}: {text}")

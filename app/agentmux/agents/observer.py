@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from agentmux import ansi
-from agentmux.agents.detectors import Observation
+from agentmux.agents.detectors import DETECT_LINES, Observation
 from agentmux.agents.kinds import kind_of
 from agentmux.agents.state import Debouncer, Detected
 from agentmux.ansi import visible_lines
@@ -84,19 +84,17 @@ class _Memory:
 SETTLED = frozenset({AgentState.IDLE, AgentState.WAITING, AgentState.EXITED, AgentState.ERROR,
                      AgentState.STOPPED})
 """States that only a change on screen (or in tmux) can end; busy and starting also end with time."""
-DETECT_LINES = 12
-"""Detectors read the last lines of a screen (prompts and questions are there), not all of it."""
 RECORDS_TTL = 1.0
 """Seconds a continuous observer trusts its copy of the agents' rows."""
 
 
-def last_lines(screen: str, count: int = DETECT_LINES) -> list[str]:
-    """The last lines a detector reads: what the program printed last (tmux's own "Pane is dead" line and
-    the blank rows above it left out)."""
+def last_lines(screen: str, count: int | None = DETECT_LINES) -> list[str]:
+    """The last lines a detector reads (`count`, or all of them for None): what the program printed last
+    (tmux's own "Pane is dead" line and the blank rows above it left out)."""
     lines = visible_lines(screen)
     if lines and PANE_IS_DEAD_RE.match(ansi.plain(lines[-1])):
         lines = visible_lines("\n".join(lines[:-1]))
-    return lines[-count:]
+    return lines if count is None else lines[-count:]
 
 
 def format_age(seconds: float | None) -> str:
@@ -285,7 +283,7 @@ class Observer:
                 memory.signal = pane.change_signal
             idle_after = self.fleet.config.idle_after(spec) if spec else self.fleet.config.settings.idle_after
             detected = kind.detect(Observation(
-                screen=ansi.plain("\n".join(last_lines(memory.screen))),
+                screen=ansi.plain("\n".join(last_lines(memory.screen, kind.screen_lines))),
                 now=now,
                 started_at=record.started_at or now,
                 last_output_at=memory.last_output_at,

@@ -49,6 +49,8 @@ class Restarter:
         """Could this agent's policy restart it? (Cheap: from the look alone.)"""
         if not status.in_config or status.state not in (AgentState.ERROR, AgentState.EXITED):
             return False
+        if status.process_alive:
+            return False  # a turn that failed (a claude agent's hooks, a codex agent's screen): the program runs on
         policy = self.fleet.config.restart(self.fleet.config.agent(status.name))
         return policy == "always" or (policy == "on-failure" and status.state == AgentState.ERROR)
 

@@ -49,5 +49,7 @@ KIND_RULES: dict[str, KindRules] = {
                       check_command=_demo_options),
     "claude": KindRules("claude", "Claude Code, its state read from its hooks (command: the claude command "
                         "line, default claude)", requires_command=False),
+    "codex": KindRules("codex", "OpenAI's Codex CLI, its state read from its screen (command: the codex command "
+                       "line, default codex)", requires_command=False),
 }
 """Every kind by name, in the order forms list them."""

@@ -214,6 +214,9 @@ class Dispatcher:
             if self._restarted(task, status):
                 return self._end(task, False, [], RESTARTED, now)
             return self._follow_turn(task, sent_at, now)
+        if status.state == AgentState.ERROR and status.process_alive:
+            # the program runs on and says its turn failed (a codex agent's screen): so did the task
+            return self._end(task, False, self._output(task, pane), status.reason, now)
         if status.state in ENDED_AGENT:
             return False  # a stop is under way: the pane's end decides
         task = self._follow_trims(task, pane)
