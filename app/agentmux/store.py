@@ -154,6 +154,10 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+RESTATING = ("permission_prompt", "idle_prompt")
+"""Notifications that only say again what an event before them said (HookEvent.restates)."""
+
+
 @dataclass(frozen=True)
 class HookEvent:
     """One hook event of a claude agent, as `agentmux hook` recorded it (agentmux/hook.py)."""
@@ -183,7 +187,7 @@ class HookEvent:
         """A notification that only says again what an event before it said: Claude Code's permission_prompt
         comes seconds after the PermissionRequest (whose tool and command it lacks), idle_prompt a minute after
         a Stop. The state is the earlier event's."""
-        return self.event == "Notification" and self.detail in ("permission_prompt", "idle_prompt")
+        return self.event == "Notification" and self.detail in RESTATING
 
 
 @dataclass(frozen=True)
@@ -474,7 +478,7 @@ class Store:
         says its state (not a notification that only restates it: HookEvent.restates)."""
         if after is None:
             rows = self.db.execute("SELECT * FROM hook_events WHERE id IN (SELECT max(id) FROM hook_events WHERE NOT "
-                                   "(event = 'Notification' AND detail IN ('permission_prompt', 'idle_prompt')) "
+                                   f"(event = 'Notification' AND detail IN {RESTATING!r}) "
                                    "GROUP BY agent) ORDER BY id")
         else:
             rows = self.db.execute("SELECT * FROM hook_events WHERE id > ? ORDER BY id", (after,))

@@ -87,12 +87,18 @@ def record_hook(env: Env, event: str, **payload: object) -> None:
     store.close()
 
 
-async def test_the_picker_answers_a_waiting_claude_agent_by_the_choice_picked(env: Env, tmp_path: Path) -> None:
-    keys = claude_stand_in(env, tmp_path)
-    app = AgentmuxApp(env.load())
+def notes_of(app: AgentmuxApp) -> list[str]:
+    """Every notification the app shows from now on, in order."""
     said: list[str] = []
     notify = app.notify
     app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
+    return said
+
+
+async def test_the_picker_answers_a_waiting_claude_agent_by_the_choice_picked(env: Env, tmp_path: Path) -> None:
+    keys = claude_stand_in(env, tmp_path)
+    app = AgentmuxApp(env.load())
+    said = notes_of(app)
     async with app.run_test(size=SIZE) as pilot:
         assert env.cli("up", "--no-serve").returncode == 0
         await until(pilot, lambda: "? for shortcuts" in tile_text(app, "cc"), what="cc's input box")
@@ -156,9 +162,7 @@ kind = "demo"
 command = "--speed 0 --ask-rate 1 --fail-rate 0 --seed 1"
 ''')
     app = AgentmuxApp(env.load())
-    said: list[str] = []
-    notify = app.notify
-    app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
+    said = notes_of(app)
     async with app.run_test(size=SIZE) as pilot:
         assert env.cli("up", "--no-serve").returncode == 0
         await until(pilot, lambda: "demo>" in tile_text(app, "demo"), what="the demo tile")

@@ -360,7 +360,6 @@ class Fleet:
         screen = self.tmux.capture([CaptureRequest(pane.pane_id, escapes=False)]).get(pane.pane_id, "")
         offered = answers.choices(screen)
         if not offered:
-            record = self.store.agent(name)
             raise AgentmuxError(f"{name} shows no question to answer (its state: "
                                 f"{record.state.value if record is not None else 'unknown'})")
         choice = answers.pick(answer, offered)

@@ -201,6 +201,11 @@ class Observer:
         """The id of the newest hook event read, None while the fleet has no hooked agent."""
         return self._hook_id
 
+    def heard_from(self, name: str, since: float | None) -> bool:
+        """Has the agent's newest hook event (as read at the last look) come since `since`, its start?"""
+        event = self._hooks.get(name)
+        return event is not None and (since is None or event.at >= since)
+
     def _hook_of(self, record: AgentRecord) -> HookEvent | None:
         """The agent's newest hook event, when it came from this run of the agent (not the one before)."""
         return self._of_this_run(record, self._hooks.get(record.name))

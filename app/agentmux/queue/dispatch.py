@@ -210,7 +210,7 @@ class Dispatcher:
             return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane),
                              f"the agent {how} while working on it", now)
         if (kind.hooked and status.state != AgentState.STOPPED  # error: a failed turn, read from it
-                and self.fleet.store.hook_since(task.agent, status.started_at)):  # else its screen, as any program's
+                and observer.heard_from(task.agent, status.started_at)):  # else its screen, as any program's
             if self._restarted(task, status):
                 return self._end(task, False, [], RESTARTED, now)
             return self._follow_turn(task, sent_at, now)
