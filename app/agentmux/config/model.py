@@ -54,6 +54,48 @@ class Settings:
     """The fleet's default number of restarts in a row before agentmux gives up on an agent."""
 
 
+LOG_LEVELS = ("error", "warning", "info", "debug")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LogRule:
+    """One `[[logs.rules]]` entry: lines matching `match` (a Python regular expression) get `level`."""
+
+    match: str
+    level: str
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """The `[logs]` table: how much history the log file keeps (the oldest entries go first), the live view's
+    ring per agent, how long a redrawn line must stay unchanged to be logged, and severity rules."""
+
+    max_lines: int = 2_000_000
+    """Entries kept for all agents together."""
+    max_mb: float = 512.0
+    """Size of the log database file (MiB): it stops growing here."""
+    max_lines_per_agent: int = 500_000
+    max_mb_per_agent: float = 128.0
+    """Text kept per agent (MiB of entries' text)."""
+    memory_lines: int = 2000
+    """Entries per agent the live view keeps in memory."""
+    settle: float = 1.5
+    """Seconds a line on screen must stay unchanged before it is logged (a line redrawn in place, a spinner or
+    a progress bar, is logged once it settles or scrolls away)."""
+    rules: tuple[LogRule, ...] = ()
+    """Checked before the default rules, first match wins."""
+    default_rules: bool = True
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * MB)
+
+    @property
+    def max_bytes_per_agent(self) -> int:
+        return int(self.max_mb_per_agent * MB)
+
+
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions")
 """Claude Code 2.1's `--permission-mode` choices."""
 CLAUDE_ONLY_KEYS = ("model", "permission_mode", "resume", "approve")
@@ -140,6 +182,7 @@ class Config:
     path: Path
     settings: Settings
     agents: tuple[AgentSpec, ...] = ()
+    logs: LogSettings = field(default_factory=LogSettings)
 
     @property
     def exists(self) -> bool:
@@ -158,6 +201,12 @@ class Config:
     def store_path(self) -> Path:
         """One database per tmux socket, so two private fleets never share state."""
         return self.settings.state_dir / f"{self.settings.socket}.db"
+
+    @property
+    def logs_path(self) -> Path:
+        """The log database beside the store: its own file, so its cap is a file size and its writes never
+        queue behind the store's."""
+        return self.settings.state_dir / f"{self.settings.socket}.logs.db"
 
     def idle_after(self, spec: AgentSpec) -> float:
         return spec.idle_after if spec.idle_after is not None else self.settings.idle_after

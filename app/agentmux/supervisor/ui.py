@@ -17,11 +17,16 @@ from types import MappingProxyType
 from agentmux.agents.observer import AgentStatus
 from agentmux.agents.state import Detected
 from agentmux.config import Config
+from agentmux.logs.feed import LogFeed
+from agentmux.logs.model import LogEntry
 from agentmux.queue import Queue, Task
 from agentmux.queue.model import QueueSummary
 from agentmux.store import Store
 from agentmux.supervisor.look import Look
 from agentmux.supervisor.timing import HIDDEN_EVERY, QUIET_AFTER
+
+PENDING_LOGS = 20000
+"""Log entries kept for a UI that has not looked yet (it shows a ring per agent: older ones would be dropped)."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,18 @@ class UiUpdate:
     config: Config | None = None
     """The config file as read again after it changed on disk (another command or an editor wrote it)."""
     problems: list[str] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+    """Log entries stored since the UI last looked, oldest first (the newest `PENDING_LOGS` when it fell behind)."""
 
 
 class UiBuffer:
     """Coalesces looks for a UI; safe to read from the UI thread while the supervisor's thread writes."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time,
-                 on_news: Callable[[], None] | None = None) -> None:
+                 on_news: Callable[[], None] | None = None, feed: LogFeed | None = None) -> None:
         self.queue = Queue(store)
+        self.feed = feed
+        """The live view's log entries (a ring per agent), read from the log database at each look."""
         self.clock = clock
         self.on_news = on_news
         """Called (in the supervisor's thread) when there is news to take."""
@@ -119,6 +128,12 @@ class UiBuffer:
                 self._last_statuses = look.statuses
                 pending.statuses = list(look.statuses)
                 news = True
+            if self.feed is not None:
+                entries = self.feed.poll()
+                if entries:
+                    pending.logs.extend(entries)
+                    del pending.logs[:-PENDING_LOGS]
+                    news = True
             down = {s.name: f"{s.state.value}: {s.reason}" for s in look.statuses if not s.state.is_live}
             view = self._queue_view(look, down)
             if view is not None:

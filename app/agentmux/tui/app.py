@@ -27,6 +27,8 @@ from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
+from agentmux.logs import LogStore
+from agentmux.logs.feed import LogFeed
 from agentmux.queue import Task
 from agentmux.state import AgentState
 from agentmux.supervisor.pipeline import Pipeline
@@ -115,7 +117,8 @@ class AgentmuxApp(App[None]):
             self.fleet.close()
         self.config = config
         self.fleet = Fleet(config)
-        self.buffer = UiBuffer(self.fleet.store, clock=self.clock, on_news=self._news)
+        feed = LogFeed(LogStore(config.logs_path, config.logs), config.logs.memory_lines)
+        self.buffer = UiBuffer(self.fleet.store, clock=self.clock, on_news=self._news, feed=feed)
         # A TUI dispatches (and applies restart policies) whenever nobody else holds the lease.
         self.pipeline = Pipeline(self.fleet, role="tui", dispatch=True, consumers=[self.buffer], clock=self.clock)
         self.run_pipeline(self.pipeline)
