@@ -473,6 +473,10 @@ class Store:
                                "IN ('Stop', 'StopFailure') GROUP BY agent)")
         return {row["agent"]: HookEvent.from_row(row) for row in rows}
 
+    def last_hook_event_id(self) -> int:
+        """The id of the newest hook event of any agent (0 when there is none)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM hook_events").fetchone()[0])
+
     def hook_events_after(self, after: int | None) -> list[HookEvent]:
         """Claude Code's hook events with an id above `after`, oldest first; with None, each agent's newest that
         says its state (not a notification that only restates it: HookEvent.restates)."""

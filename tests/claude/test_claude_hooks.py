@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agentmux.logs import LogQuery, LogStore, Severity, Stream
 from agentmux.state import AgentState
 from tests.claude.conftest import claude_config, needs_claude
 from tests.conftest import Env, Running, Supervisors
@@ -181,6 +182,27 @@ def test_the_policy_approves_an_allowed_command_and_leaves_a_denied_one_waiting(
     shown = env.cli("events", "cc")
     assert f"allowed Bash: touch {made} (policy rule Bash(touch *))" in shown.stdout, shown
     assert f"left Bash: rm {kept} to the user (policy deny rule Bash(rm *))" in shown.stdout, shown
+    # the turns are in the agent's log as structured entries, next to its screen lines
+    reader = LogStore(run.fleet.config.logs_path)
+
+    def logged() -> list[str]:
+        return [e.text for e in reader.search(LogQuery(agents=("cc",), limit=10_000)) if e.stream is Stream.EVENT]
+
+    run.until(lambda: f"permission Bash: rm {kept}: deny rule Bash(rm *): left to the user" in logged(), timeout=10,
+              message="the turns logged")
+    expected = ["prompt: make a file", f"tool Bash: touch {made}",
+                f"permission Bash: touch {made}: allowed by rule Bash(touch *)", "turn ended", "prompt: remove a file",
+                f"tool Bash: rm {kept}", f"permission Bash: rm {kept}: deny rule Bash(rm *): left to the user"]
+    assert [text for text in logged() if not text.startswith(("SessionStart", "notification"))] == expected
+    severities = {e.text: e.severity for e in reader.search(LogQuery(agents=("cc",), limit=10_000))}
+    assert severities[expected[-1]] is Severity.WARNING
+
+    def screen() -> list[str]:
+        return [e.text for e in reader.search(LogQuery(agents=("cc",), limit=10_000)) if e.stream is Stream.SCREEN]
+
+    # its reply, once the line settled on screen (1.5 s unchanged)
+    run.until(lambda: any(text.startswith("● Made.") for text in screen()), timeout=10, message="the reply logged")
+    reader.close()
 
 
 def test_a_policy_that_fails_on_deny_refuses_and_fails_the_task(env: Env, fake: FakeAnthropic,

@@ -50,6 +50,10 @@ CREATE INDEX log_lines_notable ON log_lines (id) WHERE severity >= 30;
 CREATE VIRTUAL TABLE log_index USING fts5 (
     text, content = 'log_lines', content_rowid = 'id', tokenize = 'trigram', detail = 'none'
 );
+CREATE TABLE log_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TRIGGER log_lines_deleted AFTER DELETE ON log_lines BEGIN
     INSERT INTO log_index (log_index, rowid, text) VALUES ('delete', old.id, old.text);
 END;
@@ -167,6 +171,16 @@ class LogStore:
     def agents(self) -> list[str]:
         """Agents with entries, by name."""
         return [row[0] for row in self.db.execute("SELECT name FROM log_agents WHERE lines > 0 ORDER BY name")]
+
+    def meta_int(self, key: str) -> int | None:
+        """A number the writer keeps between runs (the last hook event logged), or None."""
+        row = self.db.execute("SELECT value FROM log_meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else None
+
+    def set_meta(self, key: str, value: int) -> None:
+        with self._write() as db:
+            db.execute("INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                       "value = excluded.value", (key, str(value)))
 
     # --- writing -----------------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Each tick, in order: follow the config file, observe the fleet (capture what may
 states), take or renew the lease when this process may dispatch, then hand one immutable Look to the
 lease holder's duties (restart policies, claude turns from their transcripts, then the queue's dispatcher:
 only while holding the lease) and
-to every consumer (the TUI's buffer, serve's printer, later log ingest, hook events, API usage). A new
+to every consumer (the TUI's buffer, serve's printer, later hook events, API usage). The lease holder also
+writes the logs (`logs/ingest.py`), after the dispatcher. A new
 feature that needs every look is a consumer; no second loop.
 """
 
@@ -21,6 +22,7 @@ from agentmux.agents.observer import Observer
 from agentmux.agents.restarts import Restarter
 from agentmux.agents.state import Detected
 from agentmux.agents.turns import TurnRecorder
+from agentmux.logs.ingest import LogIngest
 from agentmux.queue.dispatch import Dispatcher
 from agentmux.queue.model import Queue, QueueSummary
 from agentmux.supervisor.lease import Lease
@@ -66,6 +68,7 @@ class Pipeline:
         self.dispatcher = Dispatcher(fleet, self.lease.name, fleet.config.settings.redispatch, clock)
         self.restarter = Restarter(fleet)
         self.turns = TurnRecorder(fleet.store, clock)
+        self.logs = LogIngest(fleet, clock)
         self.queue = Queue(fleet.store)
         self._lock = threading.Lock()
         self._closed = False
@@ -103,6 +106,7 @@ class Pipeline:
                 self.turns.tick(self.observer.newest_hook)  # before the dispatcher: a task's result is its turn's
                 self.dispatcher.tick(self.observer, statuses)
                 self._wrote = self.dispatcher.wrote
+                self.logs.tick(self.observer.panes, now)  # after the dispatcher: a task is never held up by it
             else:
                 self.dispatcher.wanted = frozenset()
             for consumer in self.consumers:
@@ -160,3 +164,4 @@ class Pipeline:
         with self._lock:
             self._closed = True
             self.lease.release()
+            self.logs.close()

@@ -81,7 +81,7 @@ def minimal_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = N
 PANE_FIELDS = (
     "session_name", "pane_id", "pane_pid", "pane_dead", "pane_dead_status", "pane_dead_signal",
     "window_activity", "history_size", "cursor_x", "cursor_y", "pane_width", "pane_height",
-    AGENT_OPTION, SECRETS_OPTION, "pane_tty",
+    AGENT_OPTION, SECRETS_OPTION, "pane_tty", "alternate_on", "history_limit",
 )
 PANE_FORMAT = "\t".join(f"#{{{name}}}" for name in PANE_FIELDS)
 
@@ -201,6 +201,10 @@ class PaneInfo:
     secret_names: tuple[str, ...] = ()
     """The agent's secret variables (names only); their values are in the session environment."""
     tty: str = ""
+    alternate: bool = False
+    """The program shows its alternate screen (a full-screen program: vim, less, htop)."""
+    history_limit: int = 0
+    """Rows of history the pane keeps (tmux's history-limit when it was made)."""
 
     @classmethod
     def parse(cls, line: str) -> PaneInfo:
@@ -231,6 +235,8 @@ class PaneInfo:
             agent=parts[12],
             secret_names=tuple(parts[13].split()),
             tty=parts[14],
+            alternate=parts[15] == "1",
+            history_limit=_int_or_none(parts[16]) or 0,
         )
 
     @property
@@ -713,6 +719,23 @@ class TmuxServer:
             raise TmuxError(f"tmux send-keys: {output.strip()}")
 
     # --- capture -----------------------------------------------------------------------------------------
+
+    def capture_sized(self, requests: Iterable[CaptureRequest]) -> dict[str, tuple[tuple[int, int, int], str]]:
+        """Like `capture`, each capture just after its pane's history size, height and width, read in the same
+        round trip: the sizes the text was captured at (a `list-panes` read earlier may be a few lines old)."""
+        pending = list(requests)
+        commands: list[list[str]] = []
+        for request in pending:
+            commands += [["display-message", "-p", "-t", request.pane_id,
+                          "#{history_size} #{pane_height} #{pane_width}"], request.command()]
+        replies = self.query_many(commands) if pending else []
+        found = {}
+        for index, request in enumerate(pending):
+            (sized, sizes), (ok, text) = replies[2 * index], replies[2 * index + 1]
+            numbers = sizes.split()
+            if sized and ok and len(numbers) == 3 and all(number.isdigit() for number in numbers):
+                found[request.pane_id] = ((int(numbers[0]), int(numbers[1]), int(numbers[2])), text)
+        return found
 
     def capture(self, requests: Iterable[CaptureRequest]) -> dict[str, str]:
         """Capture many panes in one round trip over the control connection; each capture gets its own
