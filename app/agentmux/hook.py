@@ -1,8 +1,9 @@
 """`agentmux hook EVENT`: what Claude Code runs for each hook event of an agent agentmux started.
 
 It runs inside Claude Code's every tool call, so it is small and quick: it imports only the standard
-library's json, os, sqlite3, _socket and sys, reads the event's JSON from standard input, appends one row to the
-store's `hook_events` table (the agent, the event, when, Claude Code's session id and the payload), and
+library's json, os, sqlite3, _socket and sys (and agentmux/redact.py), reads the event's JSON from standard input,
+appends one row to the store's `hook_events` table (the agent, the event, when, Claude Code's session id and the
+payload, its secret values and key shapes masked: a tool's output may hold them), and
 exits 0 whatever happens: a hook that fails must never stop the agent. Run by anything other than an
 agentmux agent (no AGENTMUX_AGENT and AGENTMUX_STORE in its environment) it does nothing.
 The supervisor reads the newest event of each agent on every look (README: The claude kind).
@@ -23,6 +24,8 @@ import os
 import sqlite3
 import sys
 import time
+
+from agentmux.redact import MIN_MASKED, Redactor, mask_keys
 
 MAX_PAYLOAD = 256 * 1024
 """Bytes of an event's JSON kept (a PostToolUse payload carries the tool's whole output)."""
@@ -56,6 +59,7 @@ def record(event: str, stdin: bytes, environ: Environ) -> str | None:
     text = json.dumps(payload, ensure_ascii=False)
     if len(text) > MAX_PAYLOAD:
         text = json.dumps({k: v for k, v in payload.items() if k in SMALL_FIELDS}, ensure_ascii=False)[:MAX_PAYLOAD]
+    text = _masked(text, environ)
     if name == "SessionStart":
         _remember_session(environ, agent, payload)
     decision, said, listener = None, "", None
@@ -80,6 +84,20 @@ def record(event: str, stdin: bytes, environ: Environ) -> str | None:
     if decision is None:
         return None
     return json.dumps({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}})
+
+
+def _masked(text: str, environ: Environ) -> str:
+    """The event's JSON with the agent's own secret values (as the JSON spells them) and key shapes masked: a
+    tool's output may hold them, and the store never does."""
+    pairs = {}
+    for name in environ.get("AGENTMUX_SECRET_NAMES", "").split():
+        value = environ.get(name, "")
+        if len(value.strip()) >= MIN_MASKED:
+            pairs[name] = value
+    for name, value in pairs.items():  # as the JSON spells it (quotes, backslashes, new lines escaped): whole, by line
+        for part in (value, *value.splitlines()):
+            text = Redactor({name: json.dumps(part, ensure_ascii=False)[1:-1]})(text)
+    return mask_keys(Redactor(pairs)(text))
 
 
 def _by_policy(environ: Environ, agent: str, payload: dict[str, object]) -> tuple[dict[str, str] | None, str, str]:

@@ -172,3 +172,20 @@ def until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
             return value
         time.sleep(0.02)
     raise AssertionError("not in time")
+
+
+def test_the_hook_keeps_no_secret_value_nor_key_shape_of_a_tools_output(env: Env) -> None:
+    env.write_config('[[agents]]\nname = "cc"\nkind = "claude"\n')
+    path = env.load().store_path
+    Store(path).close()
+    secret = 'p4ss "word"\nline two'
+    key = "sk-ant-api03-" + "K" * 40
+    values = dict(env.environ, AGENTMUX_AGENT="cc", AGENTMUX_STORE=str(path), PYTHONPATH=str(ROOT / "app"),
+                  AGENTMUX_SECRET_NAMES="TOKEN", TOKEN=secret)
+    payload = {"session_id": "s1", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+               "tool_input": {"command": "env"}, "tool_response": {"stdout": f"TOKEN={secret}\nKEY={key}\n"}}
+    assert hook(values, "PostToolUse", json.dumps(payload).encode()).returncode == 0
+    stored = json.loads(Store(path).hook_events_after(0)[0].payload)
+    assert stored["tool_response"]["stdout"] == "TOKEN=[secret TOKEN]\nKEY=[redacted anthropic key]\n"
+    written = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert b"p4ss" not in written and key.encode() not in written

@@ -151,6 +151,8 @@ class Fleet:
             AGENTMUX_CONFIG=str(self.config.path),
             AGENTMUX_STORE=str(self.config.store_path),
         )
+        if spec.secrets:  # the names only: the hook masks their values in what it keeps (agentmux/hook.py)
+            env["AGENTMUX_SECRET_NAMES"] = " ".join(sorted(spec.secrets))
         return env
 
     # --- lifecycle ---------------------------------------------------------------------------------------

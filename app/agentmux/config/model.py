@@ -17,7 +17,8 @@ SECRET_REF_RE = re.compile(r"(env|file):(.+)", re.DOTALL)
 SOCKET_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 """Not starting with a dot: `.` and `..` name directories, a leading dot hides the socket."""
 BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "TMUX", "TMUX_PANE")
+RESERVED_ENV = ("AGENTMUX_AGENT", "AGENTMUX_HOME", "AGENTMUX_SOCKET", "AGENTMUX_CONFIG", "AGENTMUX_SECRET_NAMES",
+                "TMUX", "TMUX_PANE")
 MAX_SECONDS = 86400
 MAX_ARG = 131071
 """Bytes of one argument or one NAME=value a program can be started with (Linux: MAX_ARG_STRLEN less the
