@@ -36,6 +36,10 @@ ANCHOR_ENTRIES = 3
 TEXT_LIMIT = 2000
 """Characters of one event entry's text (a pasted prompt can be long)."""
 HOOK_BATCH = 2000
+CAPTURE_EVERY = 0.5
+"""Seconds between two captures of a printing pane for the log (the screens the TUI shows are captured at
+every look): lines that scrolled off meanwhile are read from the history, a line redrawn in place changes
+between two captures all the same, and a fleet printing at full speed costs a fifth of a capture per look."""
 
 
 class LoggedFleet(Protocol):
@@ -123,9 +127,12 @@ class LogIngest:
             seen = self._seen.get(pane.pane_id)
             moved = seen is None or pane.change_signal != seen[0] or pane.activity >= int(seen[1]) \
                 or pane.pid != seen[2]
+            due = seen is None or now - seen[1] >= CAPTURE_EVERY or pane.dead or pane.pid != seen[2]
             if pane.alternate or not moved:
-                found.append((name, pane, tail.settled(now)))
+                found.append((name, pane, tail.settled(now)))  # nothing changed on it: its lines stood still
                 continue
+            if not due:
+                continue  # it prints: read at its next capture
             self._seen[pane.pane_id] = (pane.change_signal, now, pane.pid)
             wanted.append((name, pane, tail, tail.rows_wanted(pane)))
         again: list[tuple[str, PaneInfo, PaneTail, int]] = []
