@@ -162,6 +162,10 @@ class AgentmuxApp(App[None]):
 
     @on(FleetObserved)
     def fleet_observed(self) -> None:
+        dashboard = self.dashboard
+        if dashboard is not None and dashboard.is_attached and not dashboard.is_mounted and not self._exit:
+            self.set_timer(0.05, lambda: self.post_message(FleetObserved()))  # its widgets are not there yet
+            return
         self._update_posted = False
         if self.buffer is None:
             return
@@ -170,7 +174,6 @@ class AgentmuxApp(App[None]):
             self.config = update.config
         for problem in update.problems:
             self.notify(problem, severity="error", timeout=10, markup=False)
-        dashboard = self.dashboard
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
         from agentmux.tui.screens.tasks import TaskScreen
