@@ -187,10 +187,11 @@ def cmd_logs(actions: Actions, args: argparse.Namespace) -> int:
             return export_entries(logs, query, args.format or "jsonl", args.output)
         lines = Lines(query, use_colour(args.color, sys.stdout), args.json,
                       min(NAME_WIDTH, max((len(name) for name in known), default=0)))
-        if not capturing(actions.fleet.store):
+        captured = capturing(actions.fleet.store)
+        if not captured:
             note(NOT_CAPTURING)
         if args.follow:
-            return follow(logs, query, lines, limit, actions.fleet.store)
+            return follow(logs, query, lines, limit, actions.fleet.store, captured)
         entries = logs.export(query) if limit == 0 else logs.search(query)
         if not write_lines(sys.stdout, lines.render(entries)):
             note(nothing_matches(query))
@@ -207,10 +208,10 @@ def nothing_matches(query: LogQuery) -> str:
     return "no entries match" if narrowed else "no log entries yet"
 
 
-def follow(logs: LogStore, query: LogQuery, lines: Lines, limit: int, store: Store) -> int:
+def follow(logs: LogStore, query: LogQuery, lines: Lines, limit: int, store: Store, captured: bool) -> int:
     """Print the newest `limit` entries (0: all), then every new one as it is stored, until Ctrl-C (exit 0).
     Entries are read by id: each look asks for those after the last id it saw, so none is shown twice or
-    skipped, whatever the filters."""
+    skipped, whatever the filters. When capture stops (`captured`: it ran at the start), say so once."""
     started = time.time()
     seen = logs.newest_id()
     before = replace(query, before_id=seen + 1)
@@ -218,7 +219,7 @@ def follow(logs: LogStore, query: LogQuery, lines: Lines, limit: int, store: Sto
     # the entries to come are after --since unless it is still ahead; dropping it spares a search for its id
     polling = replace(query, since=query.since if query.since is not None and query.since > started else None,
                       limit=POLL_CHUNK)
-    was_capturing = capturing(store)
+    was_capturing = captured
     check_lease_at = time.monotonic() + LEASE_EVERY
     try:
         while True:
