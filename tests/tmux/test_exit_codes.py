@@ -65,6 +65,17 @@ CASES = [
     (("queue", "after", "1", "1"), 1, "would be a cycle"),
     (("queue", "pause", "nobody"), 2, "no agent named 'nobody'"),
     (("queue", "resume", "nobody"), 2, "no agent named 'nobody'"),
+    (("logs", "nobody"), 2, "no agent named 'nobody' (known: runner, idle, secretive)"),
+    (("logs", "--since", "5x"), 2, "--since '5x': is not a time"),
+    (("logs", "--until", "30"), 2, "is a number without a unit"),
+    (("logs", "--level", "loud"), 2, "is not a level"),
+    (("logs", "--grep", "("), 2, "is not a regular expression"),
+    (("logs", "--limit", "-1"), 2, "--limit -1"),
+    (("logs", "--follow", "--until", "1h"), 2, "--follow with --until"),
+    (("logs", "--format", "text"), 2, "--format is for `agentmux logs export` only"),
+    (("logs", "export", "--format", "xml"), 2, "invalid choice"),
+    (("logs", "export", "--follow"), 2, "--follow is not for `agentmux logs export`"),
+    (("logs", "export", "-o", "/nonexistent-dir/logs.jsonl"), 1, "cannot write /nonexistent-dir/logs.jsonl"),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]
@@ -88,7 +99,8 @@ def test_every_command_follows_the_exit_code_rule(env: Env) -> None:
 def test_a_broken_config_exits_2_for_every_command_that_reads_it(env: Env) -> None:
     env.config_path.write_text("[[agents]]\nname = 3\n")
     for args in (("up",), ("down",), ("ls",), ("send", "a", "b"), ("queue", "ls"), ("restart", "a"),
-                 ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y")):
+                 ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y"), ("logs",),
+                 ("logs", "export")):
         result = env.cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "agents[0].name: must be a string" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentmux import config
-from agentmux.config import STARTER, AgentSpec, Settings
+from agentmux.config import STARTER, AgentSpec, LogRule, LogSettings, Settings
 from agentmux.errors import AgentmuxError, ConfigError
 from agentmux.paths import user_config_path
 from tests.conftest import Env
@@ -201,6 +201,50 @@ CASES = [
          "restart_limit =", agents='[[agents]]\nname = "a"\ncommand = "true"\nrestart_limit = 2.5\n'),
     Case("unknown-key-with-a-newline", "unknown key", '"x\\ny"', '"x\\ny" = 1',
          agents='[[agents]]\nname = "a"\ncommand = "true"\n"x\\ny" = 1\nenv = {}\n'),
+    # [logs]: sizes, counts, settle, severity rules (each one's line, key and reason).
+    Case("logs-unknown-key", "unknown key (known keys: max_lines, max_mb, max_lines_per_agent, max_mb_per_agent, "
+         "memory_lines, settle, rules, default_rules)", "logs.max_line", "max_line =",
+         agents='[logs]\nmax_line = 5\n'),
+    Case("logs-not-a-table", "must be a table: write it as [logs]", "logs", "logs = 3", before="logs = 3\n"),
+    Case("logs-max-lines-zero", "must be between 1 and 1000000000", "logs.max_lines", "max_lines =",
+         agents='[logs]\nmax_lines = 0\n'),
+    Case("logs-max-lines-not-whole", "must be a whole number, not a number", "logs.max_lines", "max_lines =",
+         agents='[logs]\nmax_lines = 1.5\n'),
+    Case("logs-max-lines-per-agent-negative", "must be between 1 and", "logs.max_lines_per_agent",
+         "max_lines_per_agent =", agents='[logs]\nmax_lines = 10\nmax_lines_per_agent = -3\n'),
+    Case("logs-max-mb-zero", "must be a number of MiB more than 0 and at most 1048576 (1 TiB), not 0",
+         "logs.max_mb", "max_mb =", agents='[logs]\nmax_mb = 0\n'),
+    Case("logs-max-mb-text", "must be a number of MiB, not a string", "logs.max_mb", "max_mb =",
+         agents='[logs]\nmax_mb = "512MB"\n'),
+    Case("logs-max-mb-per-agent-inf", "not inf", "logs.max_mb_per_agent", "max_mb_per_agent =",
+         agents='[logs]\nmax_mb_per_agent = inf\n'),
+    Case("logs-memory-lines-too-many", "must be between 1 and 100000", "logs.memory_lines", "memory_lines =",
+         agents='[logs]\nmemory_lines = 1000000\n'),
+    Case("logs-settle-too-long", "must be more than 0 and at most 60 seconds, not 61", "logs.settle", "settle =",
+         agents='[logs]\nsettle = 61\n'),
+    Case("logs-settle-nan", "not nan", "logs.settle", "settle =", agents='[logs]\nsettle = nan\n'),
+    Case("logs-default-rules-not-bool", "must be true or false", "logs.default_rules", "default_rules =",
+         agents='[logs]\ndefault_rules = "no"\n'),
+    Case("logs-rules-not-an-array", "must be an array of tables: write each rule as [[logs.rules]]", "logs.rules",
+         "rules =", agents='[logs]\nrules = "ERROR"\n'),
+    Case("logs-rules-one-table", "must be an array of tables", "logs.rules", "[logs.rules]",
+         agents='[logs.rules]\nmatch = "x"\nlevel = "error"\n'),
+    Case("logs-rule-bad-regex", "'(unclosed' is not a regular expression: missing ), unterminated subpattern",
+         "logs.rules[0].match", "match =", agents='[[logs.rules]]\nmatch = "(unclosed"\nlevel = "error"\n'),
+    Case("logs-second-rule-bad-level", "must be one of 'error', 'warning', 'info', 'debug', not 'loud'",
+         "logs.rules[1].level", 'level = "loud"',
+         agents='[logs]\nmax_lines = 10\n\n[[logs.rules]]\nmatch = "a"\nlevel = "error"\n\n'
+                '[[logs.rules]]\nmatch = "b"\nlevel = "loud"\n'),
+    Case("logs-rule-unknown-key", "unknown key (known keys: match, level)", "logs.rules[0].matches", "matches =",
+         agents='[[logs.rules]]\nmatches = "x"\nlevel = "error"\n'),
+    Case("logs-rule-without-level", "is required (a rule is { match = \"RE\", level = \"error|warning|info|debug\" })",
+         "logs.rules[0].level", "[[logs.rules]]", agents='[[logs.rules]]\nmatch = "x"\n'),
+    Case("logs-inline-rule-bad-level", "not 'fatal'", "logs.rules[0].level", "rules =",
+         agents='[logs]\nrules = [{ match = "a", level = "fatal" }]\n'),
+    Case("logs-inline-rule-not-a-table", "must be a table { match = \"RE\"", "logs.rules[0]", "rules =",
+         agents='[logs]\nrules = ["ERROR"]\n'),
+    Case("logs-rule-match-not-text", "must be a string, not an integer", "logs.rules[0].match", "match =",
+         agents='[[logs.rules]]\nmatch = 3\nlevel = "error"\n'),
 ]
 
 
@@ -404,9 +448,67 @@ def test_an_agent_added_with_a_restart_policy_reads_back_the_same(env: Env) -> N
 def test_every_key_is_in_the_starter_and_in_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     example = readme[readme.index("## Configuration"):readme.index("## CLI")]
-    for key in [*config.SETTINGS_KEYS, *config.AGENT_KEYS]:
+    for key in [*config.SETTINGS_KEYS, *config.AGENT_KEYS, *(key for key in config.LOGS_KEYS if key != "rules")]:
         assert f"# {key} = " in STARTER, f"{key} is not in the starter file"
         assert f"\n{key} = " in example, f"{key} is not in README's configuration example"
+    assert "# [[logs.rules]]" in STARTER and "\n[[logs.rules]]" in example
+
+
+def uncommented_logs_table(text: str) -> str:
+    """The starter with its commented `[logs]` example (from `# [logs]` to the next blank line) written out."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        inside = line == "# [logs]" or (inside and line != "")
+        lines.append(line[2:] if inside else line)
+    return "\n".join(lines) + "\n"
+
+
+def test_the_starters_logs_example_loads_as_its_comments_say(env: Env) -> None:
+    loaded = config.parse(env.config_path, uncommented_logs_table(STARTER))
+    assert loaded.names() == ["demo"]
+    assert loaded.logs == LogSettings(rules=(LogRule(match="^E\\d{4} ", level="error"),))
+
+
+# --- [logs] ----------------------------------------------------------------------------------------------
+
+
+def test_logs_settings_and_rules_in_file_order(env: Env) -> None:
+    env.write_config(settings="", agents='[logs]\nmax_lines = 1000\nmax_mb = 2.5\nmax_lines_per_agent = 100\n'
+                     'max_mb_per_agent = 1\nmemory_lines = 50\nsettle = 0.5\ndefault_rules = false\n\n'
+                     '[[logs.rules]]\nmatch = "^E\\\\d+"\nlevel = "error"\n\n'
+                     "[[logs.rules]]\nmatch = '(?i)deprecated'\nlevel = \"warning\"\n\n"
+                     '[[agents]]\nname = "a"\ncommand = "true"\n')
+    logs = env.load().logs
+    assert logs == LogSettings(max_lines=1000, max_mb=2.5, max_lines_per_agent=100, max_mb_per_agent=1.0,
+                               memory_lines=50, settle=0.5, default_rules=False,
+                               rules=(LogRule("^E\\d+", "error"), LogRule("(?i)deprecated", "warning")))
+    assert isinstance(logs.max_mb_per_agent, float) and logs.max_bytes == int(2.5 * 1024 * 1024)
+    assert env.load().names() == ["a"]
+
+
+def test_logs_rules_inline_are_the_same_as_tables(env: Env) -> None:
+    env.write_config(agents='[logs]\nrules = [{ match = "x", level = "debug" }, { level = "info", match = "y" }]\n')
+    assert env.load().logs.rules == (LogRule("x", "debug"), LogRule("y", "info"))
+
+
+def test_no_logs_table_is_the_defaults(env: Env) -> None:
+    env.write_config('[[agents]]\nname = "a"\ncommand = "true"\n')
+    assert env.load().logs == LogSettings() and LogSettings().default_rules is True
+
+
+def test_add_and_rm_keep_the_logs_table(env: Env) -> None:
+    """An agent added to (and removed from) a file with [logs] and its rules, before or after the agents."""
+    logs = '[logs]\nmax_lines = 77\n\n[[logs.rules]]\nmatch = "boom"\nlevel = "error"\n'
+    agent = '[[agents]]\nname = "a"\ncommand = "true"\n'
+    for text in (logs + "\n" + agent, agent + "\n" + logs):
+        path = env.write_config(text)
+        before = path.read_text()
+        updated = config.add_agent(config.load(path), AgentSpec(name="b", command="true", cwd=Path("/tmp")))
+        reloaded = config.load(path)
+        assert reloaded == updated and reloaded.names() == ["a", "b"]
+        assert reloaded.logs.max_lines == 77 and reloaded.logs.rules == (LogRule("boom", "error"),)
+        config.remove_agent(reloaded, "b")
+        assert path.read_text() == before
 
 
 # --- editing ---------------------------------------------------------------------------------------------

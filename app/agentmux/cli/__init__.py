@@ -29,6 +29,7 @@ from agentmux.cli.agents import (
     cmd_up,
 )
 from agentmux.cli.doctor import cmd_doctor
+from agentmux.cli.logs import cmd_logs
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
 from agentmux.cli.serve import cmd_serve
@@ -38,7 +39,7 @@ from agentmux.store import StoreDamaged, is_damage
 COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "up": cmd_up, "down": cmd_down, "restart": cmd_restart, "add": cmd_add, "rm": cmd_rm, "ls": cmd_ls,
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
-    "events": cmd_events,
+    "events": cmd_events, "logs": cmd_logs,
 }
 """The commands that act on the fleet of a config, by name."""
 

@@ -8,6 +8,9 @@ from typing import Any
 from agentmux import __version__
 from agentmux.errors import UsageError
 
+DEFAULT_LIMIT = 200
+"""Entries `agentmux logs` shows by default: the newest."""
+
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line with exit code 2."""
@@ -141,6 +144,32 @@ def build_parser() -> Parser:
     p.add_argument("name", metavar="NAME", nargs="?", help="one agent (default: all)")
     p.add_argument("-n", "--last", type=int, default=50, metavar="N", help="the last N events (default 50; 0: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = command(sub, "logs", help="what agents printed, from the log: filter by agent, text, level and time, "
+                "follow new entries (-f), or export every matching one (logs export)",
+                usage="agentmux logs [NAME...] [filters] [-n N] [-f] [--json] [--color WHEN]\n"
+                      "       agentmux logs export [NAME...] [filters] [--format jsonl|text] [-o FILE]",
+                description="Show the newest entries of the agents' log (of the NAMEs, or of every agent) in time "
+                "order, or with `export` first, write every matching entry, oldest first. Filters: "
+                "-e/--grep, -s/--search, -l/--level, --since, --until.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="agents (default: all); `export` first: export")
+    p.add_argument("-e", "--grep", metavar="RE", help="entries whose text matches a Python regular expression")
+    p.add_argument("-i", "--ignore-case", action="store_true", help="--grep ignores case")
+    p.add_argument("-s", "--search", metavar="TEXT", help='entries holding every word and "quoted phrase" of TEXT '
+                   "(any case)")
+    p.add_argument("-l", "--level", metavar="LEVEL", help="at least this severity: error, warning, info, debug")
+    p.add_argument("--since", metavar="WHEN", help="entries from then on: a duration ago (30s, 5m, 2h, 1d) or a "
+                   "time (10:00 today, 2026-12-02T10:00)")
+    p.add_argument("--until", metavar="WHEN", help="entries before then (the same forms as --since)")
+    p.add_argument("-n", "--limit", type=int, metavar="N", help=f"the newest N entries (default {DEFAULT_LIMIT}; "
+                   "0: all)")
+    p.add_argument("-f", "--follow", action="store_true", help="then print new entries as they are stored, until "
+                   "Ctrl-C")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="colour severities and matches: auto (default: on a terminal, unless NO_COLOR is set)")
+    p.add_argument("--format", choices=["jsonl", "text"], help="export: JSON lines (default) or text lines")
+    p.add_argument("-o", "--output", metavar="FILE", help="export: write FILE (in one step) instead of standard "
+                   "output")
     p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
                 "reads the event's JSON on standard input, always exits 0)")
     p.add_argument("event", metavar="EVENT", nargs="?", default="")

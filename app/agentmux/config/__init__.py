@@ -24,10 +24,10 @@ from agentmux.config.model import (
     LogSettings,
     Settings,
 )
-from agentmux.config.validate import AGENT_KEYS, SETTINGS_KEYS, is_env_name, load, parse, parse_pairs
+from agentmux.config.validate import AGENT_KEYS, LOGS_KEYS, SETTINGS_KEYS, is_env_name, load, parse, parse_pairs
 
 __all__ = [
-    "AGENT_KEYS", "ENV_NAME_RE", "FOLLOW_EVERY", "NAME_RE", "RESERVED_ENV", "SETTINGS_KEYS", "STARTER",
+    "AGENT_KEYS", "ENV_NAME_RE", "FOLLOW_EVERY", "LOGS_KEYS", "NAME_RE", "RESERVED_ENV", "SETTINGS_KEYS", "STARTER",
     "AgentSpec", "Config", "ConfigChange", "ConfigFollower", "LogRule", "LogSettings", "Settings", "add_agent",
     "agent_from_table",
     "check_removal", "is_env_name", "new_agent", "load", "parse", "parse_pairs", "remove_agent", "write_starter",

@@ -227,6 +227,19 @@ STARTER = '''\
 # restart = "no"               # an agent that exits: "no", "on-failure" (restart if it failed) or "always"
 # restart_limit = 5            # restarts in a row before agentmux gives up on the agent (0 to 1000)
 
+# Logs: every line agents print, kept in a capped log file beside the store (`agentmux logs` reads it).
+# [logs]
+# max_lines = 2000000          # entries kept for all agents together (the oldest go first)
+# max_mb = 512                 # size of the log file in MiB: it stops growing here
+# max_lines_per_agent = 500000
+# max_mb_per_agent = 128       # MiB of text kept per agent
+# memory_lines = 2000          # entries per agent the TUI's live view keeps in memory
+# settle = 1.5                 # seconds a line redrawn in place must stay unchanged before it is logged
+# default_rules = true         # false: only the rules below give a line's severity (else info)
+# [[logs.rules]]               # severity rules, checked before the defaults; the first match wins
+# match = '^E\\d{4} '           # a Python regular expression ('...': no TOML escapes), searched in each line
+# level = "error"              # error, warning, info or debug
+
 # A simulated coding agent: shows what agentmux does without an API key.
 [[agents]]
 name = "demo"

@@ -57,6 +57,14 @@ class Settings:
 
 LOG_LEVELS = ("error", "warning", "info", "debug")
 MB = 1024 * 1024
+MAX_LOG_LINES = 1_000_000_000
+"""The most entries `max_lines` and `max_lines_per_agent` may keep."""
+MAX_LOG_MB = 1_048_576
+"""The largest size in MiB `max_mb` and `max_mb_per_agent` may give (1 TiB): anything larger is a typo."""
+MAX_MEMORY_LINES = 100_000
+"""The most entries per agent the live view may keep in memory (each TUI keeps them for every agent)."""
+MAX_SETTLE = 60.0
+"""The longest `settle` (seconds): a line redrawn in place is logged at the latest this long after it settles."""
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,14 @@ from agentmux.config.model import (
     BARE_KEY_RE,
     CLAUDE_ONLY_KEYS,
     ENV_NAME_RE,
+    LOG_LEVELS,
     MAX_ARG,
+    MAX_LOG_LINES,
+    MAX_LOG_MB,
+    MAX_MEMORY_LINES,
     MAX_RESTARTS,
     MAX_SECONDS,
+    MAX_SETTLE,
     NAME_RE,
     NUL_IN_PATH,
     NUL_IN_TEXT,
@@ -36,6 +41,8 @@ from agentmux.config.model import (
     AgentSpec,
     ApprovalPolicy,
     Config,
+    LogRule,
+    LogSettings,
     Settings,
 )
 from agentmux.errors import ConfigError, UsageError
@@ -45,6 +52,8 @@ from agentmux.policy import ON_DENY, rule_problem
 # --- validation ------------------------------------------------------------------------------------------
 
 Check = Callable[[Any], str | None]
+RULE_SHAPE = '{ match = "RE", level = "error|warning|info|debug" }'
+"""How one severity rule of `[logs]` is written."""
 
 
 def _is_str(value: Any) -> str | None:
@@ -94,6 +103,47 @@ def _is_duration(value: Any) -> str | None:
     if math.isfinite(value) and 0 < value <= MAX_SECONDS:
         return None
     return f"must be more than 0 and at most {MAX_SECONDS} seconds (a day), not {value!r}"
+
+
+def _is_seconds_up_to(high: float) -> Check:
+    """Seconds: finite, more than 0, at most `high`."""
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be a number of seconds, not {_type_name(value)}"
+        if math.isfinite(value) and 0 < value <= high:
+            return None
+        return f"must be more than 0 and at most {high:g} seconds, not {value!r}"
+
+    return check
+
+
+def _is_mib(value: Any) -> str | None:
+    """A size in MiB: a number (whole or not), finite, more than 0, at most MAX_LOG_MB."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number of MiB, not {_type_name(value)}"
+    if math.isfinite(value) and 0 < value <= MAX_LOG_MB:
+        return None
+    return f"must be a number of MiB more than 0 and at most {MAX_LOG_MB} (1 TiB), not {value!r}"
+
+
+def _is_python_regex(value: Any) -> str | None:
+    """A Python regular expression (`re`, as the log's severity rules are matched)."""
+    problem = _is_str(value)
+    if problem is None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            problem = f"{value!r} is not a regular expression: {exc}"
+        except (RecursionError, OverflowError, ValueError) as exc:  # too deeply nested, too large
+            problem = f"{value!r} is not a usable regular expression: {exc}"
+    return problem
+
+
+def _is_array(value: Any) -> str | None:
+    if isinstance(value, list):
+        return None
+    return (f"must be an array of tables: write each rule as [[logs.rules]] (or rules = [{RULE_SHAPE}]), "
+            f"not {_type_name(value)}")
 
 
 def _is_int_between(low: int, high: int) -> Check:
@@ -198,6 +248,24 @@ SETTINGS_KEYS: dict[str, Check] = {
     "restart_limit": _is_int_between(0, MAX_RESTARTS),
 }
 
+LOGS_KEYS: dict[str, Check] = {
+    "max_lines": _is_int_between(1, MAX_LOG_LINES),
+    "max_mb": _is_mib,
+    "max_lines_per_agent": _is_int_between(1, MAX_LOG_LINES),
+    "max_mb_per_agent": _is_mib,
+    "memory_lines": _is_int_between(1, MAX_MEMORY_LINES),
+    "settle": _is_seconds_up_to(MAX_SETTLE),
+    "rules": _is_array,
+    "default_rules": _is_bool,
+}
+"""The `[logs]` table's keys (config/model.py, `LogSettings`)."""
+
+LOG_RULE_KEYS: dict[str, Check] = {
+    "match": _is_python_regex,
+    "level": _is_one_of(*LOG_LEVELS),
+}
+"""The keys of each `[[logs.rules]]` table: both are required."""
+
 AGENT_KEYS: dict[str, Check] = {
     "name": _is_str,
     "kind": _is_str,
@@ -260,6 +328,17 @@ class _Locator:
             if sub.match(self.lines[i]):
                 return self._key_after(i, key)
         return self._key_after(headers[index], table)
+
+    def logs(self, key: str | None) -> int | None:
+        headers = self._header_lines(r"^\s*\[\s*logs\s*\]")
+        return self._key_after(headers[0], key) if headers else self.top("logs")
+
+    def log_rule(self, index: int, key: str | None) -> int | None:
+        """The line of `key` in the `index`th `[[logs.rules]]` table, or of `rules = [...]` when inline."""
+        headers = self._header_lines(r"^\s*\[\[\s*logs\s*\.\s*rules\s*\]\]")
+        if index < len(headers):
+            return self._key_after(headers[index], key)
+        return self.logs("rules")
 
     def top(self, key: str) -> int | None:
         key_re = re.compile(rf"^\s*\[*\s*{re.escape(key)}\b")
@@ -324,6 +403,33 @@ class _Validator:
         if "pass_env" in values:
             values["pass_env"] = tuple(values["pass_env"])
         return Settings(**values)
+
+    def logs(self, raw: Any) -> LogSettings:
+        if raw is None:
+            return LogSettings()
+        if not isinstance(raw, dict):
+            raise self.fail("must be a table: write it as [logs]", "logs", self.where.top("logs"))
+        self.check_table(raw, LOGS_KEYS, "logs.", self.where.logs)
+        values: dict[str, Any] = {key: value for key, value in raw.items() if key != "rules"}
+        for key in ("max_mb", "max_mb_per_agent", "settle"):
+            if key in values:
+                values[key] = float(values[key])
+        rules: list[LogRule] = []
+        for index, rule in enumerate(raw.get("rules", ())):
+            label = f"logs.rules[{index}]"
+
+            def line_of(key: str | None, index: int = index) -> int | None:
+                return self.where.log_rule(index, key)
+
+            if not isinstance(rule, dict):
+                raise self.fail(f"must be a table {RULE_SHAPE}, not {_type_name(rule)}", label, line_of(None))
+            self.check_table(rule, LOG_RULE_KEYS, f"{label}.", line_of)
+            for key in LOG_RULE_KEYS:
+                if key not in rule:
+                    raise self.fail(f"is required (a rule is {RULE_SHAPE})", f"{label}.{key}", line_of(None))
+            rules.append(LogRule(match=rule["match"], level=rule["level"]))
+        values["rules"] = tuple(rules)
+        return LogSettings(**values)
 
     def resolve(self, value: str, key: str, line: int | None) -> Path:
         """A path from the file: `~` expanded, relative paths taken from the config file's folder."""
@@ -452,11 +558,11 @@ def parse(path: Path, text: str, check_dirs: bool = True) -> Config:
         raise ConfigError(str(path), f"invalid TOML: {reason}", line=int(match.group(1)) if match else None) from None
     validator = _Validator(path, text, check_dirs)
     for key in document:
-        if key not in ("agentmux", "agents"):
-            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]])", key_text(key),
+        if key not in ("agentmux", "agents", "logs"):
+            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]], [logs])", key_text(key),
                                  validator.where.top(key))
     return Config(path=path, settings=validator.settings(document.get("agentmux")),
-                  agents=validator.agents(document.get("agents")))
+                  agents=validator.agents(document.get("agents")), logs=validator.logs(document.get("logs")))
 
 
 def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
