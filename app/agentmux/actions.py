@@ -14,7 +14,7 @@ from typing import Any
 
 from agentmux import config as config_module
 from agentmux.agents.lifecycle import Fleet, Outcome
-from agentmux.config import AgentSpec, Config
+from agentmux.config import NAME_RE, AgentSpec, Config
 from agentmux.errors import AgentmuxError, UnknownAgent, UsageError
 from agentmux.queue import Queue, Task
 from agentmux.queue.model import MAX_PRIORITY
@@ -54,7 +54,7 @@ class Actions:
 
     def known(self, name: str) -> str:
         """The name, if the store or the config knows it; else UnknownAgent (naming the config file)."""
-        if self.fleet.store.agent(name) is None:
+        if not NAME_RE.fullmatch(name) or self.fleet.store.agent(name) is None:  # a name no agent can have
             self.config.agent(name)
         return name
 

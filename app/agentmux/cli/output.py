@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from agentmux.agents.lifecycle import Outcome
 from agentmux.agents.observer import format_age
 from agentmux.ansi import one_line
+from agentmux.errors import UsageError
 
 
 def ago(timestamp: float | None, now: float) -> str:
@@ -32,4 +33,8 @@ def read_stdin() -> str:
     """Standard input as text: all of it, exactly, or one line saying where it is not UTF-8."""
     from agentmux.agents.delivery import decode_input
 
-    return decode_input(sys.stdin.buffer.read())
+    try:
+        data = sys.stdin.buffer.read()
+    except (OSError, ValueError) as exc:  # closed, or not readable (a detached process, a test's captured stdin)
+        raise UsageError(f"cannot read the text from standard input (-): {exc}") from None
+    return decode_input(data)
