@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from agentmux.config import LogSettings
 from agentmux.logs import LogEntry, LogQuery, LogStore
 from tests.conftest import Env, Running, Supervisors
 
@@ -21,12 +19,16 @@ class Driven:
     """One agent running the driver, its supervisor, and the lines the test made it print."""
 
     def __init__(self, env: Env, running: Supervisors, name: str = "d", settle: float = 0.3,
-                 settings: str = "", agent_extra: str = "") -> None:
+                 settings: str = "", agent_extra: str = "", logs: str = "") -> None:
         self.env = env
         self.name = name
         self.commands = env.root / f"{name}.commands"
         self.commands.write_text("")
         env.write_config(f'''
+[logs]
+settle = {settle}
+{logs}
+
 [[agents]]
 name = "{name}"
 command = "{sys.executable} -u {DRIVER} {self.commands}"
@@ -34,7 +36,7 @@ command = "{sys.executable} -u {DRIVER} {self.commands}"
 ''', settings)
         self.run: Running = running()
         fleet = self.run.fleet
-        fleet.config = dataclasses.replace(fleet.config, logs=LogSettings(settle=settle))
+        assert fleet.config.logs.settle == settle
         self.printed: list[str] = ["driver ready"]
         self.reader = LogStore(fleet.config.logs_path)
 

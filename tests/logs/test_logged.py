@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from agentmux.config import LogSettings
 from agentmux.logs import LogQuery, Severity
 from tests.logs.conftest import Driven, MakeDriven
 from tests.logs.test_capture import settle
@@ -78,9 +77,7 @@ def test_search_matches_grep_over_the_same_lines(driven: MakeDriven, tmp_path: P
 
 
 def test_caps_hold_while_agents_keep_printing(driven: MakeDriven) -> None:
-    d = driven()
-    limits = LogSettings(settle=0.3, max_lines=3000, max_mb=2, max_lines_per_agent=2500, max_mb_per_agent=1)
-    d.run.fleet.config = type(d.run.fleet.config)(**{**d.run.fleet.config.__dict__, "logs": limits})
+    d = driven(logs="max_lines = 3000\nmax_mb = 2\nmax_lines_per_agent = 2500\nmax_mb_per_agent = 1")
     path = d.run.fleet.config.logs_path
     sizes = []
     for round_ in range(30):
