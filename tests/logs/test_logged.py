@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agentmux.logs import LogQuery, Severity
+from tests.conftest import Env, Supervisors
 from tests.logs.conftest import Driven, MakeDriven
 from tests.logs.test_capture import settle
 
@@ -96,3 +97,14 @@ def test_caps_hold_while_agents_keep_printing(driven: MakeDriven) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM log_lines").fetchone()[0] == stats.lines
     assert re.search(r" 399$", newest)
+
+
+def test_a_log_database_that_cannot_be_opened_is_said_and_the_loop_goes_on(env: Env, running: Supervisors) -> None:
+    env.write_config('[[agents]]\nname = "a"\ncommand = "echo hello; exec sleep 600"\n')
+    path = env.load().logs_path
+    path.mkdir(parents=True)  # a directory where the file should be
+    run = running()
+    looks = [run.tick() for _ in range(3)]
+    assert looks[-1].logs_problem is not None
+    assert str(path) in looks[-1].logs_problem and "logs are not written" in looks[-1].logs_problem
+    run.until(lambda: run.fleet.store.agent("a").state.value == "idle", message="states still followed")

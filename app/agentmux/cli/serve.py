@@ -25,6 +25,7 @@ class Printer:
 
     def __init__(self) -> None:
         self.holding: bool | None = None
+        self.logs_problem: str | None = None
 
     def wants(self, name: str) -> bool:
         return False
@@ -35,6 +36,9 @@ class Printer:
             say(change.problem or f"config {look.config.path} read again: {len(look.config.agents)} agents")
         for name, detected in look.changes:
             say(f"{name}: {detected.state.value} ({detected.reason})")
+        if look.logs_problem != self.logs_problem:
+            self.logs_problem = look.logs_problem
+            say(look.logs_problem or "logs are written again")
         if look.holding != self.holding:
             self.holding = look.holding
             say("dispatching queued tasks" if look.holding

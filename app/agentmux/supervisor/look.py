@@ -35,3 +35,5 @@ class Look:
     """Who dispatches: this process's holder name, another's, or None when nobody does."""
     queue: QueueSummary | None
     """The queue's depths and pauses, when the store changed since the last look (else None)."""
+    logs_problem: str | None = None
+    """Why this process (holding the lease) could not write the logs at its last look; None while it can."""

@@ -100,7 +100,8 @@ class Pipeline:
             look = Look(at=now, config=self.fleet.config, config_change=change, statuses=tuple(statuses),
                         panes=MappingProxyType(dict(self.observer.panes)), screens=MappingProxyType(screens),
                         changes=tuple(changes), holding=holding, dispatcher=dispatcher,
-                        queue=self._queue_summary(holding, dispatcher))
+                        queue=self._queue_summary(holding, dispatcher),
+                        logs_problem=self.logs.problem if holding else None)
             if holding:
                 self.restarter.tick(statuses, now)
                 self.turns.tick(self.observer.newest_hook)  # before the dispatcher: a task's result is its turn's

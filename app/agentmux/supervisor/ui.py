@@ -87,6 +87,7 @@ class UiBuffer:
         self._hidden_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self._pending = UiUpdate()
+        self._logs_problem: str | None = None
         self._last_statuses: tuple[AgentStatus, ...] | None = None
         self._summary: QueueSummary | None = None
         self._panel_read: tuple[str | None, bool] | None = None
@@ -117,6 +118,11 @@ class UiBuffer:
                 if look.config_change.problem:
                     pending.problems.append(look.config_change.problem)
                 news = True
+            if look.logs_problem != self._logs_problem:
+                self._logs_problem = look.logs_problem
+                if look.logs_problem:
+                    pending.problems.append(look.logs_problem)
+                    news = True
             if look.screens:
                 pending.screens.update(look.screens)
                 self.last_change = look.at
