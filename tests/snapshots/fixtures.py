@@ -290,13 +290,19 @@ EARLIER: dict[str, list[str]] = {
 """Lines each agent printed before its screen's: a debug line, warnings, an error."""
 
 
-def _log_entries() -> tuple[LogEntry, ...]:
+CLAUDE_EARLIER: dict[str, list[str]] = {
+    "reviewer": [f"{DIM}DEBUG SessionStart: resumed session 5c1e…{RESET}"],
+    "docs": [f"{YELLOW}warning:{RESET} docs/upgrade.md is 3 releases behind the changelog"],
+}
+
+
+def _log_entries(statuses: list[AgentStatus], earlier: dict[str, list[str]]) -> tuple[LogEntry, ...]:
     """Every agent's lines as the capture would have logged them: its earlier lines, then its screen's, one
     every few seconds up to its last output, classified by the default severity rules, ids in time order."""
     classify = Classifier()
     timed: list[tuple[float, str, str]] = []
-    for status in STATUSES:
-        lines = [*EARLIER.get(status.name, []), *(line for line in status.screen.split("\n") if ansi.plain(line))]
+    for status in statuses:
+        lines = [*earlier.get(status.name, []), *(line for line in status.screen.split("\n") if ansi.plain(line))]
         last = status.last_output_at or FIXED_TIME
         step = 7.0 + len(status.name)
         timed += [(last - (len(lines) - 1 - n) * step, status.name, line) for n, line in enumerate(lines)]
@@ -306,9 +312,10 @@ def _log_entries() -> tuple[LogEntry, ...]:
                  for number, (at, agent, line) in enumerate(timed, start=1))
 
 
-LOG_ENTRIES = _log_entries()
+LOG_ENTRIES = _log_entries(STATUSES, EARLIER)
 FEED_ENTRIES = LOG_ENTRIES[:-6]
 """What the live feed's rings hold when the scene starts; the newest six arrive with the scene's look."""
+CLAUDE_LOG_ENTRIES = _log_entries(CLAUDE_STATUSES, CLAUDE_EARLIER)
 _log_database: list[Path] = []
 
 
@@ -324,9 +331,15 @@ def open_log_store() -> LogStore:
     return LogStore(_log_database[0])
 
 
-def recent_logs(agent: str | None, count: int) -> list[LogEntry]:
-    """What the live feed keeps: FEED_ENTRIES, one agent's or all."""
-    return [entry for entry in FEED_ENTRIES if agent is None or entry.agent == agent][-count:]
+def feed_of(config: Config) -> Callable[[str | None, int], list[LogEntry]]:
+    """What the live feed keeps for the scene's fleet (FEED_ENTRIES, or the claude agents'), one agent's or all."""
+    claude = config.names() == [status.name for status in CLAUDE_STATUSES]
+    entries = CLAUDE_LOG_ENTRIES if claude else FEED_ENTRIES
+
+    def recent_logs(agent: str | None, count: int) -> list[LogEntry]:
+        return [entry for entry in entries if agent is None or entry.agent == agent][-count:]
+
+    return recent_logs
 
 
 def read_task(task_id: int) -> TaskDetails:
@@ -372,7 +385,7 @@ def make_app(config: Config) -> AgentmuxApp:
     app.read_task = read_task  # type: ignore[method-assign]
     app.read_question = read_question  # type: ignore[method-assign]
     app.open_log_store = open_log_store  # type: ignore[method-assign]
-    app.recent_logs = recent_logs  # type: ignore[method-assign]
+    app.recent_logs = feed_of(config)  # type: ignore[method-assign]
     return app
 
 
