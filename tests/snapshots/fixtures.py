@@ -1,11 +1,15 @@
 """A deterministic fleet for snapshot tests and README screenshots: fixed time, fixed paths, fixed screens.
 
-Nothing here touches tmux or the disk. The app runs with `observe_fleet=False`, and each scene feeds the
-dashboard the `UiUpdate`s the capture worker would have posted, then presses keys like a user.
+Nothing here touches tmux. The app runs with `observe_fleet=False`, and each scene feeds the dashboard the
+`UiUpdate`s the capture worker would have posted, then presses keys like a user. The only file written is the
+log viewer's database: a real `LogStore` in a temporary folder, filled once per process with `LOG_ENTRIES`.
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -20,15 +24,19 @@ from agentmux import ansi
 from agentmux.agents import answers
 from agentmux.agents.observer import AgentStatus
 from agentmux.config import AgentSpec, Config, Settings
+from agentmux.logs import LogEntry, LogStore
+from agentmux.logs.severity import Classifier
 from agentmux.queue import Task, TaskState
 from agentmux.queue.model import TaskEvent
 from agentmux.state import AgentState
 from agentmux.supervisor.ui import QueueView, UiUpdate
 from agentmux.tui.app import AgentmuxApp
+from agentmux.tui.screens import logs as log_screens
 from agentmux.tui.screens import tasks as task_screens
 from agentmux.tui.screens.answer import Question, question_lines
+from agentmux.tui.screens.logs import LogsScreen
 from agentmux.tui.screens.tasks import TaskDetails
-from agentmux.tui.widgets import panels
+from agentmux.tui.widgets import logview, panels
 from agentmux.tui.widgets.panels import LogPanel
 from agentmux.tui.widgets.queue import QueuePanel
 
@@ -267,6 +275,73 @@ CLAUDE_QUEUE = QueueView(tasks=(
     scope=("reviewer", False))
 
 
+EARLIER: dict[str, list[str]] = {
+    "backend": [
+        f"{BOLD}demo>{RESET} update the changelog", f"{BULLET} Reading CHANGELOG.md",
+        f"{DIM}DEBUG picked task 26 from the queue (attempt 1 of 3){RESET}",
+        f"{RED}✗ error: merge conflict in CHANGELOG.md{RESET}",
+        f"{YELLOW}warning:{RESET} the working tree has 2 unmerged paths",
+    ],
+    "architect": [f"{DIM}DEBUG resolver: 412 packages, 37 changed{RESET}"],
+    "reviewer": [f"{YELLOW}npm WARN{RESET} deprecated inflight@1.0.6: this module is not supported",
+                 f"{YELLOW}⚠ React Router Future Flag Warning{RESET}: v7_startTransition"],
+    "tests": [f"{DIM}DEBUG collected 41 items in 0.21s{RESET}"],
+}
+"""Lines each agent printed before its screen's: a debug line, warnings, an error."""
+
+
+CLAUDE_EARLIER: dict[str, list[str]] = {
+    "reviewer": [f"{DIM}DEBUG SessionStart: resumed session 5c1e…{RESET}"],
+    "docs": [f"{YELLOW}warning:{RESET} docs/upgrade.md is 3 releases behind the changelog"],
+}
+
+
+def _log_entries(statuses: list[AgentStatus], earlier: dict[str, list[str]]) -> tuple[LogEntry, ...]:
+    """Every agent's lines as the capture would have logged them: its earlier lines, then its screen's, one
+    every few seconds up to its last output, classified by the default severity rules, ids in time order."""
+    classify = Classifier()
+    timed: list[tuple[float, str, str]] = []
+    for status in statuses:
+        lines = [*earlier.get(status.name, []), *(line for line in status.screen.split("\n") if ansi.plain(line))]
+        last = status.last_output_at or FIXED_TIME
+        step = 7.0 + len(status.name)
+        timed += [(last - (len(lines) - 1 - n) * step, status.name, line) for n, line in enumerate(lines)]
+    timed.sort()
+    return tuple(LogEntry(at=at, agent=agent, text=ansi.plain(line), styled=line if "\x1b" in line else None,
+                          severity=classify(agent, ansi.plain(line)), id=number)
+                 for number, (at, agent, line) in enumerate(timed, start=1))
+
+
+LOG_ENTRIES = _log_entries(STATUSES, EARLIER)
+FEED_ENTRIES = LOG_ENTRIES[:-6]
+"""What the live feed's rings hold when the scene starts; the newest six arrive with the scene's look."""
+CLAUDE_LOG_ENTRIES = _log_entries(CLAUDE_STATUSES, CLAUDE_EARLIER)
+_log_database: list[Path] = []
+
+
+def open_log_store() -> LogStore:
+    """A connection to the scenes' log database (made once per process in a temporary folder)."""
+    if not _log_database:
+        folder = Path(tempfile.mkdtemp(prefix="agentmux-scenes-"))
+        atexit.register(shutil.rmtree, folder, True)
+        store = LogStore(folder / "logs.db")
+        store.append(LOG_ENTRIES)
+        store.close()
+        _log_database.append(folder / "logs.db")
+    return LogStore(_log_database[0])
+
+
+def feed_of(config: Config) -> Callable[[str | None, int], list[LogEntry]]:
+    """What the live feed keeps for the scene's fleet (FEED_ENTRIES, or the claude agents'), one agent's or all."""
+    claude = config.names() == [status.name for status in CLAUDE_STATUSES]
+    entries = CLAUDE_LOG_ENTRIES if claude else FEED_ENTRIES
+
+    def recent_logs(agent: str | None, count: int) -> list[LogEntry]:
+        return [entry for entry in entries if agent is None or entry.agent == agent][-count:]
+
+    return recent_logs
+
+
 def read_task(task_id: int) -> TaskDetails:
     """What the task view would read from the store, from TASKS and EVENTS."""
     by_id = {task.id: task for task in TASKS}
@@ -309,6 +384,8 @@ def make_app(config: Config) -> AgentmuxApp:
     app = AgentmuxApp(config, observe_fleet=False, clock=lambda: FIXED_TIME)
     app.read_task = read_task  # type: ignore[method-assign]
     app.read_question = read_question  # type: ignore[method-assign]
+    app.open_log_store = open_log_store  # type: ignore[method-assign]
+    app.recent_logs = feed_of(config)  # type: ignore[method-assign]
     return app
 
 
@@ -316,7 +393,8 @@ class _FrozenTime(SimpleNamespace):
     """Stands in for the `time` module in the log panel: its stamps read FIXED_TIME in UTC."""
 
 
-FROZEN_TIME = _FrozenTime(time=lambda: FIXED_TIME, localtime=time.gmtime, strftime=time.strftime)
+FROZEN_TIME = _FrozenTime(time=lambda: FIXED_TIME, localtime=time.gmtime, strftime=time.strftime,
+                          perf_counter=lambda: 0.0)
 
 
 def freeze_log_stamps(setattr_: Callable[[Any, str, Any], Any] = setattr) -> None:
@@ -327,6 +405,8 @@ def freeze_log_stamps(setattr_: Callable[[Any, str, Any], Any] = setattr) -> Non
     """
     setattr_(panels, "time", FROZEN_TIME)
     setattr_(task_screens, "time", FROZEN_TIME)
+    setattr_(logview, "time", FROZEN_TIME)
+    setattr_(log_screens, "time", FROZEN_TIME)
 
 
 # --- scenes: what a user does before the picture is taken ------------------------------------------------
@@ -343,10 +423,46 @@ async def show_fleet(pilot: Pilot[None]) -> None:
     await pilot.pause()
     await pilot.press("space", "right")
     await pilot.pause()
-    dashboard.apply(UiUpdate(screens={later: SCREENS[later]}))
+    dashboard.apply(UiUpdate(screens={later: SCREENS[later]}, logs=list(LOG_ENTRIES[len(FEED_ENTRIES):])))
     dashboard.query_one(LogPanel).flush()  # the log writes in batches; take the picture after one
     await pilot.pause()
     await pilot.pause()
+
+
+async def show_log_panel_of_all(pilot: Pilot[None]) -> None:
+    """The log panel listing every agent's entries (o): agents by colour, severities by letter and colour."""
+    await show_fleet(pilot)
+    await pilot.press("o")
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def until_viewer_settles(pilot: Pilot[None], searching: str | None = None) -> LogsScreen:
+    """Wait (with a deadline) until the log viewer on top has its answers: entries loaded, matches counted
+    (of a search for `searching`, when given)."""
+    deadline = time.monotonic() + 10
+    while True:
+        screen = pilot.app.screen
+        if isinstance(screen, LogsScreen) and screen.working is None and not screen.counting and (
+                searching is None or (screen.search_text == searching and screen.matches is not None)):
+            await pilot.pause()
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the log viewer did not settle: {screen!r}")
+        await pilot.pause(0.02)
+
+
+async def show_log_viewer(pilot: Pilot[None]) -> None:
+    """L over the fleet with the log panel on every agent: the viewer, searching for "login" (every match
+    highlighted and counted), N: the match above the newest one selected."""
+    await show_log_panel_of_all(pilot)
+    await pilot.press("L")
+    await until_viewer_settles(pilot)
+    await pilot.press("slash", *"login", "enter")
+    await until_viewer_settles(pilot, searching="login")
+    await pilot.press("N")
+    await until_viewer_settles(pilot)
+    _still_cursors(pilot)
 
 
 async def show_zoom(pilot: Pilot[None]) -> None:
@@ -472,6 +588,8 @@ SCENES: dict[str, tuple[Callable[[], Config], Scene]] = {
     "add-task": (fleet_config, show_add_task),
     "add-task-error": (fleet_config, show_add_task_error),
     "help": (fleet_config, show_help),
+    "log-panel": (fleet_config, show_log_panel_of_all),
+    "logs": (fleet_config, show_log_viewer),
     "claude": (claude_config, show_claude),
     "answer": (claude_config, show_answer),
     "first-run": (empty_config, show_empty),

@@ -64,6 +64,16 @@ def test_add_task_form_refuses_a_bad_regular_expression(snap_compare: SnapCompar
     assert snap_scene(snap_compare, "add-task-error")
 
 
+def test_log_panel_of_every_agent(snap_compare: SnapCompare) -> None:
+    """o: the log panel lists every agent's entries: time, agent, severity (letter and colour), styled text."""
+    assert snap_scene(snap_compare, "log-panel")
+
+
+def test_log_viewer_with_a_search(snap_compare: SnapCompare) -> None:
+    """L: every agent's entries full-screen, a search's matches highlighted and counted, one selected."""
+    assert snap_scene(snap_compare, "logs")
+
+
 def test_help(snap_compare: SnapCompare) -> None:
     assert snap_scene(snap_compare, "help")
 

@@ -27,7 +27,7 @@ from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
 from agentmux.errors import AgentmuxError
-from agentmux.logs import LogStore
+from agentmux.logs import LogEntry, LogStore
 from agentmux.logs.feed import LogFeed
 from agentmux.queue import Task
 from agentmux.state import AgentState
@@ -176,9 +176,14 @@ class AgentmuxApp(App[None]):
             self.notify(problem, severity="error", timeout=10, markup=False)
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
+        from agentmux.tui.screens.logs import LogsScreen
         from agentmux.tui.screens.tasks import TaskScreen
         from agentmux.tui.screens.zoom import ZoomScreen
 
+        if update.logs:
+            for viewer in self.screen_stack:  # a viewer under a zoom it opened follows on
+                if isinstance(viewer, LogsScreen):
+                    viewer.add_live(update.logs)
         screen = self.screen
         if update.statuses is not None and isinstance(screen, ZoomScreen):
             screen.show_status(next((s for s in update.statuses if s.name == screen.agent), None))
@@ -209,6 +214,14 @@ class AgentmuxApp(App[None]):
     def last_screen(self, name: str) -> list[str] | None:
         dashboard = self.dashboard
         return dashboard.screens.get(name) if dashboard is not None else None
+
+    def recent_logs(self, agent: str | None, count: int) -> list[LogEntry]:
+        """The newest log entries the live feed keeps (one agent's, or every agent's), oldest first."""
+        return self.buffer.recent_logs(agent, count) if self.buffer is not None else []
+
+    def open_log_store(self) -> LogStore:
+        """A connection of its own to the log database (blocking: call it from the worker that uses it)."""
+        return LogStore(self.config.logs_path, self.config.logs)
 
     # --- attention ---------------------------------------------------------------------------------------
 
@@ -451,6 +464,24 @@ class AgentmuxApp(App[None]):
 
         self.push_screen(ZoomScreen(name, self.shown_status(name)))
 
+    def open_logs(self, agent: str | None) -> None:
+        """The log viewer: one agent's entries, or every agent's (None)."""
+        from agentmux.tui.screens.logs import LogsScreen
+
+        self.push_screen(LogsScreen(agents=(agent,) if agent else ()))
+
+    def show_tile(self, name: str) -> None:
+        """Back to the dashboard (closing the screens over it) with the agent's tile focused."""
+        dashboard = self.dashboard
+        if dashboard is None:
+            return
+        if dashboard.grid.tile(name) is None:
+            self.notify(f"{name} has no tile: it is not in the fleet any more", severity="warning")
+            return
+        while self.screen is not dashboard and len(self.screen_stack) > 1:
+            self.pop_screen()
+        dashboard.focus_agent(name)
+
     def attach(self, name: str) -> None:
         """A real tmux client on the agent's session; detaching returns here exactly as it was."""
         status = self.shown_status(name)
@@ -477,8 +508,10 @@ class AgentmuxApp(App[None]):
     def action_help(self) -> None:
         from agentmux.tui.screens.dashboard import DashboardScreen
         from agentmux.tui.screens.dialogs import HelpScreen
+        from agentmux.tui.screens.logs import LogsScreen
         from agentmux.tui.screens.tasks import TaskScreen
         from agentmux.tui.screens.zoom import ZoomScreen
+        from agentmux.tui.widgets.panels import LogPanel
         from agentmux.tui.widgets.queue import QueuePanel
 
         def bindings(items: Iterable[object]) -> list[Binding]:
@@ -487,6 +520,8 @@ class AgentmuxApp(App[None]):
         self.push_screen(HelpScreen([
             ("Dashboard", bindings(DashboardScreen.BINDINGS)),
             ("Queue panel (Tab moves in and out)", bindings(QueuePanel.BINDINGS)),
+            ("Log panel (click it to focus it)", bindings(LogPanel.BINDINGS)),
+            ("Log viewer (L)", bindings(LogsScreen.BINDINGS)),
             ("Task view", bindings(TaskScreen.BINDINGS)),
             ("Zoomed agent", bindings(ZoomScreen.BINDINGS)),
             ("Everywhere", [*bindings(self.BINDINGS), Binding("ctrl+p", "", "Command palette: every action")]),

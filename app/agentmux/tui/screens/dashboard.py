@@ -11,12 +11,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from agentmux.agents.observer import AgentStatus
-from agentmux.ansi import new_lines, visible_lines
+from agentmux.ansi import visible_lines
 from agentmux.state import AgentState
 from agentmux.supervisor.ui import QueueView, UiUpdate
 from agentmux.tui.handle import app_of
 from agentmux.tui.widgets.grid import AgentGrid
-from agentmux.tui.widgets.panels import LogPanel
+from agentmux.tui.widgets.panels import LogPanel, LogTail
 from agentmux.tui.widgets.queue import QueuePanel, TaskList
 from agentmux.tui.widgets.tile import ATTENTION, AgentTile
 
@@ -45,6 +45,7 @@ class DashboardScreen(Screen[None]):
         Binding("A", "pick_answer", "Answer…"),
         Binding("w", "next_attention", "Next waiting"),
         Binding("e", "add_task", "Queue task"),
+        Binding("L", "open_logs", "Logs"),
         Binding("tab", "focus_queue", "Queue panel"),
         Binding("plus", "add_agent", "Add", key_display="+"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -107,15 +108,14 @@ class DashboardScreen(Screen[None]):
             self.statuses = {s.name: s for s in update.statuses}
             self.sync_tiles(update.statuses)
         grid = self.grid
-        log = self.query_one(LogPanel)
         for name, screen in update.screens.items():
             lines = visible_lines(screen)
             tile = grid.tile(name)
             if tile is not None and tile.display:
                 tile.show_lines(lines)
-            if log.wants(name):
-                log.add_lines(name, new_lines(self.screens.get(name, []), lines), now=app_of(self).clock())
             self.screens[name] = lines
+        if update.logs:
+            self.query_one(LogPanel).add_entries(update.logs)
         for name, detected in update.changes:
             if detected.state in ATTENTION:
                 app_of(self).attention(name, detected)
@@ -165,7 +165,7 @@ class DashboardScreen(Screen[None]):
                 grid.move_child(tile, after=ordered[index - 1])
         grid.reflow()
         target = tiles.get(focused or "") or (ordered[0] if ordered else None)
-        if target is not None and not isinstance(self.focused, AgentTile | TaskList):
+        if target is not None and not isinstance(self.focused, AgentTile | TaskList | LogTail):
             target.focus()
 
     def tick_ages(self) -> None:
@@ -216,10 +216,10 @@ class DashboardScreen(Screen[None]):
     # --- helpers -----------------------------------------------------------------------------------------
 
     def focused_agent(self) -> str | None:
-        """The focused tile's agent; while the queue panel has focus, the agent of the tile focused last."""
+        """The focused tile's agent; while the queue or log panel has focus, the agent of the tile focused last."""
         if isinstance(self.focused, AgentTile):
             return self.focused.agent
-        if isinstance(self.focused, TaskList) and self._last_agent is not None \
+        if isinstance(self.focused, TaskList | LogTail) and self._last_agent is not None \
                 and self.grid.tile(self._last_agent) is not None:
             return self._last_agent
         return None
@@ -422,6 +422,20 @@ class DashboardScreen(Screen[None]):
 
     def action_log_all(self) -> None:
         self.query_one(LogPanel).toggle_all()
+
+    def action_open_logs(self) -> None:
+        """The log viewer, showing what the log panel shows (the focused agent's entries, or every agent's)."""
+        app_of(self).open_logs(self.query_one(LogPanel).scope)
+
+    def focus_agent(self, name: str) -> bool:
+        """Focus the agent's tile (turning to its page); False when it has none."""
+        tile = self.grid.tile(name)
+        if tile is None:
+            return False
+        if not tile.display:
+            self.grid.show_tile(tile)
+        self.focus_tile(tile)
+        return True
 
     def action_resize_side(self, delta: int) -> None:
         side = self.query_one("#side")
