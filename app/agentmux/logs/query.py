@@ -1,44 +1,107 @@
 """What a log search asks, and how it is answered: the trigram index narrows (every word or phrase, and every
 literal run of 3 or more characters a regular expression requires), then each candidate is checked exactly.
 
-Words and phrases match as substrings, ignoring case (`conn refused` finds `Connection refused`); a regular
-expression is Python's `re`, searched in the plain text (case-sensitive unless `ignore_case`), like `grep -E`
-for the expressions both know."""
+Words and phrases match as substrings, ignoring case letter by letter as the index folds it (`conn refused` finds
+`Connection refused`; like `grep -i`, `ß` is not `ss`); a regular expression is Python's `re`, searched in the
+plain text (case-sensitive unless `ignore_case`), like `grep -E` for the expressions both know."""
 
 from __future__ import annotations
 
 import re
-import shlex
+import sqlite3
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # the parser `re` uses: literals a pattern needs
 
 from agentmux.logs.model import Severity
 
 GRAM = 3
 """The trigram index finds substrings of at least this many characters; shorter ones are checked row by row."""
+CASED_BELOW = 0x1F000
+"""No character at or above this code point has a case (Unicode 15: the last cased letters are Adlam's)."""
+
+
+@cache
+def fold_table() -> dict[int, str]:
+    """How SQLite's trigram tokenizer folds case, one character to one (simple case folding of the Unicode
+    version SQLite was built with; U+FFFE and U+FFFF read as U+FFFD): asked of SQLite itself, once, so the exact
+    check folds exactly as the index does and a candidate the index leaves out could never have matched."""
+    probe = [cp for cp in range(CASED_BELOW) if not 0xD800 <= cp < 0xE000 and (
+        chr(cp).lower() != chr(cp) or chr(cp).upper() != chr(cp) or chr(cp).casefold() != chr(cp))]
+    probe += [0xFFFE, 0xFFFF]
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("CREATE VIRTUAL TABLE probe USING fts5 (text, tokenize = 'trigram', detail = 'full')")
+        db.execute("CREATE VIRTUAL TABLE probe_terms USING fts5vocab (probe, 'instance')")
+        db.executemany("INSERT INTO probe (rowid, text) VALUES (?, ?)", ((cp, chr(cp) * GRAM) for cp in probe))
+        table = {doc: term[0] for term, doc in db.execute("SELECT term, doc FROM probe_terms") if term}
+    finally:
+        db.close()
+    return {cp: folded for cp, folded in table.items() if folded != chr(cp)}
+
+
+@cache
+def _unlike_lower() -> frozenset[str]:
+    """The characters SQLite folds otherwise than `str.lower` does (and Σ, which `str.lower` folds by context)."""
+    table = fold_table()
+    odd = {chr(cp) for cp in range(CASED_BELOW) if not 0xD800 <= cp < 0xE000
+           and chr(cp).lower() != table.get(cp, chr(cp))}
+    return frozenset(odd | {"\u03a3", "\ufffe", "\uffff"})
+
+
+def fold(text: str) -> str:
+    """The text with its case folded as the index folds it (one character for one: lengths are kept)."""
+    if text.isascii() or _unlike_lower().isdisjoint(text):
+        return text.lower()
+    return text.translate(fold_table())
+
+
+@cache
+def _universe() -> str:
+    """Every character some other character may equal when case is ignored."""
+    chars = {chr(cp) for cp in fold_table()} | set(fold_table().values())
+    for cp in range(CASED_BELOW):
+        if not 0xD800 <= cp < 0xE000:
+            char = chr(cp)
+            if char.lower() != char or char.upper() != char or char.casefold() != char:
+                chars.add(char)
+                chars.update(char.lower(), char.upper(), char.casefold())
+    return "".join(sorted(chars))
+
+
+@cache
+def index_safe(char: str) -> bool:
+    """Does every character Python's `re` takes for this one when ignoring case fold to the same character in
+    the index? (`i` does not: `re` matches it to `ı` and `İ`, which the index keeps apart.)"""
+    same = re.compile(re.escape(char), re.IGNORECASE).findall(_universe())
+    return {fold(other) for other in same} <= {fold(char)}
 
 
 def split_terms(text: str) -> tuple[str, ...]:
-    """Words, and "quoted phrases" kept whole: `build "connection refused"` is two terms."""
-    try:
-        parts = shlex.split(text, posix=True)
-    except ValueError:  # an unbalanced quote: take the words as they are
-        parts = text.replace('"', " ").split()
-    return tuple(part for part in parts if part)
+    """Words, and "quoted phrases" kept whole: `build "connection refused"` is two terms. Only double quotes
+    quote (`don't` is a word); a quote left open takes the rest as a phrase."""
+    terms = []
+    for phrase, word in re.findall(r'"([^"]*)"?|([^\s"]+)', text):
+        term = phrase or word
+        if term.strip():
+            terms.append(term)
+    return tuple(terms)
 
 
 def required_literals(pattern: str, ignore_case: bool = False) -> list[str]:
     """Runs of literal characters every match of the pattern contains (only from its top-level sequence:
-    an alternation at the top requires nothing). Raises ValueError for a pattern that is not valid."""
+    an alternation at the top requires nothing). When case is ignored (`ignore_case` or a leading `(?i)`), a
+    run is cut at each character the index cannot look up for `re`'s idea of its case. Raises ValueError for a
+    pattern that is not valid."""
     try:
         parsed = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
         raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+    caseless = bool(parsed.state.flags & re.IGNORECASE)
     runs: list[str] = []
     current: list[str] = []
     for op, value in parsed:
-        if op is sre_parse.LITERAL:
+        if op is sre_parse.LITERAL and not (caseless and not index_safe(chr(value))):
             current.append(chr(value))
             continue
         if current:
@@ -56,7 +119,7 @@ def fts_phrase(gram: str) -> str:
 def covering_grams(term: str) -> list[str]:
     """Trigrams that together cover a term: every third one, and the last (the index has no positions, so a
     candidate holding them all is checked for the whole term)."""
-    folded = term.lower()
+    folded = fold(term)
     grams = [folded[i:i + GRAM] for i in range(0, len(folded) - GRAM + 1, GRAM)]
     if len(folded) >= GRAM and (len(folded) - GRAM) % GRAM:
         grams.append(folded[-GRAM:])
@@ -95,7 +158,7 @@ class LogQuery:
 
     @cached_property
     def folded_terms(self) -> tuple[str, ...]:
-        return tuple(term.casefold() for term in self.terms)
+        return tuple(fold(term) for term in self.terms)
 
     @cached_property
     def pattern(self) -> re.Pattern[str] | None:
@@ -121,7 +184,7 @@ class LogQuery:
     def accepts(self, text: str) -> bool:
         """The exact check of one entry's plain text."""
         if self.folded_terms:
-            folded = text.casefold()
+            folded = fold(text)
             if not all(term in folded for term in self.folded_terms):
                 return False
         pattern = self.pattern
@@ -130,14 +193,12 @@ class LogQuery:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the terms and the expression match in a text (for highlighting), merged, in order."""
         found: list[tuple[int, int]] = []
-        folded = text.casefold()
-        same_length = len(folded) == len(text)  # casefold can change lengths (ß); then highlight by the regex only
-        if same_length:
-            for term in self.folded_terms:
-                start = folded.find(term)
-                while start >= 0 and term:
-                    found.append((start, start + len(term)))
-                    start = folded.find(term, start + len(term))
+        folded = fold(text)  # one character for one: positions in it are positions in the text
+        for term in self.folded_terms:
+            start = folded.find(term)
+            while start >= 0 and term:
+                found.append((start, start + len(term)))
+                start = folded.find(term, start + len(term))
         if self.pattern is not None:
             found += [(m.start(), m.end()) for m in self.pattern.finditer(text) if m.end() > m.start()]
         merged: list[tuple[int, int]] = []
