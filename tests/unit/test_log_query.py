@@ -75,9 +75,10 @@ def test_a_bad_pattern_is_refused_before_any_query() -> None:
 # --- the index query -------------------------------------------------------------------------------------------
 
 
-def test_covering_grams_cover_the_term_every_third_and_the_last() -> None:
-    assert covering_grams("Connection") == ["con", "nec", "tio", "ion"]
-    assert covering_grams("abcdef") == ["abc", "def"]
+def test_covering_grams_are_every_trigram_of_the_term_once() -> None:
+    assert covering_grams("Connection") == ["con", "onn", "nne", "nec", "ect", "cti", "tio", "ion"]
+    assert covering_grams("abcdef") == ["abc", "bcd", "cde", "def"]
+    assert covering_grams("aaaaa") == ["aaa"]
     assert covering_grams("ab") == []
     for term in ["abcdefg", "x" * 10, "日本語のテキスト"]:
         grams = covering_grams(term)

@@ -117,13 +117,10 @@ def fts_phrase(gram: str) -> str:
 
 
 def covering_grams(term: str) -> list[str]:
-    """Trigrams that together cover a term: every third one, and the last (the index has no positions, so a
-    candidate holding them all is checked for the whole term)."""
+    """Every trigram of a term (the index has no positions: a candidate must hold them all, and is then checked
+    for the whole term; each one more narrows the candidates, inside SQLite)."""
     folded = fold(term)
-    grams = [folded[i:i + GRAM] for i in range(0, len(folded) - GRAM + 1, GRAM)]
-    if len(folded) >= GRAM and (len(folded) - GRAM) % GRAM:
-        grams.append(folded[-GRAM:])
-    return grams
+    return list(dict.fromkeys(folded[i:i + GRAM] for i in range(len(folded) - GRAM + 1)))
 
 
 @dataclass(frozen=True)

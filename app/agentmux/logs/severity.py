@@ -20,6 +20,7 @@ from agentmux.logs.model import Severity
 DEFAULT_RULES: tuple[tuple[str, Severity], ...] = (
     (r"Traceback \(most recent call last\)", Severity.ERROR),
     (r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)\b(?::|$)", Severity.ERROR),  # ValueError: boom
+    (r": [A-Z]\w*(?:Error|Exception)$", Severity.ERROR),  # pytest's `tests/test_app.py:88: AssertionError`
     (r"\b(?:ERROR|FATAL|CRITICAL|PANIC)\b|\bFAILED\b|\bFAIL:|\b[Ee]rror(?:\[\w+\])?:|\bpanic:", Severity.ERROR),
     (r"\b[1-9]\d* (?:failed|errors?)\b|npm ERR!|Segmentation fault|command not found|\*\*\*.*\bError \d+",
      Severity.ERROR),
