@@ -99,8 +99,8 @@ def test_needles_of_the_default_rules() -> None:
     found = [needles(pattern) for pattern, _ in DEFAULT_RULES]
     assert all(found), "every default rule names strings a matching line holds: most lines skip them all"
     assert found[0] == (("Traceback (most recent call last)",), ())
-    assert found[4] is not None and "exit" in found[4][1]  # (?i): compared ignoring case
-    assert found[6] == (("WARN", "Warning", "⚠"), ("warning:",))
+    assert found[5] is not None and "exit" in found[5][1]  # (?i): compared ignoring case
+    assert found[7] == (("WARN", "Warning", "⚠"), ("warning:",))
 
 
 @pytest.mark.parametrize(("pattern", "expected"), [
