@@ -11,7 +11,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,6 +297,33 @@ class StateChange:
     at: float
 
 
+@contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """An IMMEDIATE transaction on a connection in autocommit mode: a deferred one that upgrades to a write fails
+    at once with SQLITE_BUSY under WAL, whatever the busy timeout."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def while_locked(step: Callable[[], None], timeout: float = 30.0) -> None:
+    """Run `step`, again while SQLite answers "locked" or "busy" (switching a new file to WAL can answer so at once,
+    without waiting for the busy timeout, while other processes open it too), until a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """A connection to the store of one socket. Cheap to open; safe to use from several processes."""
 
@@ -328,33 +355,21 @@ class Store:
             raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
 
     def _prepare(self, timeout: float = 30.0) -> None:
-        """Switch to WAL and migrate. Switching a new file to WAL can answer "locked" without waiting
-        for the busy timeout while other processes open it too, so that is retried until a deadline."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.db.execute("PRAGMA journal_mode = WAL")
-                self.db.execute("PRAGMA synchronous = NORMAL")
-                self.migrate()
-                return
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        """Switch to WAL and migrate (retried while other processes open the file too: `while_locked`)."""
+
+        def prepare() -> None:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+
+        while_locked(prepare, timeout)
 
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """An IMMEDIATE transaction: atomic across processes, writers queue instead of failing."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return immediate(self.db)
 
     def migrate(self) -> None:
         with self.transaction() as db:

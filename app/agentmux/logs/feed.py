@@ -47,11 +47,15 @@ class LogFeed:
             ring.append(entry)
 
     def recent(self, agent: str | None = None, count: int | None = None) -> list[LogEntry]:
-        """The newest entries in memory, oldest first: one agent's, or every agent's merged in time order."""
+        """The newest entries in memory, oldest first: one agent's, or every agent's merged in time order.
+
+        Safe from another thread than the one that adds: each ring is copied first (`list(deque)` is one C call
+        under the GIL), so the merge never walks a ring that changes under it."""
         if agent is not None:
             entries = list(self.rings.get(agent, ()))
         else:
-            entries = list(heapq.merge(*self.rings.values(), key=lambda entry: entry.id))
+            copies = [list(ring) for ring in list(self.rings.values())]
+            entries = list(heapq.merge(*copies, key=lambda entry: entry.id))
         return entries if count is None else entries[-count:]
 
     def forget(self, agent: str) -> None:

@@ -16,10 +16,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Protocol
 
 from agentmux.agents.detectors import failure_reason
-from agentmux.config import Config, LogSettings
+from agentmux.agents.observer import Watched
+from agentmux.config import LogSettings
 from agentmux.errors import AgentmuxError
 from agentmux.logs.capture import PaneTail
 from agentmux.logs.model import LogEntry, Severity, Stream
@@ -27,9 +27,9 @@ from agentmux.logs.query import LogQuery
 from agentmux.logs.severity import Classifier
 from agentmux.logs.store import LogStore
 from agentmux.policy import subject
-from agentmux.redact import KeyMasker, Redactor
-from agentmux.store import HookEvent, Store
-from agentmux.tmux.backend import PaneInfo, TmuxServer
+from agentmux.redact import KeyMasker
+from agentmux.store import HookEvent
+from agentmux.tmux.backend import PaneInfo
 
 ANCHOR_ENTRIES = 3
 """Entries an agent last logged, read when a pane is first seen: where a reader before this one stopped."""
@@ -42,14 +42,6 @@ every look): lines that scrolled off meanwhile are read from the history, a line
 between two captures all the same, and a fleet printing at full speed costs a fifth of a capture per look."""
 
 
-class LoggedFleet(Protocol):
-    config: Config
-    store: Store
-    tmux: TmuxServer
-
-    def redactor(self, name: str, pane: PaneInfo | None) -> Redactor: ...
-
-
 def _classifier(settings: LogSettings) -> Classifier:
     return Classifier([(rule.match, Severity.parse(rule.level)) for rule in settings.rules],
                       defaults=settings.default_rules)
@@ -58,7 +50,7 @@ def _classifier(settings: LogSettings) -> Classifier:
 class LogIngest:
     """Writes every agent's new output to the log database (only while this process holds the lease)."""
 
-    def __init__(self, fleet: LoggedFleet, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, fleet: Watched, clock: Callable[[], float] = time.time) -> None:
         self.fleet = fleet
         self.clock = clock
         self._settings = fleet.config.logs

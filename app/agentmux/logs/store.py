@@ -18,9 +18,8 @@ from __future__ import annotations
 import bisect
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from agentmux.config import LogSettings
 from agentmux.errors import AgentmuxError
 from agentmux.logs.model import LogEntry, Severity, Stream
 from agentmux.logs.query import LogQuery
+from agentmux.store import immediate, while_locked
 
 SCHEMA = """
 CREATE TABLE log_agents (
@@ -113,41 +113,29 @@ class LogStore:
         self._page_size: int | None = None
 
     def _prepare(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                # before the first table: free pages can then be given back to the file system
-                self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-                self.db.execute("PRAGMA journal_mode = WAL")
-                self.db.execute("PRAGMA synchronous = NORMAL")
-                self.db.execute("PRAGMA journal_size_limit = 16777216")
-                with self._write() as db:
-                    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-                    if version > VERSION:
-                        raise LogStoreError(f"the log database {self.path} was written by a newer agentmux "
-                                            f"(version {version}); upgrade agentmux")
-                    if version == 0:
-                        for statement in split_sql(SCHEMA):
-                            db.execute(statement)
-                        db.execute(f"PRAGMA user_version = {VERSION}")
-                return
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        def prepare() -> None:
+            # before the first table: free pages can then be given back to the file system
+            self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA journal_size_limit = 16777216")
+            with self._write() as db:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if version > VERSION:
+                    raise LogStoreError(f"the log database {self.path} was written by a newer agentmux "
+                                        f"(version {version}); upgrade agentmux")
+                if version == 0:
+                    for statement in split_sql(SCHEMA):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {VERSION}")
+
+        while_locked(prepare)
 
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self.db)
 
     # --- agents ------------------------------------------------------------------------------------------
 

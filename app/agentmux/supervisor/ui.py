@@ -8,7 +8,6 @@ and reads the queue panel's tasks for what the panel shows (one agent's, or ever
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -169,16 +168,9 @@ class UiBuffer:
     def recent_logs(self, agent: str | None, count: int) -> list[LogEntry]:
         """The newest entries the live feed keeps, oldest first: one agent's ring, or every agent's merged.
 
-        Read without the lock (which the supervisor's thread holds while it reads the store): that thread
-        appends to the rings meanwhile, and copying one ring (`list(deque)`) is a single C call under the
-        GIL, so the merge of every agent's works on copies, never on a ring that changes under it."""
-        feed = self.feed
-        if feed is None:
-            return []
-        if agent is not None:
-            return feed.recent(agent, count)
-        copies = [list(ring) for ring in list(feed.rings.values())]
-        return list(heapq.merge(*copies, key=lambda entry: entry.id))[-count:]
+        Read without the lock (which the supervisor's thread holds while it reads the store): `LogFeed.recent`
+        copies the rings that thread appends to."""
+        return [] if self.feed is None else self.feed.recent(agent, count)
 
     def take(self) -> UiUpdate:
         """Everything new since the last call."""
