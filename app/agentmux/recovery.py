@@ -26,8 +26,10 @@ from agentmux.errors import AgentmuxError
 from agentmux.store import Store, is_damage
 
 TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_events", "queue_paused", "hook_events",
-          "turns")
-"""Every table whose rows are saved; leases are not (whoever held one is gone or must be stopped first)."""
+          "turns", "coord_locks", "coord_reservations", "coord_barriers", "coord_messages", "coord_inbox", "coord_kv",
+          "coord_kv_log", "coord_meta")
+"""Every table whose rows are saved; leases, lock holds and waiters and barrier arrivals are
+not (whoever held one is gone or must be stopped first)."""
 SIBLINGS = ("-wal", "-shm")
 MAGIC = b"SQLite format 3\x00"
 PAGE_SIZES = (4096, 1024, 2048, 8192, 16384, 32768, 65536, 512)

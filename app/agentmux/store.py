@@ -151,6 +151,106 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX turns_agent ON turns (agent, ended_at);
     """,
+    # 8: coordination between agents (agentmux/coord, README: Coordination): locks, file reservations,
+    # barriers, messages, shared state. `bound` is the owner agent's run (its agents.started_at) when the owner
+    # was a running agent: the end of that run frees what it held (coord/owners.py).
+    """
+    CREATE TABLE coord_locks (
+        name TEXT PRIMARY KEY,
+        token INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE coord_holds (
+        lock TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        shared INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        ttl REAL NOT NULL,
+        bound REAL,
+        PRIMARY KEY (lock, owner)
+    );
+    CREATE TABLE coord_waiters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        lock TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        shared INTEGER NOT NULL,
+        since REAL NOT NULL,
+        alive_until REAL NOT NULL
+    );
+    CREATE INDEX coord_waiters_lock ON coord_waiters (lock, id);
+    CREATE TABLE coord_reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        root TEXT NOT NULL,
+        pattern TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        exclusive INTEGER NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        bound REAL
+    );
+    CREATE INDEX coord_reservations_project ON coord_reservations (project, expires_at);
+    CREATE TABLE coord_barriers (
+        name TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        parties INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'passed', 'broken')),
+        reason TEXT NOT NULL DEFAULT '',
+        opened_at REAL NOT NULL,
+        ended_at REAL,
+        PRIMARY KEY (name, generation)
+    );
+    CREATE TABLE coord_arrivals (
+        name TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        arrived_at REAL NOT NULL,
+        alive_until REAL NOT NULL,
+        bound REAL,
+        PRIMARY KEY (name, generation, owner)
+    );
+    CREATE TABLE coord_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        thread TEXT NOT NULL DEFAULT '',
+        importance TEXT NOT NULL DEFAULT 'normal',
+        body TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        expires_at REAL
+    );
+    CREATE TABLE coord_inbox (
+        recipient TEXT NOT NULL,
+        message INTEGER NOT NULL,
+        read_at REAL,
+        PRIMARY KEY (recipient, message)
+    );
+    CREATE INDEX coord_inbox_unread ON coord_inbox (recipient, message) WHERE read_at IS NULL;
+    CREATE INDEX coord_inbox_message ON coord_inbox (message);
+    CREATE TABLE coord_kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_rev INTEGER NOT NULL,
+        mod_rev INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE TABLE coord_kv_log (
+        rev INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('set', 'del')),
+        value TEXT,
+        version INTEGER NOT NULL,
+        at REAL NOT NULL,
+        by TEXT NOT NULL
+    );
+    CREATE TABLE coord_meta (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 )
 
 
