@@ -27,13 +27,18 @@ def default_state_dir() -> Path:
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The config file in use: `--config`, else `./agentmux.toml`, else the per-user file.
+    """The config file in use: `--config`, else the fleet's own inside an agent (`AGENTMUX_CONFIG`, set in every
+    agent's session, so an agent's `agentmux lock ...` reaches its fleet wherever its cwd is), else
+    `./agentmux.toml`, else the per-user file.
 
     The returned path may not exist yet: a missing file means "no agents, default settings", and
     `agentmux add` creates it there.
     """
     if explicit is not None:
         return Path(explicit).expanduser()
+    inside = os.environ.get("AGENTMUX_CONFIG", "")
+    if inside and os.path.isabs(inside):
+        return Path(inside)
     local = Path.cwd() / CONFIG_FILENAME
     if local.is_file():
         return local

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -86,6 +88,28 @@ class Outcome:
     ok: bool = True
 
 
+def command_shim(state_dir: Path) -> Path | None:
+    """STATE_DIR/bin, holding an `agentmux` that runs this agentmux (this Python, this package): agents call it
+    for coordination (README: Coordination) even when agentmux is installed in a venv their PATH does not
+    name. None when it cannot be written."""
+    folder = state_dir / "bin"
+    script = folder / "agentmux"
+    package = Path(__file__).resolve().parent.parent.parent
+    text = (f"#!/bin/sh\n# written by agentmux: this agentmux, for the agents' shells\n"
+            f"PYTHONPATH={shlex.quote(str(package))}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"exec {shlex.quote(sys.executable)} -m agentmux \"$@\"\n")
+    try:
+        if not script.is_file() or script.read_text() != text:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            partial = folder / f".agentmux.{os.getpid()}"
+            partial.write_text(text)
+            partial.chmod(0o755)
+            partial.replace(script)
+    except OSError:
+        return None
+    return folder
+
+
 class Fleet:
     """The agents of one config on its tmux socket, with the store as their shared memory."""
 
@@ -153,6 +177,10 @@ class Fleet:
         )
         if spec.secrets:  # the names only: the hook masks their values in what it keeps (agentmux/hook.py)
             env["AGENTMUX_SECRET_NAMES"] = " ".join(sorted(spec.secrets))
+        if "PATH" not in spec.env:  # `agentmux` found in the agent's shell, last: an agentmux of its own comes first
+            shim = command_shim(self.config.settings.state_dir)
+            if shim is not None:
+                env["PATH"] = os.pathsep.join(part for part in (os.environ.get("PATH", os.defpath), str(shim)) if part)
         return env
 
     # --- lifecycle ---------------------------------------------------------------------------------------

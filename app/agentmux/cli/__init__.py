@@ -29,6 +29,7 @@ from agentmux.cli.agents import (
     cmd_up,
 )
 from agentmux.cli.doctor import cmd_doctor
+from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
@@ -40,6 +41,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "up": cmd_up, "down": cmd_down, "restart": cmd_restart, "add": cmd_add, "rm": cmd_rm, "ls": cmd_ls,
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
     "events": cmd_events, "logs": cmd_logs,
+    "lock": cmd_lock,
 }
 """The commands that act on the fleet of a config, by name."""
 
@@ -88,7 +90,14 @@ def run(argv: Sequence[str] | None) -> int:
     demo_ran = run_demo_agent(argv)
     if demo_ran is not None:
         return demo_ran
+    tail: list[str] | None = None
+    at = argv.index("--") if "--" in argv else -1
+    if at > 0 and "lock" in argv[:at] and "run" in argv[argv.index("lock"):at]:
+        argv, tail = argv[:at], argv[at + 1:]  # the command after -- is not agentmux's (argparse's nested
+                                               # sub-commands take its options for their own)
     args = build_parser().parse_args(argv)
+    if tail is not None:
+        args.argv = tail
     if args.subcommand is None:
         build_parser().print_help()
         raise UsageError("give a command (the list is above)")

@@ -9,6 +9,7 @@ from agentmux import __version__
 from agentmux.errors import UsageError
 
 DEFAULT_LIMIT = 200
+AS_HELP = "act as agent NAME (default: the agent this runs in, from AGENTMUX_AGENT)"
 """Entries `agentmux logs` shows by default: the newest."""
 
 
@@ -170,9 +171,67 @@ def build_parser() -> Parser:
     p.add_argument("--format", choices=["jsonl", "text"], help="export: JSON lines (default) or text lines")
     p.add_argument("-o", "--output", metavar="FILE", help="export: write FILE (in one step) instead of standard "
                    "output")
+    coordination(sub)
     p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
                 "reads the event's JSON on standard input, always exits 0)")
     p.add_argument("event", metavar="EVENT", nargs="?", default="")
     p = command(sub, "demo-agent", help="run the built-in simulated agent in this terminal")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
+
+
+def acting(parser: Parser) -> Parser:
+    """A coordination command: it acts for someone (`--as`), and lists in JSON."""
+    parser.add_argument("--as", dest="as_name", metavar="NAME", help=AS_HELP)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value != value or value < 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
+def coordination(sub: argparse._SubParsersAction[Parser]) -> None:
+    """lock, reserve, barrier, msg, state and mcp (README: Coordination); each group's handler is in its own
+    cli/ module."""
+    # --- locks (cli/lock.py) ---
+    p = command(sub, "lock", help="locks with leases and fencing tokens, shared between agents: acquire, "
+                "release, renew, check, run, ls")
+    lock = p.add_subparsers(dest="lock_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = acting(command(lock, "acquire", help="take lock NAME (waits in line; prints its fencing token)"))
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--ttl", type=seconds, default=60.0, metavar="S", help="lease in seconds (default 60); renew "
+                   "it with `lock renew` or it ends")
+    q.add_argument("--timeout", type=seconds, metavar="S", help="wait at most S seconds (default: as long as it "
+                   "takes; 0: try once)")
+    q.add_argument("--shared", action="store_true", help="a shared (read) hold: other shared holds at once, no "
+                   "exclusive one")
+    q = acting(command(lock, "release", help="give lock NAME back"))
+    q.add_argument("name", metavar="NAME")
+    q = acting(command(lock, "renew", help="extend the lease of lock NAME from now (fails once it ended)"))
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--ttl", type=seconds, metavar="S", help="the new lease (default: the one it was taken with)")
+    q = acting(command(lock, "check", help="exit 0 when TOKEN still holds lock NAME, 1 when not"))
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("token", type=int, metavar="TOKEN")
+    q = acting(command(lock, "run", help="run a command holding lock NAME (lease renewed while it runs; its "
+                       "token in AGENTMUX_LOCK_TOKEN); exits with the command's status",
+                       usage="agentmux lock run NAME [--ttl S] [--timeout S] [--shared] -- COMMAND..."))
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--ttl", type=seconds, default=60.0, metavar="S", help="lease in seconds (default 60)")
+    q.add_argument("--timeout", type=seconds, metavar="S", help="wait at most S seconds for it")
+    q.add_argument("--shared", action="store_true", help="a shared hold")
+    q.add_argument("argv", nargs="*", metavar="COMMAND", help="the command, after --")
+    q = acting(command(lock, "ls", help="locks held or waited for, with owners, tokens and leases left"))
+    q.add_argument("--mine", action="store_true", help="only the caller's")
+    # --- file reservations (cli/reserve.py) ---
+    # --- barriers (cli/barrier.py) ---
+    # --- messages (cli/msg.py) ---
+    # --- shared state (cli/state.py) ---
+    # --- the MCP server (cli/mcp.py) ---
