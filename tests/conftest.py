@@ -164,7 +164,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    for key in ("TMUX", "TMUX_PANE", "AGENTMUX_DEBUG"):
+    for key in ("TMUX", "TMUX_PANE", "AGENTMUX_DEBUG", "AGENTMUX_AGENT", "AGENTMUX_CONFIG", "AGENTMUX_HOME",
+                "AGENTMUX_STORE", "AGENTMUX_SOCKET", "AGENTMUX_SECRET_NAMES"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(root)
     world = Env(root=root, socket=f"t{uuid.uuid4().hex[:8]}", environ=dict(os.environ))
