@@ -31,9 +31,11 @@ from agentmux.cli.agents import (
 from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
+from agentmux.cli.msg import cmd_msg
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
 from agentmux.cli.serve import cmd_serve
+from agentmux.cli.state import cmd_state
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import StoreDamaged, is_damage
 
@@ -42,6 +44,8 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
     "events": cmd_events, "logs": cmd_logs,
     "lock": cmd_lock,
+    "msg": cmd_msg,
+    "state": cmd_state,
 }
 """The commands that act on the fleet of a config, by name."""
 
