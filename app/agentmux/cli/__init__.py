@@ -33,6 +33,7 @@ from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
+from agentmux.cli.reserve import cmd_reserve
 from agentmux.cli.serve import cmd_serve
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import StoreDamaged, is_damage
@@ -42,6 +43,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
     "events": cmd_events, "logs": cmd_logs,
     "lock": cmd_lock,
+    "reserve": cmd_reserve,
 }
 """The commands that act on the fleet of a config, by name."""
 
