@@ -70,8 +70,7 @@ def overlap(one: str, other: str) -> bool:
         if i == len(a) and j == len(b):
             found = True
         elif i < len(a) and a[i] == ANY:
-            found = walk(i + 1, j) or (j < len(b) and walk(i, j + 1))
-            found = found or (j < len(b) and b[j] == ANY and walk(i + 1, j + 1))
+            found = walk(i + 1, j) or (j < len(b) and walk(i, j + 1))  # it stands for none, or b's next too
         elif j < len(b) and b[j] == ANY:
             found = walk(i, j + 1) or (i < len(a) and walk(i + 1, j))
         elif i == len(a) or j == len(b):
