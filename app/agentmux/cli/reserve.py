@@ -19,6 +19,7 @@ from agentmux.ansi import one_line
 from agentmux.cli.output import table
 from agentmux.coord.owners import caller, check_name
 from agentmux.coord.reservations import (
+    DEFAULT_TTL,
     GUARD_REFUSED,
     OUTSIDE_GIT,
     Conflict,
@@ -77,7 +78,7 @@ def cmd_reserve(actions: Actions, args: argparse.Namespace) -> int:
 
 
 def reserve(reservations: Reservations, owner: str, paths: list[str], cwd: Path, args: argparse.Namespace) -> int:
-    ttl = check_ttl(args.ttl if args.ttl is not None else 3600.0)
+    ttl = check_ttl(args.ttl if args.ttl is not None else DEFAULT_TTL)
     try:
         made = reservations.reserve(owner, paths, cwd, exclusive=bool(args.exclusive), ttl=ttl,
                                     reason=args.reason or "")

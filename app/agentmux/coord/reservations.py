@@ -272,7 +272,7 @@ class Reservations:
         found: list[tuple[str, Reservation]] = []
         for file in files:
             target = pattern_of(file, cwd, root)
-            if target.endswith(globs.ANY) or target == globs.ANY:
+            if target.endswith(globs.ANY):  # a directory
                 found += [(target, other) for other in held if globs.overlap(target, other.pattern)]
             else:  # a file, taken literally (its name may hold `*` or `[`)
                 name = file_name(file, cwd, root)
