@@ -61,7 +61,7 @@ def test_a_commit_touching_anothers_exclusive_reservation_is_refused(coord: Coor
     refused = commit(coord, repo, agent="tester")
     assert refused.returncode == 1, refused.stderr
     lines = refused.stderr.splitlines()
-    assert lines[0] == "agentmux: 1 file touched is reserved exclusively by other agents than tester:"
+    assert lines[0] == "agentmux: 1 file touched is reserved exclusively by agents other than tester:"
     assert re.fullmatch(r"  src/parser\.py: reserved by builder \(exclusive, until \d\d:\d\d, (59|60) min left: "
                         r"refactoring the parser\)", lines[1]), lines
     assert lines[-1] == NO_VERIFY_HINT

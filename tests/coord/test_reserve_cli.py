@@ -141,7 +141,7 @@ def test_check(coord: Coord, repo: Path) -> None:
     taken = run(coord, repo, "reserve", "check", "src/parser.py", "docs/guide.md", agent="tester")
     assert taken.returncode == 1
     lines = taken.stderr.splitlines()
-    assert lines[0] == "agentmux: 1 file touched is reserved exclusively by other agents than tester:"
+    assert lines[0] == "agentmux: 1 file touched is reserved exclusively by agents other than tester:"
     assert re.fullmatch(r"  src/parser\.py: reserved by builder \(exclusive, until \d\d:\d\d, \d+ min left: mine\)",
                         lines[1])
     # outside an agent (a person): every agent's exclusive reservation counts

@@ -164,7 +164,7 @@ def check(reservations: Reservations, args: argparse.Namespace, files: list[str]
     if not found:
         return 0
     touched = len({what for what, _ in found})
-    whose = f"other agents than {owner}" if owner else "agents"
+    whose = f"agents other than {owner}" if owner else "agents"
     print(f"agentmux: {touched} file{'s' if touched != 1 else ''} touched {'is' if touched == 1 else 'are'} "
           f"reserved exclusively by {whose}:", file=sys.stderr)
     for line in describe(found, now):
