@@ -146,7 +146,7 @@ def test_ls_lists_open_and_ended_barriers(coord: Coord) -> None:
         ("done", 1, "passed", ["a"], 0), ("open", 1, "open", ["b"], 1)]
     waiting.kill()  # silently: ls, reaping first, shows it broken once its arrival lapsed
     waiting.communicate(timeout=30)
-    wait_until(lambda: "broken" in coord.cli("barrier", "ls").stdout, timeout=15, interval=0.5,
-               message="ls shows the generation broken")
+    wait_until(lambda: coord.store.db.execute("SELECT max(alive_until) FROM coord_arrivals WHERE name = 'open'"
+                                              ).fetchone()[0] <= time.time(), timeout=15, message="b's arrival lapsed")
     last = coord.cli("barrier", "ls").stdout.splitlines()[-1]
     assert last.split()[:5] == ["open", "1", "2", "broken", "b"] and "b left (no sign of life for 5 s)" in last

@@ -116,6 +116,22 @@ def test_three_processes_pass_the_same_barrier_twenty_times(coord: Coord) -> Non
     assert [tuple(row) for row in rows] == [(g, 3, 3) for g in range(1, 21)]
 
 
+def test_a_waiter_renews_its_arrival_while_it_waits(coord: Coord) -> None:
+    fast = "import agentmux.coord.barriers as module\nmodule.WAITER_ALIVE = 0.5\nmodule.WAITER_BEAT = 0.1\n"
+    a = coord.spawn(fast + WAITER, "long", "a", "2", "0", "-", "1")
+    wait_until(arrived(coord, "long", 1), message="a arrived")
+    arrived_at = coord.store.db.execute("SELECT arrived_at FROM coord_arrivals").fetchone()[0]
+    # renewed again and again: alive well past several of its (shortened) alive windows
+    wait_until(lambda: coord.store.db.execute("SELECT alive_until FROM coord_arrivals").fetchone()[0]
+               > arrived_at + 4 * 0.5, message="a renewed its arrival")
+    barriers = barriers_of(coord)
+    assert barriers.reap() == []
+    passage = barriers.wait("long", "b", 2)
+    assert passage.arrived == ("a", "b")
+    code, found = outcomes(a)
+    assert code == 0 and found[0]["passed"]["arrived"] == ["a", "b"]
+
+
 def test_a_timeout_breaks_the_generation_for_the_others(coord: Coord) -> None:
     b = waiter(coord, "t", "b", 3)
     wait_until(arrived(coord, "t", 1), message="b arrived")
