@@ -1,17 +1,22 @@
 """read_summary on a real store: what is live shows, what ended (a lease, a waiter's place, an owner's run, a message's
-life) does not; per-owner badges; caps; and the cost of a read on a store with many rows."""
+life) does not; per-owner badges; caps; the cost of a read on a store with many rows; and the TUI's buffer, which
+reads it when the store changed or a second passed and sends it on only when it changed."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
+from agentmux.config import Config, Settings
 from agentmux.coord.locks import Locks
 from agentmux.coord.summary import MAX_KEYS, NOTHING, RECENT_MESSAGES, VALUE_WIDTH, OwnerCoord, read_summary
 from agentmux.store import Store
+from agentmux.supervisor.look import Look
+from agentmux.supervisor.ui import UiBuffer
 
 NOW = 1_800_000_000.0
 
@@ -226,3 +231,39 @@ def test_a_read_is_cheap_on_a_busy_store(store: Store) -> None:
     assert len(summary.locks) == 1000 and summary.key_count == 10_000
     print(f"one read: {elapsed * 1000:.1f} ms")
     assert elapsed < 0.25, f"one read took {elapsed * 1000:.0f} ms"
+
+
+def look_at(at: float, tmp_path: Path) -> Look:
+    """A look of an empty fleet at `at`: all the TUI's buffer needs to read the coordination summary."""
+    config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="s", state_dir=tmp_path))
+    return Look(at=at, config=config, config_change=None, statuses=(), panes=MappingProxyType({}),
+                screens=MappingProxyType({}), changes=(), holding=False, dispatcher=None, queue=None)
+
+
+def test_the_tuis_buffer_sends_a_summary_on_only_when_it_changed(store: Store, tmp_path: Path) -> None:
+    """Read when another process wrote (the store's data_version) or a second passed (leases end); carried in
+    UiUpdate.coord only when it shows something else."""
+    news: list[bool] = []
+    buffer = UiBuffer(store, clock=lambda: NOW, on_news=lambda: news.append(True))
+    buffer.consume(look_at(NOW, tmp_path))
+    first = buffer.take().coord
+    assert first is not None and first.empty and news
+
+    news.clear()
+    buffer.consume(look_at(NOW + 0.3, tmp_path))
+    assert buffer.take().coord is None and not news  # nothing changed, nothing said
+
+    other = Store(store.path)  # another process's connection: `agentmux lock acquire`
+    try:
+        hold(other, "build", "ada", expires=NOW + 2.5, token=1)
+    finally:
+        other.close()
+    buffer.consume(look_at(NOW + 0.4, tmp_path))
+    taken = buffer.take().coord
+    assert taken is not None and [lock.name for lock in taken.locks] == ["build"] and news
+
+    buffer.consume(look_at(NOW + 1.5, tmp_path))  # read again (a second passed): the same, though less is left
+    assert buffer.take().coord is None
+    buffer.consume(look_at(NOW + 2.6, tmp_path))  # the lease ended: nobody wrote, the summary says so
+    ended = buffer.take().coord
+    assert ended is not None and ended.locks == () and buffer.coord == ended
