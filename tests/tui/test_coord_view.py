@@ -6,12 +6,16 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from textual.geometry import Region
 from textual.widgets import Static
 
+from agentmux.coord.summary import CoordSummary, OwnerCoord
+from agentmux.supervisor.ui import UiUpdate
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens.coord import CoordScreen, CoordSection
 from agentmux.tui.screens.dashboard import DashboardScreen
 from tests.conftest import Env
+from tests.snapshots.fixtures import CLAUDE_STATUSES, FIXED_TIME, claude_config, make_app
 from tests.tui.conftest import SIZE, tile, until
 
 
@@ -67,3 +71,44 @@ async def test_a_lock_taken_with_the_cli_shows_in_the_view_and_on_the_holders_ti
                     what="no locks in the view")
         await pilot.press("q")  # q goes back here; it quits only the dashboard
         assert isinstance(app.screen, DashboardScreen) and app.is_running
+
+
+async def test_badges_fit_the_bottom_edge_at_any_width() -> None:
+    """Beside a claude agent's last turn when both fit, else alone, cut with an ellipsis when the tile is narrow;
+    never wider than the tile; redrawn only when what they say changes."""
+    app = make_app(claude_config())
+    async with app.run_test(size=(160, 48)) as pilot:
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        dashboard.apply(UiUpdate(statuses=CLAUDE_STATUSES, screens={s.name: s.screen for s in CLAUDE_STATUSES}))
+        await pilot.pause()
+        owners = {"api": OwnerCoord(holds=("build", "deploy-staging"), waits=("migrations",), unread=12),
+                  "web": OwnerCoord(barriers=("release",))}
+        dashboard.apply(UiUpdate(coord=CoordSummary(at=FIXED_TIME, owners=owners)))
+        await pilot.pause()
+        api = tile(app, "api")
+        edge = bottom_edge(app, "api")
+        assert "⚷ build,deploy-staging ◷ lock migrations ✉ 12" in edge and "last turn" not in edge, edge
+        assert "◷ barrier release" in bottom_edge(app, "web") and "last turn 12s ago" in bottom_edge(app, "web")
+        assert "⚷" not in bottom_edge(app, "docs")
+
+        repaints: list[tuple[object, ...]] = []
+        original = api.refresh
+        api.refresh = lambda *regions, **kw: (repaints.append(regions), original(*regions, **kw))[1]  # type: ignore[method-assign]
+        dashboard.apply(UiUpdate(coord=CoordSummary(at=FIXED_TIME + 1, owners=dict(owners))))
+        await pilot.pause()
+        assert not repaints, "the same badges: nothing redrawn"
+        api.refresh = original  # type: ignore[method-assign]
+
+        for width in (120, 80, 60):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            rows = api.render_lines(Region(0, 0, *api.size))
+            edge = "".join(segment.text for segment in rows[-1])
+            assert rows[-1].cell_length == api.size.width, width
+            assert edge[0] == "╰" and edge[-1] == "╯", edge
+            assert "last turn" not in edge
+            if api.size.width >= 10:  # a badge's first cells and the ellipsis, at least
+                assert "⚷" in edge, (width, edge)
+                if "⚷ build,deploy-staging ◷ lock migrations ✉ 12" not in edge:
+                    assert "…" in edge, edge

@@ -337,14 +337,15 @@ class AgentTile(DirectLines, can_focus=True):
         return Strip(segments).crop_extend(0, look.width, base)
 
     def _bottom_edge(self, look: _Look) -> Strip:
-        """╰─ ⚷ build ✉ 3 ───── last turn 2m ago ╯: the coordination badges (shortened first when there is no
-        room) and the last turn; the plain edge when there is nothing to say, or no room for it."""
+        """╰─ ⚷ build ✉ 3 ───── last turn 2m ago ╯: the coordination badges and the last turn; when both do not
+        fit, the badges alone (shortened when they do not fit either); the plain edge when there is nothing to say,
+        or no room for it."""
         said = self.last_turn()
         badges = coord_badges(self.coord) if self.coord else None
         turn = len(said) + 2 if said else 0
         if badges is not None:
             room = look.inner - 4 - turn  # the fill's one cell at least
-            if room < 3 and said:  # the badges say more than when the last turn was
+            if badges.cell_len > room and said:  # the badges say more than when the last turn was
                 said, turn, room = "", 0, look.inner - 4
             if room < 3:
                 badges = None
