@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from textual.css.query import NoMatches
 from textual.geometry import Region
 from textual.widgets import Static
 
@@ -28,6 +29,13 @@ def section_text(app: AgentmuxApp, key: str) -> str:
     return console.file.getvalue()
 
 
+def tile_text(app: AgentmuxApp, name: str) -> str:
+    try:
+        return "\n".join(tile(app, name).lines)
+    except NoMatches:  # not mounted yet
+        return ""
+
+
 def bottom_edge(app: AgentmuxApp, name: str) -> str:
     shown = tile(app, name)
     return "".join(segment.text for segment in shown.render_line(shown.size.height - 1))
@@ -38,7 +46,7 @@ async def test_a_lock_taken_with_the_cli_shows_in_the_view_and_on_the_holders_ti
     assert env.cli("up").returncode == 0
     app = AgentmuxApp(env.load())
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "ready" in "\n".join(tile(app, "builder").lines), what="builder's tile")
+        await until(pilot, lambda: "ready" in tile_text(app, "builder"), what="builder's tile")
         await until(pilot, lambda: app.screen.focused is not None, what="the dashboard's first focus")
 
         await pilot.press("C")

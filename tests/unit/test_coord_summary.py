@@ -225,12 +225,13 @@ def test_a_read_is_cheap_on_a_busy_store(store: Store) -> None:
             db.execute("INSERT INTO coord_kv (key, value, version, created_rev, mod_rev, updated_at, updated_by) "
                        "VALUES (?, 'v', 1, ?, ?, ?, 'lead')", (f"key{n}", n, n, NOW))
     read_summary(store.db, NOW)  # warm the page cache, as the second read of a running TUI is
-    started = time.perf_counter()
-    summary = read_summary(store.db, NOW)
-    elapsed = time.perf_counter() - started
+    timings = []
+    for _ in range(5):  # the best of five: a loaded machine's pauses are not the read's cost
+        started = time.perf_counter()
+        summary = read_summary(store.db, NOW)
+        timings.append(time.perf_counter() - started)
     assert len(summary.locks) == 1000 and summary.key_count == 10_000
-    print(f"one read: {elapsed * 1000:.1f} ms")
-    assert elapsed < 0.25, f"one read took {elapsed * 1000:.0f} ms"
+    assert min(timings) < 0.1, f"one read took {min(timings) * 1000:.0f} ms at best"
 
 
 def look_at(at: float, tmp_path: Path) -> Look:

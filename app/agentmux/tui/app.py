@@ -177,6 +177,8 @@ class AgentmuxApp(App[None]):
             self.notify(problem, severity="error", timeout=10, markup=False)
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
+        if self._exit or not self.screen_stack:  # quitting: the screens are gone (a look came in meanwhile)
+            return
         from agentmux.tui.screens.coord import CoordScreen
         from agentmux.tui.screens.logs import LogsScreen
         from agentmux.tui.screens.tasks import TaskScreen
