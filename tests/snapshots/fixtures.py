@@ -24,6 +24,17 @@ from agentmux import ansi
 from agentmux.agents import answers
 from agentmux.agents.observer import AgentStatus
 from agentmux.config import AgentSpec, Config, Settings
+from agentmux.coord.summary import (
+    BarrierView,
+    CoordSummary,
+    KeyView,
+    LockHolder,
+    LockView,
+    LockWaiter,
+    MessageView,
+    OwnerCoord,
+    ReservationView,
+)
 from agentmux.logs import LogEntry, LogStore
 from agentmux.logs.severity import Classifier
 from agentmux.queue import Task, TaskState
@@ -31,6 +42,7 @@ from agentmux.queue.model import TaskEvent
 from agentmux.state import AgentState
 from agentmux.supervisor.ui import QueueView, UiUpdate
 from agentmux.tui.app import AgentmuxApp
+from agentmux.tui.screens import coord as coord_screens
 from agentmux.tui.screens import logs as log_screens
 from agentmux.tui.screens import tasks as task_screens
 from agentmux.tui.screens.answer import Question, question_lines
@@ -319,6 +331,82 @@ CLAUDE_LOG_ENTRIES = _log_entries(CLAUDE_STATUSES, CLAUDE_EARLIER)
 _log_database: list[Path] = []
 
 
+def _holder(owner: str, token: int, left: float, shared: bool = False) -> LockHolder:
+    return LockHolder(owner, "shared" if shared else "exclusive", token, FIXED_TIME + left, left)
+
+
+def _waiter(owner: str, waited: float, shared: bool = False) -> LockWaiter:
+    return LockWaiter(owner, "shared" if shared else "exclusive", FIXED_TIME - waited)
+
+
+def _reservation(number: int, owner: str, pattern: str, left: float, reason: str, exclusive: bool = True
+                 ) -> ReservationView:
+    return ReservationView(number, owner, pattern, str(PROJECT), exclusive, reason, FIXED_TIME + left, left)
+
+
+def _message(number: int, sender: str, to: tuple[str, ...], body: str, ago: float, *, thread: str = "",
+             importance: str = "normal", unread: tuple[str, ...] = ()) -> MessageView:
+    return MessageView(number, sender, to, thread or str(number), importance, body, FIXED_TIME - ago, unread)
+
+
+def _key(key: str, version: int, rev: int, by: str, ago: float, value: str) -> KeyView:
+    return KeyView(key, version, rev, by, FIXED_TIME - ago, value)
+
+
+COORD_LOCKS = (
+    LockView("build", (_holder("architect", 7, 41),), (_waiter("reviewer", 12), _waiter("frontend", 3, shared=True))),
+    LockView("docs-site", (_holder("docs-bot", 3, 1500, shared=True), _holder("ada", 4, 95, shared=True)), ()),
+    LockView("migrations", (_holder("backend", 12, 250),), ()),
+)
+COORD_BARRIERS = (
+    BarrierView("nightly", 11, 2, "passed", ("architect", "tests"), "", FIXED_TIME - 900, FIXED_TIME - 420),
+    BarrierView("release", 2, 3, "open", ("architect", "frontend"), "", FIXED_TIME - 120, None),
+    BarrierView("tests-green", 5, 2, "broken", ("backend",), "tests left: its run ended", FIXED_TIME - 400,
+                FIXED_TIME - 130),
+)
+COORD_MESSAGES = (
+    _message(58, "backend", ("architect",), "migrations dropped; the schema is at 0042, please rebase", 20,
+             thread="51", importance="high", unread=("architect",)),
+    _message(57, "ada", ("backend",), "hold off deploying to staging until the ORM bump is reverted", 75,
+             thread="57", importance="urgent", unread=("backend",)),
+    _message(56, "reviewer", ("frontend", "backend"), "PR 57: two nits in Header.tsx, otherwise good to merge",
+             160, unread=("backend",)),
+    _message(52, "architect", ("backend", "frontend", "reviewer", "tests"),
+             "release 2.3 branch is cut: only fixes from now on", 600, thread="release", importance="high"),
+    _message(51, "architect", ("backend",), "please drop the old migrations before the release", 1300, thread="51"),
+    _message(49, "tests", ("architect",), "nightly is green again", 1900, importance="low"),
+)
+COORD_SUMMARY = CoordSummary(
+    at=FIXED_TIME,
+    locks=COORD_LOCKS,
+    reservations=(
+        _reservation(9, "backend", "src/models.py", 540, "drop the old migrations"),
+        _reservation(12, "frontend", "src/components/**", 1200, "header flicker"),
+        _reservation(13, "reviewer", "src/components/Header.tsx", 150, "review PR 57", exclusive=False),
+    ),
+    barriers=COORD_BARRIERS,
+    messages=COORD_MESSAGES,
+    unread={"architect": 1, "backend": 2},
+    keys=(
+        _key("build/cache", 14, 88, "architect", 30, '{"hits": 412, "misses": 37}'),
+        _key("ci/last-green", 6, 85, "tests", 1900, '"a1b2c3d"'),
+        _key("release/notes", 3, 80, "frontend", 2400,
+             '"## 2.3\\n- faster config parser\\n- the io module has tests\\n- rate limiting on /logi…'),
+        _key("release/version", 2, 61, "architect", 5400, '"2.3.0"'),
+    ),
+    key_count=4,
+    owners={
+        "architect": OwnerCoord(holds=("build",), barriers=("release",), unread=1),
+        "backend": OwnerCoord(holds=("migrations",), unread=2),
+        "frontend": OwnerCoord(waits=("build",), barriers=("release",)),
+        "reviewer": OwnerCoord(waits=("build",)),
+        "docs-bot": OwnerCoord(holds=("docs-site",)),
+        "ada": OwnerCoord(holds=("docs-site",)),
+    },
+)
+"""What the coordination view and the tiles' badges show for the fleet: fixed, as read_summary would give it."""
+
+
 def open_log_store() -> LogStore:
     """A connection to the scenes' log database (made once per process in a temporary folder)."""
     if not _log_database:
@@ -407,6 +495,7 @@ def freeze_log_stamps(setattr_: Callable[[Any, str, Any], Any] = setattr) -> Non
     setattr_(task_screens, "time", FROZEN_TIME)
     setattr_(logview, "time", FROZEN_TIME)
     setattr_(log_screens, "time", FROZEN_TIME)
+    setattr_(coord_screens, "time", FROZEN_TIME)
 
 
 # --- scenes: what a user does before the picture is taken ------------------------------------------------
@@ -566,6 +655,22 @@ async def show_answer(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def show_coord_badges(pilot: Pilot[None]) -> None:
+    """The busy fleet taking part in coordination: locks held (⚷), waits for a lock or at a barrier (◷), unread
+    messages (✉) in the tiles' bottom edges."""
+    await show_fleet(pilot)
+    pilot.app.dashboard.apply(UiUpdate(coord=COORD_SUMMARY))  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
+async def show_coord(pilot: Pilot[None]) -> None:
+    """C over the fleet: locks, reservations, barriers, messages and shared state."""
+    await show_coord_badges(pilot)
+    await pilot.press("C")
+    await pilot.pause()
+    await pilot.pause()
+
+
 async def show_empty(pilot: Pilot[None]) -> None:
     """First run: the mirror reports no agents at all."""
     pilot.app.dashboard.apply(UiUpdate(statuses=[]))  # type: ignore[attr-defined]
@@ -593,5 +698,7 @@ SCENES: dict[str, tuple[Callable[[], Config], Scene]] = {
     "claude": (claude_config, show_claude),
     "answer": (claude_config, show_answer),
     "first-run": (empty_config, show_empty),
+    "coord-badges": (fleet_config, show_coord_badges),
+    "coord": (fleet_config, show_coord),
 }
 """Every picture by name: the config the app starts with and what the user does before it is taken."""

@@ -91,3 +91,15 @@ def test_answer_picker(snap_compare: SnapCompare) -> None:
 def test_first_run_without_agents(snap_compare: SnapCompare) -> None:
     """No agents yet: how to start the demo fleet or add one, and where the config file is."""
     assert snap_scene(snap_compare, "first-run")
+
+
+def test_dashboard_with_coordination_badges(snap_compare: SnapCompare) -> None:
+    """Tiles say what their agents do in coordination: ⚷ a lock held, ◷ waiting for a lock or at a barrier, ✉
+    unread messages (in the bottom edge)."""
+    assert snap_scene(snap_compare, "coord-badges")
+
+
+def test_coordination_view(snap_compare: SnapCompare) -> None:
+    """C: locks with holders, tokens, leases left and who waits; reservations; barriers open and lately ended;
+    the newest messages with who has not read them; shared keys."""
+    assert snap_scene(snap_compare, "coord")

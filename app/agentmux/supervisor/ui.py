@@ -3,11 +3,13 @@
 Plain Python (no Textual): the supervisor's thread hands it each look (`consume`), the UI thread takes
 what is new (`take`). If the UI falls behind it gets the newest screen of each agent, never a backlog. It
 also says which agents the UI needs captured (tiles on screen, the focused one; others every few seconds)
-and reads the queue panel's tasks for what the panel shows (one agent's, or every agent's).
+and reads the queue panel's tasks for what the panel shows (one agent's, or every agent's), and the coordination
+summary (locks, barriers, messages... `coord/summary.py`) for the tiles' badges and the coordination view.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +19,7 @@ from types import MappingProxyType
 from agentmux.agents.observer import AgentStatus
 from agentmux.agents.state import Detected
 from agentmux.config import Config
+from agentmux.coord.summary import CoordSummary, read_summary
 from agentmux.logs.feed import LogFeed
 from agentmux.logs.model import LogEntry
 from agentmux.queue import Queue, Task
@@ -27,6 +30,9 @@ from agentmux.supervisor.timing import HIDDEN_EVERY, QUIET_AFTER
 
 PENDING_LOGS = 20000
 """Log entries kept for a UI that has not looked yet (it shows a ring per agent: older ones would be dropped)."""
+COORD_EVERY = 1.0
+"""Seconds between reads of the coordination summary while the store does not change: leases end, and a hold
+ends with its agent's run (which this process's own writes record: SQLite's data_version misses those)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class UiUpdate:
     problems: list[str] = field(default_factory=list)
     logs: list[LogEntry] = field(default_factory=list)
     """Log entries stored since the UI last looked, oldest first (the newest `PENDING_LOGS` when it fell behind)."""
+    coord: CoordSummary | None = None
+    """The coordination summary, when it changed since the UI last looked (else None)."""
 
 
 class UiBuffer:
@@ -71,6 +79,7 @@ class UiBuffer:
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time,
                  on_news: Callable[[], None] | None = None, feed: LogFeed | None = None) -> None:
+        self.store = store
         self.queue = Queue(store)
         self.feed = feed
         """The live view's log entries (a ring per agent), read from the log database at each look."""
@@ -92,6 +101,10 @@ class UiBuffer:
         self._summary: QueueSummary | None = None
         self._panel_read: tuple[str | None, bool] | None = None
         self._down: Mapping[str, str] = MappingProxyType({})
+        self._coord: CoordSummary | None = None
+        self._coord_seen: tuple[int, float] | None = None
+        """The store's data_version and the time at the last read of the coordination summary."""
+        self._coord_problem: str | None = None
 
     # --- the supervisor's side ---------------------------------------------------------------------------
 
@@ -145,6 +158,11 @@ class UiBuffer:
             if view is not None:
                 pending.queue = view
                 news = True
+            said = len(pending.problems)
+            coord = self._coord_summary(look.at, pending.problems)
+            if coord is not None:
+                pending.coord = coord
+            news = news or coord is not None or len(pending.problems) > said
         if news and self.on_news is not None:
             self.on_news()
 
@@ -162,6 +180,33 @@ class UiBuffer:
         tasks = tuple(self.queue.board(None if every else agent)) if every or agent else ()
         return QueueView(tasks=tasks, paused=summary.paused, dispatcher=look.dispatcher, here=look.holding,
                          down=self._down, depths=summary.depths, scope=panel)
+
+    def _coord_summary(self, now: float, problems: list[str]) -> CoordSummary | None:
+        """The coordination summary read again when the store changed or a second passed; returned only when
+        it shows something else than the last one (a lease counting down is the UI's to show)."""
+        try:
+            version = int(self.store.db.execute("PRAGMA data_version").fetchone()[0])
+            if self._coord_seen is not None and version == self._coord_seen[0] \
+                    and 0 <= now - self._coord_seen[1] < COORD_EVERY:
+                return None
+            self._coord_seen = (version, now)
+            summary = read_summary(self.store.db, now)
+        except sqlite3.Error as exc:
+            problem = f"cannot read the coordination state: {exc}"
+            if problem != self._coord_problem:
+                self._coord_problem = problem
+                problems.append(problem)
+            return None
+        self._coord_problem = None
+        if summary == self._coord:
+            return None
+        self._coord = summary
+        return summary
+
+    @property
+    def coord(self) -> CoordSummary | None:
+        """The last coordination summary read (None before the first look)."""
+        return self._coord
 
     # --- the UI's side -----------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from agentmux.agents.kinds import kind_of
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.state import Detected
 from agentmux.config import AgentSpec, Config
+from agentmux.coord.summary import CoordSummary
 from agentmux.errors import AgentmuxError
 from agentmux.logs import LogEntry, LogStore
 from agentmux.logs.feed import LogFeed
@@ -176,10 +177,17 @@ class AgentmuxApp(App[None]):
             self.notify(problem, severity="error", timeout=10, markup=False)
         if dashboard is not None and dashboard.is_attached and not self._exit:
             dashboard.apply(update)
+        if self._exit or not self.screen_stack:  # quitting: the screens are gone (a look came in meanwhile)
+            return
+        from agentmux.tui.screens.coord import CoordScreen
         from agentmux.tui.screens.logs import LogsScreen
         from agentmux.tui.screens.tasks import TaskScreen
         from agentmux.tui.screens.zoom import ZoomScreen
 
+        if update.coord is not None:
+            for shown in self.screen_stack:  # under a screen it opened too: it is up to date when shown again
+                if isinstance(shown, CoordScreen):
+                    shown.show(update.coord)
         if update.logs:
             for viewer in self.screen_stack:  # a viewer under a zoom it opened follows on
                 if isinstance(viewer, LogsScreen):
@@ -222,6 +230,11 @@ class AgentmuxApp(App[None]):
     def open_log_store(self) -> LogStore:
         """A connection of its own to the log database (blocking: call it from the worker that uses it)."""
         return LogStore(self.config.logs_path, self.config.logs)
+
+    def coord_summary(self) -> CoordSummary | None:
+        """The newest coordination summary the dashboard was given (None before the first)."""
+        dashboard = self.dashboard
+        return dashboard.coord if dashboard is not None else None
 
     # --- attention ---------------------------------------------------------------------------------------
 
@@ -470,6 +483,12 @@ class AgentmuxApp(App[None]):
 
         self.push_screen(LogsScreen(agents=(agent,) if agent else ()))
 
+    def open_coord(self) -> None:
+        """The coordination view, live from the supervisor's summaries."""
+        from agentmux.tui.screens.coord import CoordScreen
+
+        self.push_screen(CoordScreen(self.coord_summary()))
+
     def show_tile(self, name: str) -> None:
         """Back to the dashboard (closing the screens over it) with the agent's tile focused."""
         dashboard = self.dashboard
@@ -506,6 +525,7 @@ class AgentmuxApp(App[None]):
             self.notify(f"tmux attach ended with status {code}", severity="warning")
 
     def action_help(self) -> None:
+        from agentmux.tui.screens.coord import CoordScreen
         from agentmux.tui.screens.dashboard import DashboardScreen
         from agentmux.tui.screens.dialogs import HelpScreen
         from agentmux.tui.screens.logs import LogsScreen
@@ -523,6 +543,7 @@ class AgentmuxApp(App[None]):
             ("Log panel (click it to focus it)", bindings(LogPanel.BINDINGS)),
             ("Log viewer (L)", bindings(LogsScreen.BINDINGS)),
             ("Task view", bindings(TaskScreen.BINDINGS)),
+            ("Coordination (C)", bindings(CoordScreen.BINDINGS)),
             ("Zoomed agent", bindings(ZoomScreen.BINDINGS)),
             ("Everywhere", [*bindings(self.BINDINGS), Binding("ctrl+p", "", "Command palette: every action")]),
         ]))

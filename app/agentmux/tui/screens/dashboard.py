@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from agentmux.agents.observer import AgentStatus
 from agentmux.ansi import visible_lines
+from agentmux.coord.summary import CoordSummary
 from agentmux.state import AgentState
 from agentmux.supervisor.ui import QueueView, UiUpdate
 from agentmux.tui.handle import app_of
@@ -27,6 +28,19 @@ Press [b reverse] + [/] to add your own agent (saved to the config file).
 Press [b reverse] ? [/] for every key.
 
 Config: {path}"""
+
+
+def coordination_line(summary: CoordSummary | None) -> str:
+    """`3 locks held · 2 waiting · 3 unread`: the top bar's word on coordination (empty when nothing goes on)."""
+    if summary is None:
+        return ""
+    held = sum(len(lock.holders) for lock in summary.locks)
+    waiting = sum(len(lock.waiters) for lock in summary.locks) + sum(
+        len(barrier.arrived) for barrier in summary.barriers if barrier.state == "open")
+    unread = sum(summary.unread.values())
+    said = [f"{held} {'lock' if held == 1 else 'locks'} held" if held else "",
+            f"{waiting} waiting" if waiting else "", f"{unread} unread" if unread else ""]
+    return " · ".join(part for part in said if part)
 
 
 class DashboardScreen(Screen[None]):
@@ -46,6 +60,7 @@ class DashboardScreen(Screen[None]):
         Binding("w", "next_attention", "Next waiting"),
         Binding("e", "add_task", "Queue task"),
         Binding("L", "open_logs", "Logs"),
+        Binding("C", "open_coord", "Coordination", show=False),
         Binding("tab", "focus_queue", "Queue panel"),
         Binding("plus", "add_agent", "Add", key_display="+"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -78,6 +93,8 @@ class DashboardScreen(Screen[None]):
         self.statuses: dict[str, AgentStatus] = {}
         self.screens: dict[str, list[str]] = {}
         self.queue: QueueView | None = None
+        self.coord: CoordSummary | None = None
+        """The last coordination summary (locks, barriers, messages...): the tiles' badges and the view's start."""
         self._last_agent: str | None = None
         """The agent of the tile focused last: the queue panel's (and the keys') agent while the panel has focus."""
         self._topbar = ""
@@ -121,6 +138,8 @@ class DashboardScreen(Screen[None]):
                 app_of(self).attention(name, detected)
         if update.queue is not None:
             self.show_queue(update.queue)
+        if update.coord is not None:
+            self.show_coord(update.coord)
         self.update_topbar()
 
     def show_queue(self, view: QueueView) -> None:
@@ -129,6 +148,12 @@ class DashboardScreen(Screen[None]):
         for tile in self.grid.tiles:
             tile.show_queue(view.depth(tile.agent), tile.agent in view.paused)
         self.query_one(QueuePanel).show_view(view)
+
+    def show_coord(self, summary: CoordSummary) -> None:
+        """A new coordination summary: each tile's badges (redrawn only where they read differently)."""
+        self.coord = summary
+        for tile in self.grid.tiles:
+            tile.show_coord(summary.of(tile.agent))
 
     def sync_tiles(self, statuses: list[AgentStatus]) -> None:
         """One tile per agent, in the order of the statuses; each shows its status."""
@@ -145,6 +170,8 @@ class DashboardScreen(Screen[None]):
                 grid.mount(*new)
                 if self.queue is not None:
                     self.show_queue(self.queue)
+                if self.coord is not None:
+                    self.show_coord(self.coord)
             grid.call_after_refresh(self._order_and_reflow, names, focused)
             app_of(self).settle_memory_soon()
         for status in statuses:
@@ -193,6 +220,9 @@ class DashboardScreen(Screen[None]):
         selected = [t.agent for t in grid.tiles if t.selected]
         if selected:
             bar.append(f" · {len(selected)} selected", style="bold")
+        coord = coordination_line(self.coord)
+        if coord:
+            bar.append(f" · {coord} (C)", style="dim")
         if bar.plain != self._topbar:
             self._topbar = bar.plain
             self.query_one("#topbar", Static).update(bar, layout=False)
@@ -426,6 +456,10 @@ class DashboardScreen(Screen[None]):
     def action_open_logs(self) -> None:
         """The log viewer, showing what the log panel shows (the focused agent's entries, or every agent's)."""
         app_of(self).open_logs(self.query_one(LogPanel).scope)
+
+    def action_open_coord(self) -> None:
+        """The coordination view: locks, reservations, barriers, messages and shared state, live."""
+        app_of(self).open_coord()
 
     def focus_agent(self, name: str) -> bool:
         """Focus the agent's tile (turning to its page); False when it has none."""

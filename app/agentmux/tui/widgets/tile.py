@@ -1,6 +1,7 @@
 """One agent's live tile: a header (name, kind, state, queue depth, last output) over the pane's recent lines;
 for a claude agent also the question it waits on (a line of its own above the bottom edge) and when its last
-turn ended (in the bottom edge).
+turn ended (in the bottom edge); in the bottom edge too, what it does in coordination (`⚷ build` for a lock it
+holds, `◷ lock deploy` or `◷ barrier deploy` while it waits, `✉ 3` unread messages).
 
 Built on the Line API: every raw ANSI line becomes a finished `Strip` (cut to the tile's width, on the tile's
 background) once, cached by its text while it is on the tile, so a scrolling pane reuses the rows that moved
@@ -22,6 +23,7 @@ from textual.strip import Strip
 from agentmux.agents.kinds import kind_of
 from agentmux.agents.observer import AgentStatus, format_age
 from agentmux.ansi import ansi_segments
+from agentmux.coord.summary import NOTHING, OwnerCoord
 from agentmux.state import AgentState
 from agentmux.tui.widgets.direct import DirectLines
 from agentmux.tui.widgets.queue import PAUSED
@@ -49,6 +51,26 @@ def pending_question(status: AgentStatus | None) -> str | None:
     if status is None or status.state != AgentState.WAITING or not kind_of(status.kind).hooked:
         return None
     return status.reason or "asks (see its screen)"
+
+
+def coord_badges(coord: OwnerCoord) -> Text:
+    """`⚷ build ◷ lock deploy ◷ barrier release ✉ 3`: locks held, locks and barriers waited at, unread messages;
+    empty when the agent takes no part in coordination now."""
+    text = Text()
+    parts: list[tuple[str, str]] = []
+    if coord.holds:
+        parts.append((f"⚷ {','.join(coord.holds)}", "bold cyan"))
+    if coord.waits:
+        parts.append((f"◷ lock {','.join(coord.waits)}", "bold yellow"))
+    if coord.barriers:
+        parts.append((f"◷ barrier {','.join(coord.barriers)}", "bold yellow"))
+    if coord.unread:
+        parts.append((f"✉ {coord.unread}", "bold green"))
+    for n, (said, style) in enumerate(parts):
+        if n:
+            text.append(" ")
+        text.append(said, style)
+    return text
 
 
 def state_badge(state: AgentState) -> Text:
@@ -83,6 +105,8 @@ class AgentTile(DirectLines, can_focus=True):
         self.queue_depth: int | None = None
         """Tasks of the agent that have not ended (None until the mirror has read the queue)."""
         self.queue_paused = False
+        self.coord: OwnerCoord = NOTHING
+        """What the agent holds, waits for and has unread in coordination (its bottom edge's badges)."""
         self.clock = clock
         self.lines: list[str] = []
         self._screen_lines: list[str] = []
@@ -157,6 +181,12 @@ class AgentTile(DirectLines, can_focus=True):
         self.queue_paused = paused
         self.refresh_header()
 
+    def show_coord(self, coord: OwnerCoord) -> None:
+        """New coordination badges (the bottom edge is redrawn only when they read differently)."""
+        if coord != self.coord:
+            self.coord = coord
+            self.refresh_header()
+
     def set_selected(self, selected: bool) -> None:
         box = self.box()
         self.selected = selected
@@ -185,7 +215,7 @@ class AgentTile(DirectLines, can_focus=True):
             self._header = None
             if self.is_mounted and self.size.width:
                 self.refresh(Region(0, 0, self.size.width, 1))
-        footer = (self.size.width, self.last_turn())
+        footer = (self.size.width, self.last_turn(), self.coord)
         if footer != self._footer_shown:
             self._footer_shown = footer
             self._footer = None
@@ -307,16 +337,38 @@ class AgentTile(DirectLines, can_focus=True):
         return Strip(segments).crop_extend(0, look.width, base)
 
     def _bottom_edge(self, look: _Look) -> Strip:
-        """╰───────── last turn 2m ago ╯ (the plain edge when there is nothing to say, or no room for it)."""
+        """╰─ ⚷ build ✉ 3 ───── last turn 2m ago ╯: the coordination badges and the last turn; when both do not
+        fit, the badges alone (shortened when they do not fit either); the plain edge when there is nothing to say,
+        or no room for it."""
         said = self.last_turn()
-        fill = look.inner - 2 - len(said)
-        if not said or fill < 1:
-            return look.bottom
+        badges = coord_badges(self.coord) if self.coord else None
+        turn = len(said) + 2 if said else 0
+        if badges is not None:
+            room = look.inner - 4 - turn  # the fill's one cell at least
+            if badges.cell_len > room and said:  # the badges say more than when the last turn was
+                said, turn, room = "", 0, look.inner - 4
+            if room < 3:
+                badges = None
+            elif badges.cell_len > room:
+                badges.truncate(room, overflow="ellipsis")
+        if badges is None:
+            fill = look.inner - 2 - len(said)
+            if not said or fill < 1:
+                return look.bottom
         frame = look.horizontal.style
+        horizontal = look.horizontal.text
         line = Text()
-        line.append(look.corners[2].text + look.horizontal.text * fill + " ", frame)
-        line.append(said, "dim")
-        line.append(" " + look.corners[3].text, frame)
+        line.append(look.corners[2].text, frame)
+        if badges is not None:
+            line.append(horizontal + " ", frame)
+            line.append_text(badges)
+            line.append(" ", frame)
+        line.append(horizontal * (look.width - line.cell_len - turn - 1), frame)
+        if said:
+            line.append(" ", frame)
+            line.append(said, "dim")
+            line.append(" ", frame)
+        line.append(look.corners[3].text, frame)
         return self._strip_of(line, look)
 
     def _question_row(self, look: _Look) -> Strip:
