@@ -31,6 +31,7 @@ from agentmux.cli.agents import (
 from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
+from agentmux.cli.mcp import cmd_mcp
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
 from agentmux.cli.serve import cmd_serve
@@ -42,6 +43,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
     "events": cmd_events, "logs": cmd_logs,
     "lock": cmd_lock,
+    "mcp": cmd_mcp,
 }
 """The commands that act on the fleet of a config, by name."""
 

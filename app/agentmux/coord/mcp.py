@@ -1,0 +1,244 @@
+"""The coordination primitives as MCP tools over stdio (`agentmux mcp`), for agents that speak MCP (Claude Code).
+
+One tool per operation, named by its primitive (`lock_acquire`, `state_set`, ...), each acting for one owner, the
+caller the server was started for (`agentmux mcp --as NAME`, or the agent whose pane it runs in). A tool's result
+is the JSON of the primitive's own dataclasses (their `to_json`), the same as the CLI's `--json`; a refusal, a
+timeout or a wrong argument is an MCP tool error (`isError`) carrying the message the CLI would print, never a
+traceback.
+
+Every call runs in a worker thread with a store connection of that thread's own (a SQLite connection is never
+used by two threads at once), so a call that waits (a lock, a barrier, a message, a change of the shared state)
+never holds up the others. A wait is capped at `MAX_WAIT` seconds, below any client's request timeout; the caller
+asks again. A call the client gave up on (cancelled, or the session ended) is left to finish on its own, and what
+it took is given back (a lock granted after the client stopped waiting is released).
+
+The `mcp` SDK is imported here only (and by the tests); `agentmux mcp` imports this module only when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import anyio
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from pydantic import Field
+
+from agentmux.ansi import one_line
+from agentmux.coord.locks import DEFAULT_TTL as LOCK_TTL
+from agentmux.coord.locks import MAX_TTL, Locks
+from agentmux.errors import AgentmuxError
+from agentmux.store import Store
+
+MAX_WAIT = 120.0
+"""The longest any one tool call waits: well below a client's request timeout. Wait again for longer."""
+DEFAULT_WAIT = 30.0
+
+log = logging.getLogger("agentmux.mcp")
+
+LockName = Annotated[str, Field(description="the lock's name, agreed between agents: build, db-migrate, port-8080")]
+Lease = Annotated[float, Field(gt=0, le=MAX_TTL, description="seconds it is yours unless renewed")]
+Wait = Annotated[float, Field(ge=0, le=MAX_WAIT, description=f"seconds to wait at most (0: do not wait; at most "
+                                                             f"{MAX_WAIT:g}, call again to wait longer)")]
+
+INSTRUCTIONS = """\
+agentmux runs several AI coding agents side by side, each in its own terminal, on the same machine and often the \
+same files. These tools coordinate you with the others: locks (one at a time for a build, a migration, a port), \
+messages (ask or tell another agent), shared state (a small key/value store every agent reads), file \
+reservations (tell the others which files you are editing) and barriers (wait until N agents reach a point). \
+You act as {owner}. A tool that waits returns after at most {cap:g} seconds; call it again to wait longer."""
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Who the server acts for and where: the owner, the fleet's store and state dir, the working directory
+    (relative paths of reservations), and the fleet's agent names (read when a message goes to all)."""
+
+    owner: str
+    store_path: Path
+    state_dir: Path
+    cwd: Path
+    fleet: Callable[[], Sequence[str]] = field(default=lambda: ())
+
+
+class Connections:
+    """One store connection per worker thread, opened on first use, all closed at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.local = threading.local()
+        self.opened: list[Store] = []
+        self.guard = threading.Lock()
+
+    def get(self) -> Store:
+        store: Store | None = getattr(self.local, "store", None)
+        if store is None:
+            store = Store(self.path)
+            self.local.store = store
+            with self.guard:
+                self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        with self.guard:
+            stores, self.opened = self.opened, []
+        for store in stores:
+            with contextlib.suppress(sqlite3.Error):
+                store.close()
+
+
+def tool_error(exc: BaseException) -> ToolError:
+    if isinstance(exc, AgentmuxError):
+        return ToolError(one_line(str(exc)))
+    if isinstance(exc, sqlite3.Error):
+        return ToolError(one_line(f"the store {type(exc).__name__}: {exc}"))
+    log.error("internal error: %s: %s", type(exc).__name__, one_line(str(exc)))
+    return ToolError(one_line(f"internal error: {type(exc).__name__}: {exc}"))
+
+
+def as_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class Tools:
+    """The tools of one seat. Each public coroutine is one MCP tool; its docstring is what the model reads."""
+
+    def __init__(self, seat: Seat) -> None:
+        self.seat = seat
+        self.connections = Connections(seat.store_path)
+
+    async def call(self, work: Callable[[Store], object], undo: Callable[[Store], object] | None = None) -> str:
+        """Run `work` in a worker thread on that thread's store connection, its result as JSON; AgentmuxError and
+        the store's errors become tool errors. When the caller gave up while `work` ran, `undo` runs after it."""
+        guard = threading.Lock()
+        abandoned = False
+        done = False
+
+        def run() -> object:
+            nonlocal done
+            store = self.connections.get()
+            result = work(store)
+            with guard:
+                if abandoned and undo is not None:
+                    undo(store)
+                done = True
+            return result
+
+        try:
+            return as_json(await anyio.to_thread.run_sync(run, abandon_on_cancel=True))
+        except anyio.get_cancelled_exc_class():
+            with guard:
+                abandoned = True
+                late = done
+            if late and undo is not None:  # it finished just as the caller gave up
+                store = Store(self.seat.store_path)
+                try:
+                    undo(store)
+                except Exception as exc:  # noqa: BLE001 - the caller is gone: note it, nothing more
+                    log.warning("giving back what a cancelled call took: %s", one_line(str(exc)))
+                finally:
+                    store.close()
+            raise
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is the model's to read, never a traceback
+            raise tool_error(exc) from None
+
+    def locks(self, store: Store) -> Locks:
+        return Locks(store, self.seat.state_dir)
+
+    # --- locks ----------------------------------------------------------------------------------------------
+
+    async def lock_acquire(self, name: LockName, ttl: Lease = LOCK_TTL, timeout: Wait = DEFAULT_WAIT,
+                           shared: Annotated[bool, Field(description="a shared (read) hold: others may hold it "
+                                                         "shared at the same time, nobody exclusively")] = False,
+                           ) -> str:
+        """Take a lock before doing something only one agent may do at a time: running the build or the test
+        suite, a database migration, using a port, publishing. Waits in line (first come, first served) up to
+        `timeout` seconds (at most 120; call again to wait longer) and returns the hold with its fencing `token`
+        and lease. The lock is yours for `ttl` seconds: renew it (lock_renew) for longer work and release it
+        (lock_release) as soon as you are done. An error says who holds it."""
+        owner = self.seat.owner
+        return await self.call(
+            lambda store: self.locks(store).acquire(name, owner, ttl=ttl, shared=shared, wait=timeout).to_json(
+                time.time()),
+            undo=lambda store: self.locks(store).release(name, owner))
+
+    async def lock_release(self, name: LockName) -> str:
+        """Give back a lock you hold (lock_acquire) the moment you are done with it, so the next agent in line
+        gets it at once. An error when you do not hold it (any more: its lease may have ended)."""
+        return await self.call(lambda store: self.locks(store).release(name, self.seat.owner).to_json(time.time()))
+
+    async def lock_renew(self, name: LockName,
+                         ttl: Annotated[float | None, Field(gt=0, le=MAX_TTL, description="the new lease in seconds "
+                                                            "from now (default: the one it was taken with)")] = None,
+                         ) -> str:
+        """Extend the lease of a lock you hold while you still need it (before it ends: a lease that ended is
+        never renewed, take the lock again). Returns the hold with its new end."""
+        return await self.call(lambda store: self.locks(store).renew(name, self.seat.owner, ttl).to_json(time.time()))
+
+    async def lock_check(self, name: LockName,
+                         token: Annotated[int, Field(description="the fencing token lock_acquire returned")]) -> str:
+        """Check that a fencing token still holds a lock before an action that must not happen without it (after
+        a long pause, before writing what the lock protects). Returns {"holds": true, "hold": ...} or
+        {"holds": false, "holders": [...]} with whoever holds it now."""
+        def work(store: Store) -> object:
+            locks = self.locks(store)
+            now = time.time()
+            hold = locks.check(name, token)
+            if hold is not None:
+                return {"holds": True, "hold": hold.to_json(now)}
+            return {"holds": False, "holders": [other.to_json(now) for other in locks.holders(name)]}
+        return await self.call(work)
+
+    async def lock_list(self) -> str:
+        """See which locks are held or waited for, by whom, with tokens and leases left: before waiting on a lock,
+        or to find out what another agent is doing."""
+        return await self.call(lambda store: [info.to_json(time.time()) for info in self.locks(store).ls()])
+
+    # --- the server -----------------------------------------------------------------------------------------
+
+    def server(self) -> MCPServer[Any]:
+        server: MCPServer[Any] = MCPServer("agentmux", instructions=INSTRUCTIONS.format(owner=self.seat.owner,
+                                                                                      cap=MAX_WAIT),
+                                           log_level="WARNING")
+        for name in TOOLS:
+            method = getattr(self, name)
+            server.add_tool(method, name=name, description=inspect.cleandoc(method.__doc__ or ""),
+                            structured_output=False)
+        return server
+
+
+TOOLS = ("lock_acquire", "lock_release", "lock_renew", "lock_check", "lock_list")
+"""Every tool, in the order a client lists them."""
+
+
+def serve(seat: Seat, wire_in: TextIO | None = None, wire_out: TextIO | None = None) -> None:
+    """Serve the tools over MCP's stdio transport until the client closes the input (or the process is ended).
+    `wire_out` is where the protocol goes (the process's real stdout when the caller moved fd 1 aside)."""
+    tools = Tools(seat)
+    server = tools.server()
+
+    async def main() -> None:
+        stdin = None if wire_in is None else anyio.wrap_file(wire_in)
+        stdout = None if wire_out is None else anyio.wrap_file(wire_out)
+        async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+            lowlevel = server._lowlevel_server
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+    try:
+        anyio.run(main)
+    finally:
+        tools.connections.close()

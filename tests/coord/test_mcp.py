@@ -1,0 +1,291 @@
+"""`agentmux mcp`: the coordination tools over MCP's stdio transport, driven by the SDK's own client (README: MCP
+server). Each session is a real `python -m agentmux --config CFG mcp --as NAME` process; effects are checked in
+the store through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.types import CallToolResult, TextContent
+
+from agentmux.coord.mcp import MAX_WAIT, TOOLS
+from tests.conftest import wait_until
+from tests.coord.conftest import Coord
+
+
+def server_argv(coord: Coord, *options: str) -> list[str]:
+    return [sys.executable, "-m", "agentmux", "--config", str(coord.env.config_path), "mcp", *options]
+
+
+@asynccontextmanager
+async def session(coord: Coord, as_name: str | None = "alice", env: dict[str, str] | None = None,
+                  ) -> AsyncIterator[ClientSession]:
+    argv = server_argv(coord, *(["--as", as_name] if as_name else []))
+    params = StdioServerParameters(command=argv[0], args=argv[1:], env=env or coord.env.environ,
+                                   cwd=str(coord.env.root))
+    with (coord.env.root / f"mcp-{as_name}.err").open("a") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as client:
+            await client.initialize()
+            yield client
+
+
+def text(result: CallToolResult) -> str:
+    assert len(result.content) == 1 and isinstance(result.content[0], TextContent), result
+    return result.content[0].text
+
+
+async def ok(client: ClientSession, tool: str, **arguments: Any) -> Any:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text(result)
+    return json.loads(text(result))
+
+
+async def refused(client: ClientSession, tool: str, **arguments: Any) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, text(result)
+    message = text(result)
+    assert "Traceback" not in message
+    return message
+
+
+def cli_json(coord: Coord, *args: str) -> Any:
+    done = coord.cli(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# --- the tools ------------------------------------------------------------------------------------------------
+
+
+async def test_every_tool_is_listed_with_a_description_and_an_input_schema(coord: Coord) -> None:
+    async with session(coord) as client:
+        listed = (await client.list_tools()).tools
+    assert [tool.name for tool in listed] == list(TOOLS)
+    for tool in listed:
+        assert tool.description and len(tool.description) > 60, tool.name  # says when to use it
+        assert tool.input_schema["type"] == "object", tool.name
+        for name, schema in tool.input_schema.get("properties", {}).items():
+            assert schema.get("description"), f"{tool.name}.{name}"
+    waits = [tool for tool in listed if "timeout" in tool.input_schema.get("properties", {})]
+    assert waits and all(tool.input_schema["properties"]["timeout"]["maximum"] == MAX_WAIT for tool in waits)
+
+
+async def test_the_lock_tools_take_renew_check_list_and_give_back_a_lock(coord: Coord) -> None:
+    async with session(coord) as client:
+        hold = await ok(client, "lock_acquire", name="build", ttl=30)
+        assert (hold["lock"], hold["owner"], hold["mode"], hold["ttl"]) == ("build", "alice", "exclusive", 30)
+        [info] = cli_json(coord, "lock", "ls")
+        assert info["name"] == "build" and [h["owner"] for h in info["holders"]] == ["alice"]
+        assert info["holders"][0]["token"] == hold["token"]
+        assert coord.cli("lock", "check", "build", str(hold["token"])).returncode == 0
+
+        checked = await ok(client, "lock_check", name="build", token=hold["token"])
+        assert checked["holds"] is True and checked["hold"]["owner"] == "alice"
+        renewed = await ok(client, "lock_renew", name="build", ttl=90)
+        assert renewed["ttl"] == 90 and renewed["token"] == hold["token"]
+        assert cli_json(coord, "lock", "ls")[0]["holders"][0]["ttl"] == 90
+        [listed] = await ok(client, "lock_list")
+        assert listed["name"] == "build" and listed["holders"][0]["remaining"] > 80
+
+        released = await ok(client, "lock_release", name="build")
+        assert released["token"] == hold["token"]
+        assert cli_json(coord, "lock", "ls") == []
+        assert await ok(client, "lock_check", name="build", token=hold["token"]) == {"holds": False, "holders": []}
+
+        shared = await ok(client, "lock_acquire", name="docs", shared=True)
+        assert shared["mode"] == "shared"
+        assert coord.cli("lock", "acquire", "docs", "--shared", "--as", "bob", "--timeout", "0").returncode == 0
+        holders = {h["owner"] for h in cli_json(coord, "lock", "ls")[0]["holders"]}
+        assert holders == {"alice", "bob"}
+
+
+async def test_refusals_and_bad_arguments_come_back_as_tool_errors(coord: Coord) -> None:
+    assert coord.cli("lock", "acquire", "build", "--as", "bob").returncode == 0
+    async with session(coord) as client:
+        message = await refused(client, "lock_acquire", name="build", timeout=0)
+        assert "held by bob" in message
+        started = time.monotonic()
+        message = await refused(client, "lock_acquire", name="build", timeout=0.3)
+        assert "held by bob" in message and "waited" in message and time.monotonic() - started < 5
+        assert "alice does not hold lock build" in await refused(client, "lock_release", name="build")
+        assert "cannot be renewed" in await refused(client, "lock_renew", name="build")
+        assert "use letters, digits" in await refused(client, "lock_acquire", name="no spaces please")
+        assert "less than or equal to 120" in await refused(client, "lock_acquire", name="x", timeout=500)
+        assert "name" in await refused(client, "lock_acquire")  # a required argument missing
+        assert "Unknown tool" in await refused(client, "lock_steal", name="build")
+        assert (await ok(client, "lock_list"))[0]["holders"][0]["owner"] == "bob"  # the session goes on
+
+
+async def test_a_lock_acquire_waiting_in_one_session_is_granted_when_another_session_releases(coord: Coord) -> None:
+    async with session(coord, "alice") as alice, session(coord, "bob") as bob:
+        first = await ok(alice, "lock_acquire", name="build")
+        got: list[dict[str, Any]] = []
+        waited: list[float] = []
+
+        async def wait_for_it() -> None:
+            started = time.monotonic()
+            got.append(await ok(bob, "lock_acquire", name="build", timeout=60))
+            waited.append(time.monotonic() - started)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait_for_it)
+            with anyio.fail_after(30):
+                while not any(w["owner"] == "bob" for info in cli_json(coord, "lock", "ls")
+                              for w in info["waiters"]):
+                    await anyio.sleep(0.05)
+            assert not got
+            # alice's session answers while bob's call waits: the wait is in a worker thread
+            assert (await ok(alice, "lock_list"))[0]["waiters"][0]["owner"] == "bob"
+            released = time.monotonic()
+            await ok(alice, "lock_release", name="build")
+        assert got[0]["owner"] == "bob" and got[0]["token"] == first["token"] + 1
+        assert time.monotonic() - released < 5 and waited[0] > 0
+        assert [h["owner"] for h in cli_json(coord, "lock", "ls")[0]["holders"]] == ["bob"]
+
+
+# --- the server process ---------------------------------------------------------------------------------------
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "test", "version": "0"}}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def call(request_id: int, tool: str, **arguments: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}
+
+
+def lines(*messages: dict[str, Any]) -> str:
+    return "".join(json.dumps(message) + "\n" for message in messages)
+
+
+NOISY = """
+import os
+import sys
+import agentmux.coord.locks as locks
+real = locks.Locks.acquire
+def noisy(self, *args, **kwargs):
+    print("a stray print in the server")
+    sys.stdout.flush()
+    os.system("echo a child writing to its stdout")
+    return real(self, *args, **kwargs)
+locks.Locks.acquire = noisy
+from agentmux.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@contextmanager
+def raw_server(coord: Coord, as_name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """An `agentmux mcp` process the test speaks JSON-RPC lines to itself; killed at the end if still running."""
+    server = subprocess.Popen(server_argv(coord, "--as", as_name), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=coord.env.environ, cwd=coord.env.root)
+    try:
+        yield server
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=30)
+        for stream in (server.stdin, server.stdout, server.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_stdout_carries_nothing_but_protocol_even_when_the_server_prints(coord: Coord) -> None:
+    argv = [sys.executable, "-c", NOISY, "--config", str(coord.env.config_path), "mcp", "--as", "alice"]
+    server = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=coord.env.environ, cwd=coord.env.root)
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        server.stdin.write(lines(INITIALIZE, INITIALIZED, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                                 call(3, "lock_acquire", name="build"), call(4, "lock_list")).encode())
+        server.stdin.flush()
+        raw = [server.stdout.readline() for _ in range(4)]
+        rest, stderr = server.communicate(timeout=30)  # closes its input: the session ends
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    assert rest == b""
+    replies = [json.loads(line) for line in raw]  # every line is JSON-RPC, and nothing else came
+    assert all(reply["jsonrpc"] == "2.0" and line.endswith(b"}\n") for reply, line in zip(replies, raw, strict=True))
+    by_id = {reply["id"]: reply for reply in replies}
+    assert sorted(by_id) == [1, 2, 3, 4], replies
+    assert not by_id[3]["result"].get("isError")
+    assert json.loads(by_id[3]["result"]["content"][0]["text"])["owner"] == "alice"
+    assert "a stray print in the server" in stderr.decode() and "a child writing to its stdout" in stderr.decode()
+    assert "serving the coordination tools for alice" in stderr.decode()
+
+
+def test_a_session_that_ends_while_a_call_waits_ends_the_server_at_once(coord: Coord) -> None:
+    assert coord.cli("lock", "acquire", "build", "--as", "bob").returncode == 0
+    with raw_server(coord, "alice") as server:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(lines(INITIALIZE, INITIALIZED, call(2, "lock_acquire", name="build", timeout=100)).encode())
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        wait_until(lambda: any(w["owner"] == "alice" for w in cli_json(coord, "lock", "ls")[0]["waiters"]),
+                   timeout=30, message="alice waiting")
+        closed = time.monotonic()
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0
+        assert time.monotonic() - closed < 10  # not the 100 s the call would wait
+
+
+def test_a_lock_granted_after_the_client_cancelled_the_call_is_given_back(coord: Coord) -> None:
+    assert coord.cli("lock", "acquire", "build", "--as", "bob").returncode == 0
+    with raw_server(coord, "alice") as server:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(lines(INITIALIZE, INITIALIZED, call(2, "lock_acquire", name="build", timeout=100)).encode())
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        wait_until(lambda: any(w["owner"] == "alice" for w in cli_json(coord, "lock", "ls")[0]["waiters"]),
+                   timeout=30, message="alice waiting")
+        server.stdin.write(lines({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                                  "params": {"requestId": 2, "reason": "the user pressed Escape"}}).encode())
+        server.stdin.flush()
+        assert coord.cli("lock", "release", "build", "--as", "bob").returncode == 0
+        # alice's thread is granted the lock nobody waits for any more, and gives it back
+        wait_until(lambda: cli_json(coord, "lock", "ls") == [], timeout=30, message="the lock free")
+        server.stdin.write(lines(call(3, "lock_list")).encode())
+        server.stdin.flush()
+        reply = json.loads(server.stdout.readline())
+        assert reply["id"] == 3 and json.loads(reply["result"]["content"][0]["text"]) == []
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0
+
+
+# --- who is calling -------------------------------------------------------------------------------------------
+
+
+def test_without_a_caller_it_says_so_on_stderr_and_exits_2(coord: Coord) -> None:
+    done = subprocess.run(server_argv(coord), input="", capture_output=True, text=True, env=coord.env.environ,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "who is asking?" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_inside_an_agent_the_caller_is_the_agent_it_runs_in(coord: Coord) -> None:
+    async with session(coord, None, env={**coord.env.environ, "AGENTMUX_AGENT": "builder"}) as client:
+        assert (await ok(client, "lock_acquire", name="build"))["owner"] == "builder"
+    assert cli_json(coord, "lock", "ls")[0]["holders"][0]["owner"] == "builder"
+
+
+@pytest.mark.parametrize("name", ["bad name", "-x"])
+def test_a_bad_as_name_is_a_usage_error(coord: Coord, name: str) -> None:
+    done = subprocess.run(server_argv(coord, f"--as={name}"), input="", capture_output=True, text=True,
+                          env=coord.env.environ, timeout=60)
+    assert done.returncode == 2 and done.stdout == "" and "--as" in done.stderr
