@@ -254,6 +254,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+BUSY_TIMEOUT_MS = 30000
+"""How long a connection of the store waits for another process's write (coord/db.py waits its own way)."""
+
 RESTATING = ("permission_prompt", "idle_prompt")
 """Notifications that only say again what an event before them said (HookEvent.restates)."""
 
@@ -444,7 +447,7 @@ class Store:
             raise AgentmuxError(f"cannot open the store {path}: {exc}") from None
         try:
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._prepare()
         except (OSError, sqlite3.Error, AgentmuxError) as exc:
             self.db.close()

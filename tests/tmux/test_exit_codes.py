@@ -76,6 +76,15 @@ CASES = [
     (("logs", "export", "--format", "xml"), 2, "invalid choice"),
     (("logs", "export", "--follow"), 2, "--follow is not for `agentmux logs export`"),
     (("logs", "export", "-o", "/nonexistent-dir/logs.jsonl"), 1, "cannot write /nonexistent-dir/logs.jsonl"),
+    (("lock", "acquire", "x"), 2, "who is asking? Outside an agent give --as NAME"),
+    (("lock", "acquire", "a b", "--as", "me"), 2, "lock 'a b': use letters, digits"),
+    (("lock", "acquire", "x", "--as", "me", "--ttl", "0"), 2, "--ttl 0: a lease is more than 0"),
+    (("lock", "acquire", "x", "--as", "me", "--timeout", "soon"), 2, "not a number of seconds"),
+    (("lock", "release", "x", "--as", "me"), 1, "me does not hold lock x"),
+    (("lock", "renew", "x", "--as", "me"), 1, "a lease that ended cannot be renewed"),
+    (("lock", "check", "x", "5"), 1, "token 5 does not hold lock x"),
+    (("lock", "run", "x", "--as", "me"), 2, "give the command after --"),
+    (("lock", "run", "x", "--as", "me", "--", "/nonexistent-program"), 1, "cannot run /nonexistent-program"),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]
@@ -100,7 +109,7 @@ def test_a_broken_config_exits_2_for_every_command_that_reads_it(env: Env) -> No
     env.config_path.write_text("[[agents]]\nname = 3\n")
     for args in (("up",), ("down",), ("ls",), ("send", "a", "b"), ("queue", "ls"), ("restart", "a"),
                  ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y"), ("logs",),
-                 ("logs", "export")):
+                 ("logs", "export"), ("lock", "ls")):
         result = env.cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "agents[0].name: must be a string" in result.stderr and len(result.stderr.splitlines()) == 1

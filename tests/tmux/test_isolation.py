@@ -95,7 +95,8 @@ def test_no_file_holds_a_secret_at_any_moment_and_old_leftovers_are_removed(env:
     shim_dir.mkdir()
     listing = tmp_path / "listing.log"
     (shim_dir / "tmux").write_text(
-        f'#!/bin/sh\nfind {env.state_dir} -type f ! -name "*.db*" ! -path "{env.state_dir}/bin/agentmux" >> {listing} 2>/dev/null\nexec {real_tmux} "$@"\n')
+        f'#!/bin/sh\nfind {env.state_dir} -type f ! -name "*.db*" ! -path "{env.state_dir}/bin/agentmux" '
+        f'>> {listing} 2>/dev/null\nexec {real_tmux} "$@"\n')
     (shim_dir / "tmux").chmod(0o755)
     env.environ["PATH"] = f"{shim_dir}:{env.environ['PATH']}"
     env.write_config('''

@@ -177,11 +177,21 @@ class Fleet:
         )
         if spec.secrets:  # the names only: the hook masks their values in what it keeps (agentmux/hook.py)
             env["AGENTMUX_SECRET_NAMES"] = " ".join(sorted(spec.secrets))
-        if "PATH" not in spec.env:  # `agentmux` found in the agent's shell, last: an agentmux of its own comes first
-            shim = command_shim(self.config.settings.state_dir)
-            if shim is not None:
-                env["PATH"] = os.pathsep.join(part for part in (os.environ.get("PATH", os.defpath), str(shim)) if part)
+        env["PATH"] = self.agent_path(spec)
         return env
+
+    def agent_path(self, spec: AgentSpec) -> str:
+        """The agent's PATH: its env's, else this process's with STATE_DIR/bin last (`agentmux` found in the
+        agent's shell; an agentmux of its own comes first)."""
+        if "PATH" in spec.env:
+            return spec.env["PATH"]
+        shim = command_shim(self.config.settings.state_dir)
+        return os.pathsep.join(part for part in (os.environ.get("PATH", os.defpath), str(shim or "")) if part)
+
+    def pane_script(self, spec: AgentSpec) -> str:
+        """What the agent's pane runs: its kind's start script, with the agent's PATH set first (tmux gives a
+        new pane the PATH of the client that asked for it, whatever the session's environment says)."""
+        return f"PATH={shlex.quote(self.agent_path(spec))}; export PATH\n" + kind_of(spec.kind).start_script(spec)
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -203,7 +213,7 @@ class Fleet:
         self.tmux.make_way(name, AGENT_OPTION, name)  # its own dead pane is replaced; another's session refused
         kind.prepare(spec, settings.state_dir)
         self.tmux.new_session(
-            name, ["/bin/sh", "-c", kind.start_script(spec)], spec.cwd, env,
+            name, ["/bin/sh", "-c", self.pane_script(spec)], spec.cwd, env,
             settings.width, settings.height, settings.history_limit, agent=name,
             secret_names=sorted(spec.secrets),
         )
@@ -232,7 +242,7 @@ class Fleet:
                 self.store.mark_started(name, spec.kind, name, record.pane_id, record.pid, time.time(), restarts)
             return Outcome(name, f"restarted {name} ({started.message})")
         kind_of(spec.kind).prepare(spec, self.config.settings.state_dir)
-        self.tmux.respawn(pane.pane_id, ["/bin/sh", "-c", kind_of(spec.kind).start_script(spec)], spec.cwd)
+        self.tmux.respawn(pane.pane_id, ["/bin/sh", "-c", self.pane_script(spec)], spec.cwd)
         fresh = self.pane(name)
         now = time.time()
         self.store.mark_started(name, spec.kind, name, fresh.pane_id if fresh else pane.pane_id,
@@ -318,7 +328,7 @@ class Fleet:
         be resolved, a working directory gone), so `restart` never stops an agent it cannot start again."""
         spec = self.config.agent(name)
         self.agent_env(spec)
-        script = len(kind_of(spec.kind).start_script(spec).encode("utf-8", "surrogateescape"))
+        script = len(self.pane_script(spec).encode("utf-8", "surrogateescape"))
         if script > MAX_ARG:
             raise AgentmuxError(f"{name}: its init commands and command come to {script:,} bytes, more than a "
                                 f"program can be started with ({MAX_ARG:,}); move them into a script file")

@@ -9,7 +9,7 @@ when its owner releases it, when its lease ends, or when the owner agent's run e
 Waiting is fair: a waiter takes a row of `coord_waiters` (ids in arrival order) and is granted only when nobody
 ahead of it waits for a mode that conflicts (an exclusive waiter needs no one ahead; a shared one, no exclusive
 waiter ahead). A waiter renews its row while it waits, so one that died stops holding up those behind it.
-Every grant is decided, and its lease computed, inside one IMMEDIATE transaction that first removes ended holds;
+Every grant is decided, and its lease computed, inside one IMMEDIATE transaction (db.py) that first removes ended holds;
 after the transaction the grant is checked once more against the clock, so a lease that ended before the answer
 came back is never reported as held.
 """
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentmux.coord.db import transaction
 from agentmux.coord.owners import Refused, TimedOut, bound_run, check_name, dead
 from agentmux.coord.wake import Listener, notify
 from agentmux.errors import UsageError
@@ -119,12 +120,12 @@ class Locks:
         TimedOut, each saying who holds it; `on_wait` is told the holders once when the wait begins."""
         check_name("lock", name)
         check_ttl(ttl)
-        if wait is not None and wait <= 0:
-            hold, _, blockers = self._attempt(name, owner, shared, ttl, None, queue=False)
-            if hold is None:
-                raise Refused(f"lock {name} is held by {describe(blockers, self.clock())}"
-                              if blockers else f"lock {name}: others wait for it first")
+        hold, _, blockers = self._attempt(name, owner, shared, ttl, None, queue=False)  # free: no socket needed
+        if hold is not None:
             return self._alive(hold)
+        if wait is not None and wait <= 0:
+            raise Refused(f"lock {name} is held by {describe(blockers, self.clock())}"
+                          if blockers else f"lock {name}: others wait for it first")
         deadline = None if wait is None else time.monotonic() + wait
         started = time.monotonic()
         place: int | None = None
@@ -165,7 +166,7 @@ class Locks:
                  queue: bool) -> tuple[Hold | None, int | None, list[Hold]]:
         """One try in one transaction: (the hold when granted, the waiter's place, the holds in the way)."""
         notify_after = False
-        with self.store.transaction() as db:
+        with transaction(self.store) as db:
             now = self.clock()
             ended = db.execute(f"DELETE FROM coord_holds WHERE lock = ? AND (expires_at <= ? OR "
                                f"{dead('owner', 'bound')}) RETURNING owner", (name, now)).fetchall()
@@ -222,7 +223,7 @@ class Locks:
         return hold, place, blockers
 
     def _leave(self, name: str, place: int) -> None:
-        with self.store.transaction() as db:
+        with transaction(self.store) as db:
             db.execute("DELETE FROM coord_waiters WHERE id = ?", (place,))
         notify(self.state_dir, topic(name))  # those behind may go now
 
@@ -231,7 +232,7 @@ class Locks:
     def release(self, name: str, owner: str) -> Hold:
         """Give the lock back; Refused when `owner` does not hold it (any more)."""
         check_name("lock", name)
-        with self.store.transaction() as db:
+        with transaction(self.store) as db:
             now = self.clock()
             # (read first: SQLite evaluates a correlated subquery in DELETE's RETURNING wrongly)
             row = db.execute(f"SELECT *, (expires_at <= ? OR {dead('owner', 'bound')}) AS ended FROM coord_holds "
@@ -250,7 +251,7 @@ class Locks:
         """Extend a live lease by `ttl` (its own length when None) from now; Refused when it already ended:
         an ended lease is never brought back."""
         check_name("lock", name)
-        with self.store.transaction() as db:
+        with transaction(self.store) as db:
             now = self.clock()
             row = db.execute(f"UPDATE coord_holds SET expires_at = ? + coalesce(?, ttl), ttl = coalesce(?, ttl) "
                              f"WHERE lock = ? AND owner = ? AND expires_at > ? AND NOT {dead('owner', 'bound')} "
@@ -262,7 +263,7 @@ class Locks:
 
     def release_all(self, owner: str) -> list[str]:
         """Every lock `owner` holds, given back (its waits too); the names."""
-        with self.store.transaction() as db:
+        with transaction(self.store) as db:
             names = [row[0] for row in db.execute("DELETE FROM coord_holds WHERE owner = ? RETURNING lock", (owner,))]
             db.execute("DELETE FROM coord_waiters WHERE owner = ?", (owner,))
         if names:
@@ -271,7 +272,7 @@ class Locks:
 
     def reap(self) -> list[str]:
         """Remove holds whose lease or run ended, and waiters gone; wake those waiting on the locks freed."""
-        with self.store.transaction() as db:
+        with transaction(self.store) as db:
             now = self.clock()
             names = {row[0] for row in db.execute(f"DELETE FROM coord_holds WHERE expires_at <= ? OR "
                                                   f"{dead('owner', 'bound')} RETURNING lock", (now,))}

@@ -5,7 +5,8 @@ states), take or renew the lease when this process may dispatch, then hand one i
 lease holder's duties (restart policies, claude turns from their transcripts, then the queue's dispatcher:
 only while holding the lease) and
 to every consumer (the TUI's buffer, serve's printer, later hook events, API usage). The lease holder also
-writes the logs (`logs/ingest.py`), after the dispatcher. A new
+writes the logs (`logs/ingest.py`), after the dispatcher, then ends coordination holds that lapsed
+(`coord/janitor.py`). A new
 feature that needs every look is a consumer; no second loop.
 """
 
@@ -22,6 +23,7 @@ from agentmux.agents.observer import Observer
 from agentmux.agents.restarts import Restarter
 from agentmux.agents.state import Detected
 from agentmux.agents.turns import TurnRecorder
+from agentmux.coord.janitor import CoordJanitor
 from agentmux.logs.ingest import LogIngest
 from agentmux.queue.dispatch import Dispatcher
 from agentmux.queue.model import Queue, QueueSummary
@@ -69,6 +71,7 @@ class Pipeline:
         self.restarter = Restarter(fleet)
         self.turns = TurnRecorder(fleet.store, clock)
         self.logs = LogIngest(fleet, clock)
+        self.coord = CoordJanitor(fleet.store, fleet.config.settings.state_dir, clock)
         self.queue = Queue(fleet.store)
         self._lock = threading.Lock()
         self._closed = False
@@ -108,6 +111,7 @@ class Pipeline:
                 self.dispatcher.tick(self.observer, statuses)
                 self._wrote = self.dispatcher.wrote
                 self.logs.tick(self.observer.panes, now)  # after the dispatcher: a task is never held up by it
+                self.coord.tick(changes, now)  # holds of agents that ended freed, their waiters woken
             else:
                 self.dispatcher.wanted = frozenset()
             for consumer in self.consumers:
