@@ -85,6 +85,16 @@ CASES = [
     (("lock", "check", "x", "5"), 1, "token 5 does not hold lock x"),
     (("lock", "run", "x", "--as", "me"), 2, "give the command after --"),
     (("lock", "run", "x", "--as", "me", "--", "/nonexistent-program"), 1, "cannot run /nonexistent-program"),
+    (("msg", "send", "nobody", "hi", "--as", "me"), 2, "no agent named 'nobody'"),
+    (("msg", "send", "runner", "", "--as", "me"), 2, "the message is empty"),
+    (("msg", "send", "runner", "hi", "--importance", "loud", "--as", "me"), 2, "invalid choice: 'loud'"),
+    (("msg", "recv", "--as", "me"), 1, "no unread messages for me"),
+    (("state", "get", "nokey"), 1, "no key nokey"),
+    (("state", "set", "k", "{bad", "--as", "me"), 2, "the value is not valid JSON"),
+    (("state", "set", "k", "1"), 2, "who is asking?"),
+    (("state", "del", "nokey", "--as", "me"), 1, "no key nokey"),
+    (("state", "cas", "k", "3", "1", "--as", "me"), 1, "not swapped, it is absent (version 0), not version 3"),
+    (("state", "watch", "--from", "-5"), 2, "revisions start at 0"),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]
@@ -109,7 +119,7 @@ def test_a_broken_config_exits_2_for_every_command_that_reads_it(env: Env) -> No
     env.config_path.write_text("[[agents]]\nname = 3\n")
     for args in (("up",), ("down",), ("ls",), ("send", "a", "b"), ("queue", "ls"), ("restart", "a"),
                  ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y"), ("logs",),
-                 ("logs", "export"), ("lock", "ls")):
+                 ("logs", "export"), ("lock", "ls"), ("msg", "ls", "--all"), ("state", "ls")):
         result = env.cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "agents[0].name: must be a string" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -32,9 +32,11 @@ from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
 from agentmux.cli.mcp import cmd_mcp
+from agentmux.cli.msg import cmd_msg
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
 from agentmux.cli.serve import cmd_serve
+from agentmux.cli.state import cmd_state
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import StoreDamaged, is_damage
 
@@ -44,6 +46,8 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "events": cmd_events, "logs": cmd_logs,
     "lock": cmd_lock,
     "mcp": cmd_mcp,
+    "msg": cmd_msg,
+    "state": cmd_state,
 }
 """The commands that act on the fleet of a config, by name."""
 

@@ -233,7 +233,57 @@ def coordination(sub: argparse._SubParsersAction[Parser]) -> None:
     # --- file reservations (cli/reserve.py) ---
     # --- barriers (cli/barrier.py) ---
     # --- messages (cli/msg.py) ---
+    p = command(sub, "msg", help="messages between agents, each delivered once: send, recv, ls")
+    msg = p.add_subparsers(dest="msg_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = acting(command(msg, "send", help="send TEXT to agents TO (names joined by commas, or all: every other "
+                       "agent of the config)"))
+    q.add_argument("to", metavar="TO")
+    q.add_argument("text", metavar="TEXT", help="the message; - reads it from standard input")
+    q.add_argument("--thread", metavar="T", help="the thread it belongs to (default: a new thread, named after the "
+                   "message's id: reply with --thread ID)")
+    q.add_argument("--importance", choices=("low", "normal", "high", "urgent"), default="normal",
+                   help="how much it matters (default normal)")
+    q.add_argument("--ttl", type=seconds, default=7 * 24 * 3600.0, metavar="S",
+                   help="keep it S seconds for its recipients (default a week; 0: until read)")
+    q = acting(command(msg, "recv", help="take the caller's oldest unread messages, marking them read (exit 1 "
+                       "when there are none)"))
+    q.add_argument("--wait", type=seconds, nargs="?", const=float("inf"), default=0.0, metavar="S",
+                   help="wait up to S seconds for one (--wait alone: as long as it takes)")
+    q.add_argument("--thread", metavar="T", help="only messages of thread T")
+    q.add_argument("--limit", type=int, default=100, metavar="N", help="take at most N (default 100)")
+    q = acting(command(msg, "ls", help="the caller's live messages, read or not, without marking them read"))
+    q.add_argument("--all", action="store_true", help="everyone's messages")
+    q.add_argument("--unread", action="store_true", help="only unread ones")
+    q.add_argument("--thread", metavar="T", help="only messages of thread T")
+    q.add_argument("--limit", type=int, default=100, metavar="N", help="the newest N (default 100)")
     # --- shared state (cli/state.py) ---
+    p = command(sub, "state", help="shared state: JSON values by key, with versions, compare-and-swap and a "
+                "change log to watch: get, set, del, cas, ls, watch")
+    state = p.add_subparsers(dest="state_command", metavar="ACTION", parser_class=Parser, required=True)
+    value_help = ("a JSON value (42, true, '\"text\"', '{\"a\": 1}'); text that is not JSON is stored as a JSON "
+                  "string (but text starting with { or [ must parse); - reads it from standard input")
+    q = acting(command(state, "get", help="print the value of KEY as JSON (exit 1 when there is none)"))
+    q.add_argument("key", metavar="KEY")
+    q = acting(command(state, "set", help="set KEY to VALUE"))
+    q.add_argument("key", metavar="KEY")
+    q.add_argument("value", metavar="VALUE", help=value_help)
+    q.add_argument("--string", action="store_true", help="store VALUE as a string, exactly, whatever it holds")
+    q = acting(command(state, "del", help="delete KEY (exit 1 when there is none)"))
+    q.add_argument("key", metavar="KEY")
+    q = acting(command(state, "cas", help="set KEY to VALUE only if it is at VERSION (0: only if absent); exit 1, "
+                       "saying its version, when not"))
+    q.add_argument("key", metavar="KEY")
+    q.add_argument("version", type=int, metavar="VERSION")
+    q.add_argument("value", metavar="VALUE", help=value_help)
+    q.add_argument("--string", action="store_true", help="store VALUE as a string, exactly, whatever it holds")
+    q = acting(command(state, "ls", help="the keys (starting with PREFIX), their versions, revisions and values"))
+    q.add_argument("prefix", nargs="?", default="", metavar="PREFIX")
+    q = acting(command(state, "watch", help="print each change (of keys starting with PREFIX) as a JSON line, as "
+                       "it comes; exit 1 asking to resync when changes asked for were compacted"))
+    q.add_argument("prefix", nargs="?", default="", metavar="PREFIX")
+    q.add_argument("--from", dest="from_rev", type=int, metavar="REV", help="first the changes after revision REV "
+                   "(default: only new ones)")
+    q.add_argument("--timeout", type=seconds, metavar="S", help="stop after S seconds (exit 0; default: never)")
     # --- the MCP server (cli/mcp.py) ---
     p = command(sub, "mcp", help="serve the coordination tools (locks, reservations, barriers, messages, shared "
                 "state) to an MCP client over stdio; claude agents get it registered by themselves")

@@ -16,17 +16,21 @@ from pathlib import Path
 
 from agentmux.agents.state import Detected
 from agentmux.coord.locks import Locks
+from agentmux.coord.messages import Messages
 from agentmux.coord.owners import ENDED_STATES
 from agentmux.store import Store
 
 REAP_EVERY = 1.0
+MESSAGES_EVERY = 60.0
+"""Messages expire in days: their reaping (which reads every delivery) runs once a minute."""
 
 
 class CoordJanitor:
     def __init__(self, store: Store, state_dir: Path, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.locks = Locks(store, state_dir, clock)
-        self._last = 0.0
+        self.messages = Messages(store, state_dir, clock)
+        self._last = self._messages_last = 0.0
         self.problem: str | None = None
 
     def tick(self, changes: Sequence[tuple[str, Detected]], now: float) -> None:
@@ -36,6 +40,9 @@ class CoordJanitor:
         self._last = now
         try:
             self.locks.reap()
+            if now - self._messages_last >= MESSAGES_EVERY:
+                self._messages_last = now
+                self.messages.reap()
             self.problem = None
         except sqlite3.Error as exc:  # the loop goes on; the next tick tries again
             self.problem = f"coordination: {exc}"
