@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agentmux.agents.kinds import KINDS, MCP_ALLOW
 from agentmux.config import AgentSpec
+from agentmux.coord.kv import SharedState
 from agentmux.coord.locks import Locks
 from agentmux.state import AgentState
 from tests.claude.conftest import claude_config, needs_claude
@@ -49,6 +50,7 @@ def test_claude_calls_the_agentmux_tools_without_asking(env: Env, fake: FakeAnth
     run.until(lambda: run.fleet.store.agent("cc").state == AgentState.IDLE, timeout=60, message="cc idle")
     fake.add(Reply.tool("WaitForMcpServers", {"servers": ["agentmux"]}),
              Reply.tool("mcp__agentmux__lock_acquire", {"name": "build", "ttl": 600}),
+             Reply.tool("mcp__agentmux__state_set", {"key": "build/status", "value": {"state": "building"}}),
              Reply.text("I hold the build lock."))
     sent = env.cli("send", "cc", "take the build lock")
     assert sent.returncode == 0, sent.stderr
@@ -66,4 +68,8 @@ def test_claude_calls_the_agentmux_tools_without_asking(env: Env, fake: FakeAnth
     acquired = [json.loads(text) for text in texts if text.startswith("{") and '"token"' in text]
     assert acquired and acquired[-1]["owner"] == "cc" and acquired[-1]["token"] == hold.token, results
     assert "mcp__agentmux__lock_acquire" in {tool["name"] for tool in fake.messages()[-1].body["tools"]}
+    entry = SharedState(run.fleet.store, env.state_dir).get("build/status")
+    assert entry is not None and entry.value == {"state": "building"} and entry.updated_by == "cc"
+    shown = env.cli("state", "get", "build/status")
+    assert shown.returncode == 0 and json.loads(shown.stdout) == {"state": "building"}
     assert not any(e.event == "PermissionRequest" for e in run.fleet.store.hook_events_after(0))

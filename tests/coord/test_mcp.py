@@ -18,7 +18,10 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
+from agentmux.coord import messages
+from agentmux.coord.locks import Locks
 from agentmux.coord.mcp import MAX_WAIT, TOOLS
+from agentmux.coord.wake import coord_dir, topic_key
 from tests.conftest import wait_until
 from tests.coord.conftest import Coord
 
@@ -56,6 +59,16 @@ async def refused(client: ClientSession, tool: str, **arguments: Any) -> str:
     message = text(result)
     assert "Traceback" not in message
     return message
+
+
+def fleet(coord: Coord, *names: str) -> None:
+    """A config naming these agents (messages go to agents of the config)."""
+    coord.env.write_config("".join(f'[[agents]]\nname = "{name}"\nkind = "shell"\n' for name in names))
+
+
+def waiting_on(coord: Coord, topic: str) -> bool:
+    """Does some process wait on `topic` (a note of coord/wake.py's)?"""
+    return any(coord_dir(coord.state_dir).glob(f"{topic_key(topic)}.*"))
 
 
 def cli_json(coord: Coord, *args: str) -> Any:
@@ -140,9 +153,9 @@ async def test_a_lock_acquire_waiting_in_one_session_is_granted_when_another_ses
         async with anyio.create_task_group() as group:
             group.start_soon(wait_for_it)
             with anyio.fail_after(30):
-                while not any(w["owner"] == "bob" for info in cli_json(coord, "lock", "ls")
-                              for w in info["waiters"]):
-                    await anyio.sleep(0.05)
+                while not any(w.owner == "bob" for info in Locks(coord.store, coord.state_dir).ls()
+                              for w in info.waiters):
+                    await anyio.sleep(0.02)
             assert not got
             # alice's session answers while bob's call waits: the wait is in a worker thread
             assert (await ok(alice, "lock_list"))[0]["waiters"][0]["owner"] == "bob"
@@ -151,6 +164,105 @@ async def test_a_lock_acquire_waiting_in_one_session_is_granted_when_another_ses
         assert got[0]["owner"] == "bob" and got[0]["token"] == first["token"] + 1
         assert time.monotonic() - released < 5 and waited[0] > 0
         assert [h["owner"] for h in cli_json(coord, "lock", "ls")[0]["holders"]] == ["bob"]
+
+
+async def test_the_message_tools_send_receive_once_wait_and_list(coord: Coord) -> None:
+    fleet(coord, "alice", "bob", "carol")
+    async with session(coord, "alice") as alice, session(coord, "bob") as bob:
+        sent = await ok(alice, "msg_send", to=["bob"], body="the parser API changed", importance="high")
+        assert (sent["sender"], sent["recipients"], sent["importance"]) == ("alice", ["bob"], "high")
+        assert [m["body"] for m in cli_json(coord, "msg", "ls", "--as", "bob")] == ["the parser API changed"]
+        assert [m["id"] for m in await ok(bob, "msg_list", unread=True)] == [sent["id"]]
+        [got] = await ok(bob, "msg_recv")
+        assert got["body"] == "the parser API changed" and got["thread"] == sent["thread"]
+        assert await ok(bob, "msg_recv") == []  # received once
+        assert await ok(bob, "msg_list", unread=True) == []
+        assert len(await ok(bob, "msg_list")) == 1
+
+        everyone = await ok(alice, "msg_send", to="all", body="lunch", thread="social", importance="low")
+        assert everyone["recipients"] == ["bob", "carol"] and everyone["thread"] == "social"
+        assert [m["body"] for m in cli_json(coord, "msg", "ls", "--as", "carol")] == ["lunch"]
+        assert "nobody" in await refused(alice, "msg_send", to=["nobody"], body="hi")
+        assert (await ok(alice, "msg_send", to="carol", body="one name", thread="social"))["recipients"] == ["carol"]
+        assert [m["body"] for m in cli_json(coord, "msg", "ls", "--as", "carol")] == ["lunch", "one name"]
+        assert await refused(alice, "msg_send", to=["bob"], body="hi", importance="whenever")
+
+        waited: list[list[dict[str, Any]]] = []
+
+        async def wait_for_one() -> None:
+            waited.append(await ok(bob, "msg_recv", wait=60, thread="review"))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait_for_one)
+            with anyio.fail_after(30):
+                while not waiting_on(coord, messages.topic("bob")):
+                    await anyio.sleep(0.02)
+            assert not waited
+            sent_at = time.monotonic()
+            done = coord.cli("msg", "send", "bob", "please review", "--thread", "review", "--as", "carol")
+            assert done.returncode == 0, done.stderr
+        assert [m["body"] for m in waited[0]] == ["please review"] and time.monotonic() - sent_at < 5
+        assert [m["body"] for m in await ok(bob, "msg_recv", limit=5)] == ["lunch"]
+
+
+async def test_the_state_tools_get_set_cas_delete_list_and_watch(coord: Coord) -> None:
+    async with session(coord, "alice") as alice, session(coord, "bob") as bob:
+        assert await ok(alice, "state_get", key="build/status") is None
+        entry = await ok(alice, "state_set", key="build/status", value={"state": "green", "tests": 812})
+        assert entry["version"] == 1 and entry["updated_by"] == "alice"
+        shown = coord.cli("state", "get", "build/status")
+        assert shown.returncode == 0 and json.loads(shown.stdout) == {"state": "green", "tests": 812}
+        assert (await ok(bob, "state_get", key="build/status"))["value"] == {"state": "green", "tests": 812}
+
+        swapped = await ok(bob, "state_cas", key="build/status", version=1, value="red")
+        assert swapped["version"] == 2 and swapped["updated_by"] == "bob"
+        message = await refused(alice, "state_cas", key="build/status", version=1, value="green")
+        assert "not swapped" in message and "version 2" in message
+        assert (await ok(alice, "state_cas", key="tasks/next", version=0, value=[1, 2]))["version"] == 1
+
+        listing = await ok(alice, "state_list", prefix="build/")
+        assert [e["key"] for e in listing["entries"]] == ["build/status"] and listing["revision"] == 3
+        assert [e["key"] for e in (await ok(alice, "state_list"))["entries"]] == ["build/status", "tasks/next"]
+
+        # the changes after a revision come at once; a later one is waited for
+        seen = await ok(alice, "state_watch", after=1, prefix="build/")
+        assert [c["value"] for c in seen["changes"]] == ["red"] and seen["revision"] == 2
+        assert await ok(alice, "state_watch", after=3, timeout=0.2) == {"changes": [], "revision": 3}
+        watched: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            watched.append(await ok(alice, "state_watch", after=3, prefix="build/", timeout=60))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            with anyio.fail_after(30):
+                while not waiting_on(coord, "state"):
+                    await anyio.sleep(0.02)
+            await ok(bob, "state_set", key="other", value=1)  # not under the prefix: still waiting
+            assert not watched
+            set_at = time.monotonic()
+            assert coord.cli("state", "set", "build/status", '"green"', "--as", "carol").returncode == 0
+        assert [(c["key"], c["value"], c["by"]) for c in watched[0]["changes"]] == [("build/status", "green",
+                                                                                     "carol")]
+        assert watched[0]["revision"] == 5 and time.monotonic() - set_at < 5
+
+        gone = await ok(bob, "state_delete", key="tasks/next")
+        assert gone["value"] == [1, 2]
+        assert await ok(bob, "state_delete", key="tasks/next") is None
+        assert coord.cli("state", "get", "tasks/next").returncode == 1
+        assert "less than or equal to 120" in await refused(alice, "state_watch", after=0, timeout=600)
+
+
+async def test_a_watch_from_a_compacted_revision_tells_the_model_to_read_again(coord: Coord) -> None:
+    from agentmux.coord.kv import SharedState
+
+    state = SharedState(coord.store, coord.state_dir, keep=2)  # the log keeps the newest 2 changes
+    for number in range(5):
+        state.set("counter", number, "script")
+    assert state.compacted() >= 1
+    async with session(coord) as client:
+        message = await refused(client, "state_watch", after=1)
+        assert "resync" in message and "state_list" in message
 
 
 # --- the server process ---------------------------------------------------------------------------------------
@@ -266,6 +378,38 @@ def test_a_lock_granted_after_the_client_cancelled_the_call_is_given_back(coord:
         assert reply["id"] == 3 and json.loads(reply["result"]["content"][0]["text"]) == []
         server.stdin.close()
         assert server.wait(timeout=30) == 0
+
+
+def cancel(server: subprocess.Popen[bytes], request_id: int) -> None:
+    assert server.stdin is not None
+    server.stdin.write(lines({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                              "params": {"requestId": request_id, "reason": "the user pressed Escape"}}).encode())
+    server.stdin.flush()
+
+
+def started(server: subprocess.Popen[bytes], *requests: dict[str, Any]) -> None:
+    """Initialize a raw server and send it `requests`."""
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(lines(INITIALIZE, INITIALIZED, *requests).encode())
+    server.stdin.flush()
+    assert json.loads(server.stdout.readline())["id"] == 1
+
+
+def test_messages_received_for_a_cancelled_msg_recv_are_unread_again(coord: Coord) -> None:
+    fleet(coord, "alice", "bob")
+    with raw_server(coord, "alice") as server:
+        started(server, call(2, "msg_recv", wait=100))
+        wait_until(lambda: waiting_on(coord, messages.topic("alice")), timeout=30, message="alice's recv waiting")
+        cancel(server, 2)
+        assert coord.cli("msg", "send", "alice", "are you there?", "--as", "bob").returncode == 0
+        # the abandoned wait takes it (nobody reads the answer) and hands it back as unread
+        wait_until(lambda: [m["body"] for m in cli_json(coord, "msg", "ls", "--as", "alice", "--unread")]
+                   == ["are you there?"], timeout=30, message="the message unread")
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(lines(call(3, "msg_recv")).encode())
+        server.stdin.flush()
+        reply = json.loads(server.stdout.readline())
+        assert [m["body"] for m in json.loads(reply["result"]["content"][0]["text"])] == ["are you there?"]
 
 
 # --- who is calling -------------------------------------------------------------------------------------------

@@ -19,19 +19,18 @@ from agentmux.actions import Actions
 from agentmux.coord.owners import caller
 
 
-def take_stdout() -> tuple[int, object]:
-    """fd 1's wire, kept on a descriptor of its own (not inherited by children); fd 1 and sys.stdout now write to
-    stderr. Returns the wire's descriptor and the sys.stdout to restore."""
+def take_stdout() -> int:
+    """fd 1's wire, moved to a descriptor of its own (not inherited by children); fd 1 and sys.stdout write to
+    stderr from now on."""
     sys.stdout.flush()
     wire = os.dup(1)
     os.dup2(2, 1)
-    previous = sys.stdout
     sys.stdout = sys.stderr
-    return wire, previous
+    return wire
 
 
 def cmd_mcp(actions: Actions, args: argparse.Namespace) -> int:
-    wire, _ = take_stdout()
+    wire = take_stdout()
     owner = caller(args.as_name)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="agentmux mcp: %(levelname)s %(message)s")
     from agentmux.coord.mcp import Seat, serve  # the SDK is imported only when serving (0.5 s)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, Literal, TextIO, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -37,8 +37,12 @@ from mcp.server.stdio import stdio_server
 from pydantic import Field
 
 from agentmux.ansi import one_line
+from agentmux.coord import messages
+from agentmux.coord.kv import SharedState
 from agentmux.coord.locks import DEFAULT_TTL as LOCK_TTL
 from agentmux.coord.locks import MAX_TTL, Locks
+from agentmux.coord.messages import Message, Messages
+from agentmux.coord.wake import notify
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
 
@@ -48,8 +52,11 @@ DEFAULT_WAIT = 30.0
 
 log = logging.getLogger("agentmux.mcp")
 
+T = TypeVar("T")
+
 LockName = Annotated[str, Field(description="the lock's name, agreed between agents: build, db-migrate, port-8080")]
 Lease = Annotated[float, Field(gt=0, le=MAX_TTL, description="seconds it is yours unless renewed")]
+Key = Annotated[str, Field(description="the key: any text, by convention words joined by / (build/status)")]
 Wait = Annotated[float, Field(ge=0, le=MAX_WAIT, description=f"seconds to wait at most (0: do not wait; at most "
                                                              f"{MAX_WAIT:g}, call again to wait longer)")]
 
@@ -99,6 +106,16 @@ class Connections:
                 store.close()
 
 
+def unread_again(store: Store, state_dir: Path, recipient: str, taken: Sequence[Message]) -> None:
+    """Messages received for a call nobody waits for any more: unread again, for the next msg_recv."""
+    if not taken:
+        return
+    with store.transaction() as db:
+        db.executemany("UPDATE coord_inbox SET read_at = NULL WHERE recipient = ? AND message = ?",
+                       [(recipient, message.id) for message in taken])
+    notify(state_dir, messages.topic(recipient))
+
+
 def tool_error(exc: BaseException) -> ToolError:
     if isinstance(exc, AgentmuxError):
         return ToolError(one_line(str(exc)))
@@ -119,42 +136,56 @@ class Tools:
         self.seat = seat
         self.connections = Connections(seat.store_path)
 
-    async def call(self, work: Callable[[Store], object], undo: Callable[[Store], object] | None = None) -> str:
-        """Run `work` in a worker thread on that thread's store connection, its result as JSON; AgentmuxError and
-        the store's errors become tool errors. When the caller gave up while `work` ran, `undo` runs after it."""
+    async def call(self, work: Callable[[Store], T], undo: Callable[[Store, T], object] | None = None,
+                   on_cancel: Callable[[Store], object] | None = None, show: Callable[[T], object] | None = None,
+                   ) -> str:
+        """Run `work` in a worker thread on that thread's store connection; its result (through `show`) as JSON.
+        AgentmuxError and the store's errors become tool errors. When the caller gives up while `work` runs
+        (the request cancelled, the session ended), `on_cancel` runs at once (to end the wait: leave a barrier)
+        and `undo` is given what `work` returns when it comes (to give back a lock granted to nobody)."""
         guard = threading.Lock()
         abandoned = False
-        done = False
+        done: list[T] = []
 
-        def run() -> object:
-            nonlocal done
+        def run() -> T:
             store = self.connections.get()
             result = work(store)
             with guard:
-                if abandoned and undo is not None:
-                    undo(store)
-                done = True
+                done.append(result)
+                late = abandoned
+            if late and undo is not None:
+                self.quietly("giving back what a cancelled call took", lambda: undo(store, result))
             return result
 
         try:
-            return as_json(await anyio.to_thread.run_sync(run, abandon_on_cancel=True))
+            result = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             with guard:
                 abandoned = True
-                late = done
-            if late and undo is not None:  # it finished just as the caller gave up
-                store = Store(self.seat.store_path)
-                try:
-                    undo(store)
-                except Exception as exc:  # noqa: BLE001 - the caller is gone: note it, nothing more
-                    log.warning("giving back what a cancelled call took: %s", one_line(str(exc)))
-                finally:
-                    store.close()
+                finished = list(done)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: self.cancelled(finished, undo, on_cancel))
             raise
         except ToolError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is the model's to read, never a traceback
             raise tool_error(exc) from None
+        return as_json(show(result) if show is not None else result)
+
+    def cancelled(self, finished: list[T], undo: Callable[[Store, T], object] | None,
+                  on_cancel: Callable[[Store], object] | None) -> None:
+        store = self.connections.get()
+        if finished and undo is not None:  # it finished just as the caller gave up
+            self.quietly("giving back what a cancelled call took", lambda: undo(store, finished[0]))
+        elif on_cancel is not None:
+            self.quietly("ending a cancelled call", lambda: on_cancel(store))
+
+    @staticmethod
+    def quietly(what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - the caller is gone: note it, nothing more
+            log.warning("%s: %s", what, one_line(str(exc)))
 
     def locks(self, store: Store) -> Locks:
         return Locks(store, self.seat.state_dir)
@@ -174,7 +205,7 @@ class Tools:
         return await self.call(
             lambda store: self.locks(store).acquire(name, owner, ttl=ttl, shared=shared, wait=timeout).to_json(
                 time.time()),
-            undo=lambda store: self.locks(store).release(name, owner))
+            undo=lambda store, _: self.locks(store).release(name, owner))
 
     async def lock_release(self, name: LockName) -> str:
         """Give back a lock you hold (lock_acquire) the moment you are done with it, so the next agent in line
@@ -208,6 +239,130 @@ class Tools:
         or to find out what another agent is doing."""
         return await self.call(lambda store: [info.to_json(time.time()) for info in self.locks(store).ls()])
 
+    # --- messages -------------------------------------------------------------------------------------------
+
+    def messages(self, store: Store) -> Messages:
+        return Messages(store, self.seat.state_dir)
+
+    async def msg_send(
+        self,
+        to: Annotated[list[str] | str, Field(description='agent names; one name; or "all" (every other agent of '
+                                                         "the fleet)")],
+        body: Annotated[str, Field(min_length=1, description="the message")],
+        thread: Annotated[str, Field(description="the thread it belongs to (a reply: the thread of the message "
+                                                 "answered); empty: a new thread, named by the message's id")] = "",
+        importance: Annotated[Literal["low", "normal", "high", "urgent"], Field(description="how much it matters")]
+        = "normal",
+    ) -> str:
+        """Tell or ask other agents something: that you changed a shared interface, that a file is free, a
+        question about their work, an answer (in the thread of the question). They read it with msg_recv.
+        Returns the message with its id and thread."""
+        owner = self.seat.owner
+        names = [to] if isinstance(to, str) else list(to)
+        return await self.call(
+            lambda store: self.messages(store).send(owner, names, body, thread=thread, importance=importance,
+                                                    fleet=self.seat.fleet()),
+            show=lambda message: message.to_json())
+
+    async def msg_recv(
+        self,
+        wait: Annotated[float, Field(ge=0, le=MAX_WAIT, description="seconds to wait for one when none is there "
+                                                                   f"(0: do not wait; at most {MAX_WAIT:g})")] = 0,
+        thread: Annotated[str | None, Field(description="only messages of this thread")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="at most this many")] = 20,
+    ) -> str:
+        """Read the messages other agents sent you (oldest first; each is handed to you once, then it is read):
+        at the start of a task, between steps, and when you are waiting on another agent (with `wait`).
+        Returns [] when there is none."""
+        owner = self.seat.owner
+        return await self.call(
+            lambda store: self.messages(store).recv(owner, wait=wait, limit=limit, thread=thread),
+            undo=lambda store, taken: unread_again(store, self.seat.state_dir, owner, taken),
+            show=lambda taken: [message.to_json() for message in taken])
+
+    async def msg_list(self, unread: Annotated[bool, Field(description="only the ones you have not read")] = False,
+                       ) -> str:
+        """Look over the messages sent to you, read or not, without marking any read (msg_recv takes them)."""
+        owner = self.seat.owner
+        return await self.call(lambda store: self.messages(store).ls(owner, unread=unread),
+                               show=lambda found: [message.to_json() for message in found])
+
+    # --- shared state ---------------------------------------------------------------------------------------
+
+    def state(self, store: Store) -> SharedState:
+        return SharedState(store, self.seat.state_dir)
+
+    async def state_get(self, key: Key) -> str:
+        """Read one key of the state the agents share (the value, its version, who set it and when); null when
+        it is not set."""
+        return await self.call(lambda store: self.state(store).get(key),
+                               show=lambda entry: None if entry is None else entry.to_json())
+
+    async def state_set(self, key: Key, value: Annotated[Any, Field(description="any JSON value")]) -> str:
+        """Publish something the other agents should know, under a key of the shared state: a status
+        (build/status = "green"), a decision, a port, the step you are on. Overwrites; to change a value others
+        may change too, read it and use state_cas."""
+        owner = self.seat.owner
+        return await self.call(lambda store: self.state(store).set(key, value, owner), show=lambda e: e.to_json())
+
+    async def state_delete(self, key: Key) -> str:
+        """Remove a key of the shared state that no longer holds; returns what it held (null when it was not
+        set)."""
+        owner = self.seat.owner
+        return await self.call(lambda store: self.state(store).delete(key, owner),
+                               show=lambda entry: None if entry is None else entry.to_json())
+
+    async def state_cas(
+        self, key: Key,
+        version: Annotated[int, Field(ge=0, description="the version you read (state_get); 0: only if the key is "
+                                                        "not set")],
+        value: Annotated[Any, Field(description="any JSON value")],
+    ) -> str:
+        """Change a key only if nobody changed it since you read it (compare and swap): claim a task from a shared
+        list, bump a counter, take a free slot. Refused with its current version when it changed: read it again
+        and decide again."""
+        owner = self.seat.owner
+        return await self.call(lambda store: self.state(store).cas(key, version, value, owner),
+                               show=lambda entry: entry.to_json())
+
+    async def state_list(self, prefix: Annotated[str, Field(description="only keys starting with this")] = "",
+                         ) -> str:
+        """Read every key of the shared state (under a prefix), with the state's `revision`: watch for changes
+        after it with state_watch."""
+        def work(store: Store) -> object:
+            revision, entries = self.state(store).snapshot(prefix)
+            return {"revision": revision, "entries": [entry.to_json() for entry in entries]}
+        return await self.call(work)
+
+    async def state_watch(
+        self,
+        after: Annotated[int, Field(ge=0, description="the revision you have seen (state_list's, or the last "
+                                                      "change's `rev`)")],
+        prefix: Annotated[str, Field(description="only keys starting with this")] = "",
+        timeout: Annotated[float, Field(ge=0, le=MAX_WAIT, description="seconds to wait for a change (at most "
+                                                                       f"{MAX_WAIT:g})")] = 10,
+    ) -> str:
+        """Wait for another agent to change the shared state (a status you depend on, a key you wait for): the
+        changes after revision `after`, waiting up to `timeout` seconds for the first. Returns {"changes": [...],
+        "revision": R}: call again with after=R. An error saying resync means changes were dropped: read the keys
+        again with state_list and watch from its revision."""
+        def work(store: Store) -> object:
+            state = self.state(store)
+            changes = state.changes(prefix, after)
+            if not changes:
+                for change in state.watch(prefix, after, timeout):
+                    changes = [change, *state.changes(prefix, change.rev)]
+                    break
+            return {"changes": [change.to_json() for change in changes],
+                    "revision": changes[-1].rev if changes else after}
+        try:
+            return await self.call(work)
+        except ToolError as exc:
+            if "resync" in str(exc):
+                raise ToolError(f"{exc}: call state_list for the keys as they are and watch from its revision"
+                                ) from None
+            raise
+
     # --- the server -----------------------------------------------------------------------------------------
 
     def server(self) -> MCPServer[Any]:
@@ -221,7 +376,9 @@ class Tools:
         return server
 
 
-TOOLS = ("lock_acquire", "lock_release", "lock_renew", "lock_check", "lock_list")
+TOOLS = ("lock_acquire", "lock_release", "lock_renew", "lock_check", "lock_list",
+         "msg_send", "msg_recv", "msg_list",
+         "state_get", "state_set", "state_delete", "state_cas", "state_list", "state_watch")
 """Every tool, in the order a client lists them."""
 
 
