@@ -8,18 +8,24 @@ import sys
 import time
 
 from agentmux.coord.locks import Locks
+from agentmux.coord.reservations import Reservations
 from tests.conftest import Env, Supervisors, wait_until
 
 SHELL_AGENT = '[[agents]]\nname = "builder"\nkind = "shell"\n'
 
 
-def test_an_agent_that_exits_frees_its_locks(env: Env, running: Supervisors) -> None:
+def test_an_agent_that_exits_frees_its_locks_and_reservations(env: Env, running: Supervisors) -> None:
     env.write_config(SHELL_AGENT)
     supervisor = running()
     locks = Locks(supervisor.fleet.store, env.state_dir)
-    sent = env.cli("send", "builder", "agentmux lock acquire build --ttl 3600 && agentmux lock ls")
+    reservations = Reservations(supervisor.fleet.store, env.state_dir)
+    sent = env.cli("send", "builder", "agentmux lock acquire build --ttl 3600 && agentmux reserve parser.py "
+                   "--exclusive --ttl 3600 --reason refactoring")
     assert sent.returncode == 0, sent.stderr
     supervisor.until(lambda: [h.owner for h in locks.holders("build")] == ["builder"], message="the agent's lock")
+    supervisor.until(lambda: [r.owner for r in reservations.ls()] == ["builder"], message="its reservation")
+    refused = env.cli("reserve", "parser.py", "--as", "other")
+    assert refused.returncode == 1 and "reserved by builder (exclusive" in refused.stderr
     waiter = subprocess.Popen([sys.executable, "-m", "agentmux", "--config", str(env.config_path), "lock", "acquire",
                                "build", "--as", "other", "--timeout", "30"], env=env.environ, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -33,6 +39,8 @@ def test_an_agent_that_exits_frees_its_locks(env: Env, running: Supervisors) -> 
         assert [h.owner for h in locks.holders("build")] == ["other"]
         assert env.status("builder")["state"] in ("exited", "stopped")
         assert exited - locks.holders("build")[0].acquired_at < 5
+        assert reservations.ls() == []
+        assert env.cli("reserve", "parser.py", "--exclusive", "--as", "other").returncode == 0
     finally:
         if waiter.poll() is None:
             waiter.kill()

@@ -95,6 +95,10 @@ CASES = [
     (("state", "del", "nokey", "--as", "me"), 1, "no key nokey"),
     (("state", "cas", "k", "3", "1", "--as", "me"), 1, "not swapped, it is absent (version 0), not version 3"),
     (("state", "watch", "--from", "-5"), 2, "revisions start at 0"),
+    (("reserve",), 2, "give the paths"),
+    (("reserve", "ls", "--exclusive"), 2, "is not an option"),
+    (("reserve", "../outside.py", "--as", "me", "--ttl", "0"), 2, "--ttl"),
+    (("reserve", "release", "--as", "me"), 1, ""),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]
@@ -119,7 +123,7 @@ def test_a_broken_config_exits_2_for_every_command_that_reads_it(env: Env) -> No
     env.config_path.write_text("[[agents]]\nname = 3\n")
     for args in (("up",), ("down",), ("ls",), ("send", "a", "b"), ("queue", "ls"), ("restart", "a"),
                  ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y"), ("logs",),
-                 ("logs", "export"), ("lock", "ls"), ("msg", "ls", "--all"), ("state", "ls")):
+                 ("logs", "export"), ("lock", "ls"), ("msg", "ls", "--all"), ("state", "ls"), ("reserve", "ls")):
         result = env.cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "agents[0].name: must be a string" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -35,6 +35,7 @@ from agentmux.cli.mcp import cmd_mcp
 from agentmux.cli.msg import cmd_msg
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
+from agentmux.cli.reserve import cmd_reserve
 from agentmux.cli.serve import cmd_serve
 from agentmux.cli.state import cmd_state
 from agentmux.errors import AgentmuxError, UsageError
@@ -48,6 +49,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "mcp": cmd_mcp,
     "msg": cmd_msg,
     "state": cmd_state,
+    "reserve": cmd_reserve,
 }
 """The commands that act on the fleet of a config, by name."""
 

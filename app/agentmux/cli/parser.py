@@ -231,6 +231,48 @@ def coordination(sub: argparse._SubParsersAction[Parser]) -> None:
     q = acting(command(lock, "ls", help="locks held or waited for, with owners, tokens and leases left"))
     q.add_argument("--mine", action="store_true", help="only the caller's")
     # --- file reservations (cli/reserve.py) ---
+    class Intermixed(Parser):
+        """`reserve`'s paths and options may come in any order (argparse's intermixed parsing)."""
+
+        mixing = False
+
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            if self.mixing:  # parse_known_intermixed_args calls this twice itself
+                return super().parse_known_args(args, namespace)
+            self.mixing = True
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self.mixing = False
+
+    p = acting(command(sub, "reserve", help="reserve files (paths, directories, globs) so other agents keep off "
+                       "them: release, ls, check, and a git pre-commit guard",
+                       usage="agentmux reserve PATH... [--exclusive] [--ttl S] [--reason TEXT]\n"
+                             "       agentmux reserve release [PATH...]\n"
+                             "       agentmux reserve ls [--all]\n"
+                             "       agentmux reserve check [--staged] [FILE...]\n"
+                             "       agentmux reserve guard install [--force] | guard uninstall\n"
+                             "       (each also takes --as NAME and --json)",
+                       description="Reserve files for the caller (an agent: AGENTMUX_AGENT; else --as NAME) so "
+                       "that other agents keep off them. A directory means everything under it; globs *, ?, [...] "
+                       "and ** (any number of directories) are allowed (quote them). An exclusive reservation "
+                       "keeps every other owner off; a shared one only exclusive ones. Inside git, every worktree "
+                       "of one repository is one project. The first word may be an action (release, ls, check, "
+                       "guard); a file named like one is given as ./release. Exit 0: done; 1: refused (who holds "
+                       "what until when), or check found files others reserve; 2: usage."))
+    p.__class__ = Intermixed  # paths and options in any order (`reserve a.py --exclusive b.py`)
+    p.add_argument("words", nargs="*", metavar="PATH", help="paths to reserve, or an action and its arguments")
+    p.add_argument("--exclusive", action="store_true", default=None, help="reserve: keep every other owner off "
+                   "(default: shared, only exclusive reservations are kept off)")
+    p.add_argument("--ttl", type=seconds, metavar="S", help="reserve: for S seconds (default 3600, at most 7 days); "
+                   "the reservation also ends when the caller's agent run ends")
+    p.add_argument("--reason", metavar="TEXT", help="reserve: why, shown to those it keeps off")
+    p.add_argument("--all", action="store_true", default=None, help="ls: every project's (default: this one's)")
+    p.add_argument("--staged", action="store_true", default=None, help="check: the files staged in git (renames: "
+                   "both names)")
+    p.add_argument("--hook", action="store_true", default=False, help=argparse.SUPPRESS)  # what the guard runs
+    p.add_argument("--force", action="store_true", default=None, help="guard install: move a pre-commit hook "
+                   "agentmux did not write aside (to pre-commit.before-agentmux; uninstall puts it back)")
     # --- barriers (cli/barrier.py) ---
     # --- messages (cli/msg.py) ---
     p = command(sub, "msg", help="messages between agents, each delivered once: send, recv, ls")

@@ -18,6 +18,7 @@ from agentmux.agents.state import Detected
 from agentmux.coord.locks import Locks
 from agentmux.coord.messages import Messages
 from agentmux.coord.owners import ENDED_STATES
+from agentmux.coord.reservations import Reservations
 from agentmux.store import Store
 
 REAP_EVERY = 1.0
@@ -30,6 +31,7 @@ class CoordJanitor:
         self.clock = clock
         self.locks = Locks(store, state_dir, clock)
         self.messages = Messages(store, state_dir, clock)
+        self.reservations = Reservations(store, state_dir, clock)
         self._last = self._messages_last = 0.0
         self.problem: str | None = None
 
@@ -40,6 +42,7 @@ class CoordJanitor:
         self._last = now
         try:
             self.locks.reap()
+            self.reservations.reap()
             if now - self._messages_last >= MESSAGES_EVERY:
                 self._messages_last = now
                 self.messages.reap()
