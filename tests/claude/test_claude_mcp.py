@@ -13,6 +13,7 @@ from agentmux.agents.kinds import KINDS, MCP_ALLOW
 from agentmux.config import AgentSpec
 from agentmux.coord.kv import SharedState
 from agentmux.coord.locks import Locks
+from agentmux.coord.reservations import Reservations
 from agentmux.state import AgentState
 from tests.claude.conftest import claude_config, needs_claude
 from tests.conftest import Env, Supervisors
@@ -51,6 +52,7 @@ def test_claude_calls_the_agentmux_tools_without_asking(env: Env, fake: FakeAnth
     fake.add(Reply.tool("WaitForMcpServers", {"servers": ["agentmux"]}),
              Reply.tool("mcp__agentmux__lock_acquire", {"name": "build", "ttl": 600}),
              Reply.tool("mcp__agentmux__state_set", {"key": "build/status", "value": {"state": "building"}}),
+             Reply.tool("mcp__agentmux__reserve", {"paths": ["src/parser.py"], "exclusive": True}),
              Reply.text("I hold the build lock."))
     sent = env.cli("send", "cc", "take the build lock")
     assert sent.returncode == 0, sent.stderr
@@ -72,4 +74,7 @@ def test_claude_calls_the_agentmux_tools_without_asking(env: Env, fake: FakeAnth
     assert entry is not None and entry.value == {"state": "building"} and entry.updated_by == "cc"
     shown = env.cli("state", "get", "build/status")
     assert shown.returncode == 0 and json.loads(shown.stdout) == {"state": "building"}
+    # the server runs in the agent's working directory: a relative path is the agent's
+    [reserved] = Reservations(run.fleet.store, env.state_dir).ls()
+    assert (reserved.pattern, reserved.owner, reserved.exclusive) == (f"{env.root}/work/src/parser.py", "cc", True)
     assert not any(e.event == "PermissionRequest" for e in run.fleet.store.hook_events_after(0))

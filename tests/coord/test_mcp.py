@@ -166,6 +166,32 @@ async def test_a_lock_acquire_waiting_in_one_session_is_granted_when_another_ses
         assert [h["owner"] for h in cli_json(coord, "lock", "ls")[0]["holders"]] == ["bob"]
 
 
+async def test_the_reservation_tools_reserve_list_and_release_files_relative_to_the_server_s_cwd(coord: Coord
+                                                                                                ) -> None:
+    (coord.env.root / "src").mkdir()
+    async with session(coord) as client:
+        made = await ok(client, "reserve", paths=["src/parser.py", "docs/*.md"], exclusive=True, ttl=600,
+                        reason="refactoring the parser")
+        assert [m["pattern"] for m in made] == [f"{coord.env.root}/src/parser.py", f"{coord.env.root}/docs/*.md"]
+        assert all(m["owner"] == "alice" and m["exclusive"] and m["reason"] == "refactoring the parser"
+                   for m in made)
+        listed = cli_json(coord, "reserve", "ls")
+        assert sorted(r["pattern"] for r in listed) == sorted(m["pattern"] for m in made)
+        assert sorted(r["pattern"] for r in await ok(client, "reservations_list")) == sorted(
+            m["pattern"] for m in made)
+        # another agent is refused through the CLI, and alice's own are refused to bob through his session
+        assert coord.cli("reserve", "src/parser.py", "--as", "bob").returncode == 1
+        async with session(coord, "bob") as bob:
+            message = await refused(bob, "reserve", paths=["src/parser.py"])
+            assert "nothing reserved" in message and "alice" in message and "refactoring the parser" in message
+            assert "at least 1 item" in await refused(bob, "reserve", paths=[])
+        gone = await ok(client, "reserve_release", paths=["src/parser.py"])
+        assert [g["pattern"] for g in gone] == [m["pattern"] for m in made if m["pattern"].endswith("parser.py")]
+        assert len(cli_json(coord, "reserve", "ls")) == 1
+        assert len(await ok(client, "reserve_release")) == 1  # no paths: all of alice's here
+        assert cli_json(coord, "reserve", "ls") == []
+
+
 async def test_the_message_tools_send_receive_once_wait_and_list(coord: Coord) -> None:
     fleet(coord, "alice", "bob", "carol")
     async with session(coord, "alice") as alice, session(coord, "bob") as bob:

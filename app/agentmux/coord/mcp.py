@@ -42,6 +42,9 @@ from agentmux.coord.kv import SharedState
 from agentmux.coord.locks import DEFAULT_TTL as LOCK_TTL
 from agentmux.coord.locks import MAX_TTL, Locks
 from agentmux.coord.messages import Message, Messages
+from agentmux.coord.reservations import DEFAULT_TTL as RESERVE_TTL
+from agentmux.coord.reservations import MAX_TTL as RESERVE_MAX_TTL
+from agentmux.coord.reservations import Reservations
 from agentmux.coord.wake import notify
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
@@ -239,6 +242,50 @@ class Tools:
         or to find out what another agent is doing."""
         return await self.call(lambda store: [info.to_json(time.time()) for info in self.locks(store).ls()])
 
+    # --- file reservations ----------------------------------------------------------------------------------
+
+    def reservations(self, store: Store) -> Reservations:
+        return Reservations(store, self.seat.state_dir)
+
+    async def reserve(
+        self,
+        paths: Annotated[list[str], Field(min_length=1, description="files, directories or globs (src/parser/**, "
+                                          "*.md), relative to your working directory or absolute")],
+        exclusive: Annotated[bool, Field(description="nobody else may reserve them at all (default: shared, "
+                                                     "others may share but not take them exclusively)")] = False,
+        ttl: Annotated[float, Field(gt=0, le=RESERVE_MAX_TTL, description="seconds the reservation lasts")]
+        = RESERVE_TTL,
+        reason: Annotated[str, Field(description="what you are doing, for the others to read")] = "",
+    ) -> str:
+        """Before editing files another agent may be editing too, reserve them: the others see what you work on
+        and a reservation in the way of theirs is refused. All or nothing: an error lists every reservation of
+        another agent in the way (then work on something else, or ask its owner with msg_send). Reserve exclusive
+        to edit, shared to read-only depend on files staying as they are. Release them (reserve_release) when
+        done; they end after `ttl` or with your run anyway."""
+        owner, cwd = self.seat.owner, self.seat.cwd
+        return await self.call(
+            lambda store: self.reservations(store).reserve(owner, paths, cwd, exclusive=exclusive, ttl=ttl,
+                                                           reason=reason),
+            show=lambda made: [reservation.to_json(time.time()) for reservation in made])
+
+    async def reserve_release(
+        self,
+        paths: Annotated[list[str], Field(description="the paths as you reserved them; empty: all of yours in "
+                                          "this project")] = [],  # noqa: B006 - a default for the schema only
+    ) -> str:
+        """Give back file reservations as soon as you are done with the files (committed, or given up), so others
+        may take them. Returns the reservations given back."""
+        owner, cwd = self.seat.owner, self.seat.cwd
+        return await self.call(lambda store: self.reservations(store).release(owner, list(paths), cwd),
+                               show=lambda gone: [reservation.to_json(time.time()) for reservation in gone])
+
+    async def reservations_list(self) -> str:
+        """See which files of this project are reserved, by whom, why and until when: before starting on files,
+        to pick work nobody else is doing."""
+        cwd = self.seat.cwd
+        return await self.call(lambda store: self.reservations(store).ls(cwd=cwd),
+                               show=lambda found: [reservation.to_json(time.time()) for reservation in found])
+
     # --- messages -------------------------------------------------------------------------------------------
 
     def messages(self, store: Store) -> Messages:
@@ -377,6 +424,7 @@ class Tools:
 
 
 TOOLS = ("lock_acquire", "lock_release", "lock_renew", "lock_check", "lock_list",
+         "reserve", "reserve_release", "reservations_list",
          "msg_send", "msg_recv", "msg_list",
          "state_get", "state_set", "state_delete", "state_cas", "state_list", "state_watch")
 """Every tool, in the order a client lists them."""
