@@ -99,6 +99,12 @@ CASES = [
     (("reserve", "ls", "--exclusive"), 2, "is not an option"),
     (("reserve", "../outside.py", "--as", "me", "--ttl", "0"), 2, "--ttl"),
     (("reserve", "release", "--as", "me"), 1, ""),
+    (("barrier", "wait", "x"), 2, "the following arguments are required: --parties"),
+    (("barrier", "wait", "x", "--parties", "2"), 2, "who is asking?"),
+    (("barrier", "wait", "a b", "--parties", "2", "--as", "me"), 2, "barrier 'a b': use letters, digits"),
+    (("barrier", "wait", "x", "--parties", "0", "--as", "me"), 2, "--parties 0: a barrier has 1 to 1000 parties"),
+    (("barrier", "wait", "x", "--parties", "2", "--as", "me", "--timeout", "soon"), 2, "not a number of seconds"),
+    (("barrier", "wait", "x", "--parties", "2", "--as", "me", "--timeout", "0"), 1, "me timed out after 0 s"),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]
@@ -123,7 +129,8 @@ def test_a_broken_config_exits_2_for_every_command_that_reads_it(env: Env) -> No
     env.config_path.write_text("[[agents]]\nname = 3\n")
     for args in (("up",), ("down",), ("ls",), ("send", "a", "b"), ("queue", "ls"), ("restart", "a"),
                  ("rm", "a"), ("attach", "a"), ("serve",), ("add", "x", "--command", "y"), ("logs",),
-                 ("logs", "export"), ("lock", "ls"), ("msg", "ls", "--all"), ("state", "ls"), ("reserve", "ls")):
+                 ("logs", "export"), ("lock", "ls"), ("msg", "ls", "--all"), ("state", "ls"), ("reserve", "ls"),
+                 ("barrier", "ls")):
         result = env.cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "agents[0].name: must be a string" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -28,6 +28,7 @@ from agentmux.cli.agents import (
     cmd_send,
     cmd_up,
 )
+from agentmux.cli.barrier import cmd_barrier
 from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
@@ -50,6 +51,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "msg": cmd_msg,
     "state": cmd_state,
     "reserve": cmd_reserve,
+    "barrier": cmd_barrier,
 }
 """The commands that act on the fleet of a config, by name."""
 

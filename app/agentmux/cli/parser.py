@@ -274,6 +274,18 @@ def coordination(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--force", action="store_true", default=None, help="guard install: move a pre-commit hook "
                    "agentmux did not write aside (to pre-commit.before-agentmux; uninstall puts it back)")
     # --- barriers (cli/barrier.py) ---
+    p = command(sub, "barrier", help="barriers: wait until N parties have arrived, then all go on (reusable): "
+                "wait, ls")
+    barrier = p.add_subparsers(dest="barrier_command", metavar="ACTION", parser_class=Parser, required=True)
+    q = acting(command(barrier, "wait", help="arrive at barrier NAME and wait for the others (exit 0 passed, 1 "
+                       "broken or timed out)"))
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--parties", type=int, required=True, metavar="N", help="how many arrive before all go on "
+                   "(every party gives the same N)")
+    q.add_argument("--timeout", type=seconds, metavar="S", help="wait at most S seconds, then the barrier breaks "
+                   "for everyone (default: as long as it takes)")
+    acting(command(barrier, "ls", help="barriers: the open generation with who arrived, else the last one and how "
+                   "it ended"))
     # --- messages (cli/msg.py) ---
     p = command(sub, "msg", help="messages between agents, each delivered once: send, recv, ls")
     msg = p.add_subparsers(dest="msg_command", metavar="ACTION", parser_class=Parser, required=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agentmux.agents.state import Detected
+from agentmux.coord.barriers import Barriers
 from agentmux.coord.locks import Locks
 from agentmux.coord.messages import Messages
 from agentmux.coord.owners import ENDED_STATES
@@ -31,6 +32,7 @@ class CoordJanitor:
         self.clock = clock
         self.locks = Locks(store, state_dir, clock)
         self.messages = Messages(store, state_dir, clock)
+        self.barriers = Barriers(store, state_dir, clock)
         self.reservations = Reservations(store, state_dir, clock)
         self._last = self._messages_last = 0.0
         self.problem: str | None = None
@@ -43,6 +45,7 @@ class CoordJanitor:
         try:
             self.locks.reap()
             self.reservations.reap()
+            self.barriers.reap()
             if now - self._messages_last >= MESSAGES_EVERY:
                 self._messages_last = now
                 self.messages.reap()
