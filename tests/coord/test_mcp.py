@@ -192,6 +192,32 @@ async def test_the_reservation_tools_reserve_list_and_release_files_relative_to_
         assert cli_json(coord, "reserve", "ls") == []
 
 
+async def test_barrier_wait_passes_when_the_parties_arrive_and_breaks_on_its_timeout(coord: Coord) -> None:
+    async with session(coord, "alice") as alice, session(coord, "bob") as bob:
+        passed: list[dict[str, Any]] = []
+
+        async def arrive(client: ClientSession) -> None:
+            passed.append(await ok(client, "barrier_wait", name="phase-1", parties=3, timeout=60))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(arrive, alice)
+            group.start_soon(arrive, bob)
+            with anyio.fail_after(30):
+                while not [b for b in await ok(alice, "barrier_list") if len(b["arrived"]) == 2]:
+                    await anyio.sleep(0.05)
+            arrived = coord.cli("barrier", "wait", "phase-1", "--parties", "3", "--as", "carol", "--timeout", "30")
+            assert arrived.returncode == 0, arrived.stderr
+        assert len(passed) == 2 and all(sorted(p["arrived"]) == ["alice", "bob", "carol"] for p in passed)
+        [info] = cli_json(coord, "barrier", "ls")
+        assert info["name"] == "phase-1" and info["state"] == "passed"
+
+        message = await refused(alice, "barrier_wait", name="phase-2", parties=2, timeout=0.3)
+        assert "phase-2" in message
+        assert "less than or equal to 120" in await refused(alice, "barrier_wait", name="x", parties=2, timeout=121)
+        states = {b["name"]: b["state"] for b in await ok(bob, "barrier_list")}
+        assert states == {"phase-1": "passed", "phase-2": "broken"}
+
+
 async def test_the_message_tools_send_receive_once_wait_and_list(coord: Coord) -> None:
     fleet(coord, "alice", "bob", "carol")
     async with session(coord, "alice") as alice, session(coord, "bob") as bob:
@@ -436,6 +462,18 @@ def test_messages_received_for_a_cancelled_msg_recv_are_unread_again(coord: Coor
         server.stdin.flush()
         reply = json.loads(server.stdout.readline())
         assert [m["body"] for m in json.loads(reply["result"]["content"][0]["text"])] == ["are you there?"]
+
+
+def test_a_cancelled_barrier_wait_leaves_the_barrier(coord: Coord) -> None:
+    with raw_server(coord, "alice") as server:
+        started(server, call(2, "barrier_wait", name="phase-1", parties=2, timeout=100))
+        wait_until(lambda: [b for b in cli_json(coord, "barrier", "ls") if b["arrived"] == ["alice"]], timeout=30,
+                   message="alice arrived")
+        cancel(server, 2)
+        wait_until(lambda: cli_json(coord, "barrier", "ls")[0]["state"] == "broken", timeout=30,
+                   message="the barrier broken")
+        [info] = cli_json(coord, "barrier", "ls")
+        assert "alice left" in info["reason"]
 
 
 # --- who is calling -------------------------------------------------------------------------------------------

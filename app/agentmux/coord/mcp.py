@@ -38,6 +38,7 @@ from pydantic import Field
 
 from agentmux.ansi import one_line
 from agentmux.coord import messages
+from agentmux.coord.barriers import MAX_PARTIES, Barriers
 from agentmux.coord.kv import SharedState
 from agentmux.coord.locks import DEFAULT_TTL as LOCK_TTL
 from agentmux.coord.locks import MAX_TTL, Locks
@@ -286,6 +287,34 @@ class Tools:
         return await self.call(lambda store: self.reservations(store).ls(cwd=cwd),
                                show=lambda found: [reservation.to_json(time.time()) for reservation in found])
 
+    # --- barriers -------------------------------------------------------------------------------------------
+
+    def barriers(self, store: Store) -> Barriers:
+        return Barriers(store, self.seat.state_dir)
+
+    async def barrier_wait(
+        self,
+        name: Annotated[str, Field(description="the barrier's name, agreed between the agents: tests-green, "
+                                               "phase-2")],
+        parties: Annotated[int, Field(ge=1, le=MAX_PARTIES, description="how many agents must arrive (you "
+                                                                        "included)")],
+        timeout: Wait = DEFAULT_WAIT,
+    ) -> str:
+        """When agents must all reach a point before any goes on (everyone finished phase 1, all builds
+        green), arrive at a barrier and wait for the others: returns who arrived, in order, once `parties`
+        have. If they have not all arrived within `timeout` seconds (at most 120) the barrier breaks: you get an
+        error, and so does everyone waiting, and each may try again. A barrier can be passed again and again
+        (each pass is a new generation)."""
+        owner = self.seat.owner
+        return await self.call(lambda store: self.barriers(store).wait(name, owner, parties, timeout=timeout),
+                               on_cancel=lambda store: self.barriers(store).leave(owner),
+                               show=lambda passage: passage.to_json())
+
+    async def barrier_list(self) -> str:
+        """See the barriers: who has arrived, how many are missing, which passed or broke and why."""
+        return await self.call(lambda store: self.barriers(store).ls(),
+                               show=lambda found: [info.to_json(time.time()) for info in found])
+
     # --- messages -------------------------------------------------------------------------------------------
 
     def messages(self, store: Store) -> Messages:
@@ -425,6 +454,7 @@ class Tools:
 
 TOOLS = ("lock_acquire", "lock_release", "lock_renew", "lock_check", "lock_list",
          "reserve", "reserve_release", "reservations_list",
+         "barrier_wait", "barrier_list",
          "msg_send", "msg_recv", "msg_list",
          "state_get", "state_set", "state_delete", "state_cas", "state_list", "state_watch")
 """Every tool, in the order a client lists them."""
