@@ -10,7 +10,8 @@ Every call runs in a worker thread with a store connection of that thread's own 
 used by two threads at once), so a call that waits (a lock, a barrier, a message, a change of the shared state)
 never holds up the others. A wait is capped at `MAX_WAIT` seconds, below any client's request timeout; the caller
 asks again. A call the client gave up on (cancelled, or the session ended) is left to finish on its own, and what
-it took is given back (a lock granted after the client stopped waiting is released).
+it took is given back: a lock granted after the client stopped waiting is released, messages taken are unread
+again, a barrier waited at is left (it breaks: nobody passes thinking the caller is there).
 
 The `mcp` SDK is imported here only (and by the tests); `agentmux mcp` imports this module only when it runs.
 """
@@ -470,10 +471,12 @@ def serve(seat: Seat, wire_in: TextIO | None = None, wire_out: TextIO | None = N
         stdin = None if wire_in is None else anyio.wrap_file(wire_in)
         stdout = None if wire_out is None else anyio.wrap_file(wire_out)
         async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+            # MCPServer.run_stdio_async, with our streams: it would claim fd 1, which is stderr by now (cli/mcp.py)
             lowlevel = server._lowlevel_server
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     try:
         anyio.run(main)
     finally:
-        tools.connections.close()
+        if threading.active_count() == 1:  # else a call given up on still uses its connection: the process ends
+            tools.connections.close()
