@@ -213,10 +213,28 @@ def claude_settings_path(home: Path, name: str) -> Path:
     return home / "claude" / name / "settings.json"
 
 
+MCP_SERVER = "agentmux"
+"""The name a claude agent knows agentmux's MCP server by: its tools are `mcp__agentmux__lock_acquire`, ..."""
+MCP_ALLOW = f"mcp__{MCP_SERVER}__*"
+"""The permission rule that lets the agent call every agentmux tool without asking."""
+
+
+def mcp_config(package: str) -> dict[str, object]:
+    """The `--mcp-config` of a claude agent: agentmux's MCP server (`agentmux mcp`, with this Python and this
+    package). `-I`: the agent's cwd, user site and PYTHON* variables never shadow a module of the server (a
+    project with an `mcp/` folder); the caller and the fleet come from the agent's environment, which Claude
+    Code hands its servers (AGENTMUX_AGENT, AGENTMUX_CONFIG)."""
+    code = f"import sys; sys.path.insert(0, {package!r}); from agentmux.cli import main; sys.exit(main())"
+    return {"mcpServers": {MCP_SERVER: {"type": "stdio", "command": sys.executable, "args": ["-I", "-c", code, "mcp"],
+                                        "env": {}}}}
+
+
 class ClaudeKind(AgentKind):
     """Claude Code (`command`: the `claude` command line, default `claude`), started with a settings file of
     agentmux's own (`--settings`; the user's settings stay as they are) whose hooks run `agentmux hook EVENT`
-    for every event, so its state is known from the events, and from its screen when they are missing."""
+    for every event, so its state is known from the events, and from its screen when they are missing; and with
+    agentmux's MCP server (`--mcp-config`, next to the user's own servers), whose coordination tools it may call
+    without asking (the settings' `permissions.allow`)."""
 
     def program(self, spec: AgentSpec) -> str:
         folder = f'"$AGENTMUX_HOME"/claude/{shlex.quote(spec.name)}'
@@ -226,8 +244,9 @@ class ClaudeKind(AgentKind):
         if spec.permission_mode:
             options += f" --permission-mode {shlex.quote(spec.permission_mode)}"
         # the session options `prepare` chose: --session-id NEW, or --resume the last one
+        # (--mcp-config takes several files: the session options after it begin with --)
         return (f"exec {spec.command.strip() or 'claude'}{options} --settings {folder}/settings.json "
-                f"$(cat {folder}/session-args)")
+                f"--mcp-config {folder}/mcp.json $(cat {folder}/session-args)")
 
     def prepare(self, spec: AgentSpec, home: Path) -> None:
         # -I -S: no site packages or user environment to read (the hook runs in every tool call); the package
@@ -235,13 +254,14 @@ class ClaudeKind(AgentKind):
         package = str(Path(demo.__file__).resolve().parent.parent)
         code = f"import sys; sys.path.insert(0, {package!r}); from agentmux.hook import main; sys.exit(main())"
         hook = shlex.join([sys.executable, "-I", "-S", "-c", code])
-        settings = {"hooks": {event: [{"hooks": [{"type": "command", "command": f"{hook} {event}",
-                                                  **({"timeout": ANSWER_WAIT + 60}
-                                                     if event == "PermissionRequest" else {})}]}]
-                              for event in HOOK_EVENTS}}
+        hooks = {event: [{"hooks": [{"type": "command", "command": f"{hook} {event}",
+                                     **({"timeout": ANSWER_WAIT + 60} if event == "PermissionRequest" else {})}]}]
+                 for event in HOOK_EVENTS}
+        settings = {"permissions": {"allow": [MCP_ALLOW]}, "hooks": hooks}
         path = claude_settings_path(home, spec.name)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(settings, indent=2) + "\n")
+        (path.parent / "mcp.json").write_text(json.dumps(mcp_config(package), indent=2) + "\n")
         policy = path.parent / "policy.json"  # read by the PermissionRequest hook
         if spec.approve is not None:
             policy.write_text(json.dumps({**spec.approve.to_json(), "cwd": str(spec.cwd)}, indent=2) + "\n")

@@ -32,6 +32,7 @@ from agentmux.cli.barrier import cmd_barrier
 from agentmux.cli.doctor import cmd_doctor
 from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
+from agentmux.cli.mcp import cmd_mcp
 from agentmux.cli.msg import cmd_msg
 from agentmux.cli.parser import build_parser
 from agentmux.cli.queue import cmd_queue
@@ -46,6 +47,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "send": cmd_send, "attach": cmd_attach, "serve": cmd_serve, "queue": cmd_queue, "answer": cmd_answer,
     "events": cmd_events, "logs": cmd_logs,
     "lock": cmd_lock,
+    "mcp": cmd_mcp,
     "msg": cmd_msg,
     "state": cmd_state,
     "reserve": cmd_reserve,

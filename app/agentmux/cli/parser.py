@@ -339,3 +339,6 @@ def coordination(sub: argparse._SubParsersAction[Parser]) -> None:
                    "(default: only new ones)")
     q.add_argument("--timeout", type=seconds, metavar="S", help="stop after S seconds (exit 0; default: never)")
     # --- the MCP server (cli/mcp.py) ---
+    p = command(sub, "mcp", help="serve the coordination tools (locks, reservations, barriers, messages, shared "
+                "state) to an MCP client over stdio; claude agents get it registered by themselves")
+    p.add_argument("--as", dest="as_name", metavar="NAME", help=AS_HELP)
