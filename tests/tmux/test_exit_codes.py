@@ -105,6 +105,8 @@ CASES = [
     (("barrier", "wait", "x", "--parties", "0", "--as", "me"), 2, "--parties 0: a barrier has 1 to 1000 parties"),
     (("barrier", "wait", "x", "--parties", "2", "--as", "me", "--timeout", "soon"), 2, "not a number of seconds"),
     (("barrier", "wait", "x", "--parties", "2", "--as", "me", "--timeout", "0"), 1, "me timed out after 0 s"),
+    (("mcp",), 2, "who is asking?"),
+    (("mcp", "--as", "a b"), 2, "--as 'a b'"),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]

@@ -38,16 +38,14 @@ from mcp.server.stdio import stdio_server
 from pydantic import Field
 
 from agentmux.ansi import one_line
-from agentmux.coord import messages
 from agentmux.coord.barriers import MAX_PARTIES, Barriers
 from agentmux.coord.kv import SharedState
 from agentmux.coord.locks import DEFAULT_TTL as LOCK_TTL
 from agentmux.coord.locks import MAX_TTL, Locks
-from agentmux.coord.messages import Message, Messages
+from agentmux.coord.messages import Messages
 from agentmux.coord.reservations import DEFAULT_TTL as RESERVE_TTL
 from agentmux.coord.reservations import MAX_TTL as RESERVE_MAX_TTL
 from agentmux.coord.reservations import Reservations
-from agentmux.coord.wake import notify
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
 
@@ -109,16 +107,6 @@ class Connections:
         for store in stores:
             with contextlib.suppress(sqlite3.Error):
                 store.close()
-
-
-def unread_again(store: Store, state_dir: Path, recipient: str, taken: Sequence[Message]) -> None:
-    """Messages received for a call nobody waits for any more: unread again, for the next msg_recv."""
-    if not taken:
-        return
-    with store.transaction() as db:
-        db.executemany("UPDATE coord_inbox SET read_at = NULL WHERE recipient = ? AND message = ?",
-                       [(recipient, message.id) for message in taken])
-    notify(state_dir, messages.topic(recipient))
 
 
 def tool_error(exc: BaseException) -> ToolError:
@@ -354,7 +342,7 @@ class Tools:
         owner = self.seat.owner
         return await self.call(
             lambda store: self.messages(store).recv(owner, wait=wait, limit=limit, thread=thread),
-            undo=lambda store, taken: unread_again(store, self.seat.state_dir, owner, taken),
+            undo=lambda store, taken: self.messages(store).unread(owner, [m.id for m in taken]),
             show=lambda taken: [message.to_json() for message in taken])
 
     async def msg_list(self, unread: Annotated[bool, Field(description="only the ones you have not read")] = False,

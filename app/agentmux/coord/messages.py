@@ -217,6 +217,16 @@ class Messages:
                                      "m.expires_at > ?) GROUP BY i.recipient ORDER BY i.recipient", (self.clock(),))
         return {row[0]: int(row[1]) for row in rows}
 
+    def unread(self, recipient: str, ids: Sequence[int]) -> None:
+        """Messages received for nobody (the call that took them was given up): unread again, for the next
+        recv, and its waiters woken."""
+        if not ids:
+            return
+        with transaction(self.store) as db:
+            db.executemany("UPDATE coord_inbox SET read_at = NULL WHERE recipient = ? AND message = ?",
+                           [(recipient, message) for message in ids])
+        notify(self.state_dir, topic(recipient))
+
     def reap(self) -> int:
         """Remove expired messages (with their deliveries), read deliveries older than `READ_KEPT`, and messages
         no delivery is left of; how many messages and read deliveries were removed."""
