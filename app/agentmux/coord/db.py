@@ -1,9 +1,11 @@
 """The coordination primitives' write transaction: IMMEDIATE, waiting for the write lock in short steps.
 
-SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries when another process holds the write lock;
-between processes that hand a lock back and forth in well under a millisecond, that sleep, not the work, set
-the pace (bench/coord.py). Here the wait for the write lock is ours: the busy timeout is off while BEGIN
-IMMEDIATE is tried, and a refusal is tried again after 50 µs, doubling to at most 2 ms, until a deadline. Once
+SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries when another process holds the write lock:
+whoever loses a collision sleeps while the winner goes on, so between two processes handing a lock back and
+forth the split is uneven (2:1 in bench/coord.py) and a collision costs a waiter whole milliseconds. Here the
+wait for the write lock is ours: the busy timeout is off while BEGIN IMMEDIATE is tried, and a refusal is
+tried again after 50 µs, doubling to at most 2 ms, until a deadline: even turns and sub-millisecond waits,
+for fewer round trips in all (bench/coord.py `--sqlite-busy-handler` shows both; README: Benchmarks). Once
 the transaction began, nothing in it waits for another writer (WAL: readers never block it).
 """
 
