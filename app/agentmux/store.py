@@ -251,6 +251,19 @@ MIGRATIONS: tuple[str, ...] = (
         value INTEGER NOT NULL
     );
     """,
+    # 9: API routing (agentmux/api, README: API routing): an api agent's conversation, one row per message with
+    # its complete content blocks (JSON), and the shared limiter's and the usage ledger's tables
+    """
+    CREATE TABLE api_messages (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        at REAL NOT NULL
+    );
+    CREATE INDEX api_messages_agent ON api_messages (agent, id);
+    """,
 )
 
 
