@@ -34,6 +34,7 @@ from pathlib import Path
 
 from agentmux.api.db import transaction
 from agentmux.api.wake import Listener, notify
+from agentmux.config.model import ApiSettings
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
 
@@ -60,6 +61,12 @@ class KeyLimits:
     output_tokens_per_minute: int = 8000
     window: float = 60.0
     """Seconds of the sliding window the limits count over (60: per minute; tests shorten it)."""
+
+
+def limits_of(api: ApiSettings) -> dict[str, KeyLimits]:
+    """Each `[api.keys.NAME]`'s limits, by name (`Limiter(store, state_dir, limits_of(config.api))`)."""
+    return {name: KeyLimits(key.requests_per_minute, key.input_tokens_per_minute, key.output_tokens_per_minute)
+            for name, key in api.keys.items()}
 
 
 @dataclass(frozen=True)

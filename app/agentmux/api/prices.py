@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agentmux.config.model import ApiSettings
+
 MILLION = 1_000_000
 
 
@@ -49,3 +51,8 @@ def price_of(model: str, prices: Mapping[str, Price] | None = None) -> Price | N
         if matches:
             return table[max(matches, key=len)]
     return None
+
+
+def configured(api: ApiSettings) -> dict[str, Price]:
+    """The config's `[api.prices]` entries as prices (the ledger takes them: `Ledger(store, configured(api))`)."""
+    return {model: Price(p.input, p.output, p.cache_write, p.cache_read) for model, p in api.prices.items()}
