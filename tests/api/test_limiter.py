@@ -76,15 +76,14 @@ def most_in_window(times: list[float], window: float) -> int:
 
 def test_processes_never_exceed_the_sliding_window(env: Env, fake: TimedFake) -> None:
     window, limit = 2.0, 10
-    started = time.time()
     procs = run_workers(env, fake, {"requests_per_minute": limit, "window": window}, [f"a{i}" for i in range(6)], 4)
     done = results(procs)
     assert sum(len(r) for r in done) == 24 and len(fake.times) == 24
     assert most_in_window(fake.times, window) <= limit
     assert most_in_window(fake.times, window) == limit  # it did let the limit through, not fewer
-    # 24 requests at 10 per window take more than two windows, and not much more than three
-    elapsed = time.time() - started
-    assert 2 * window <= max(fake.times) - min(fake.times) and elapsed < 3 * window + 10
+    # 24 requests at 10 per window take more than two windows (each permit holds its place from its grant to a
+    # window after its reply), and not much more (a loaded machine adds its latency)
+    assert 2 * window <= max(fake.times) - min(fake.times) < 4 * window + 4
 
 
 def test_a_429_holds_every_process_back(env: Env, fake: TimedFake) -> None:
