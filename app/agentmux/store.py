@@ -274,6 +274,7 @@ MIGRATIONS: tuple[str, ...] = (
         done REAL
     );
     CREATE INDEX api_permits_key ON api_permits (key, at);
+    CREATE INDEX api_permits_done ON api_permits (key, done);
     CREATE TABLE api_waiters (
         id INTEGER PRIMARY KEY,
         key TEXT NOT NULL,

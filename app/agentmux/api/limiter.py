@@ -142,62 +142,66 @@ class Limiter:
             raise AgentmuxError(f"unknown API key {key!r} (known: {', '.join(self.limits) or 'none'})")
         started = time.monotonic()
         deadline = None if wait is None else started + wait
-        now = self.clock()
-        with transaction(self.store) as db:
-            waiter = db.execute("INSERT INTO api_waiters (key, agent, share, since, seen, pid) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", (key, agent, max(1, share), now, now, os.getpid())
-                                ).lastrowid
-        assert waiter is not None
         granted: Permit | None = None
+        waiter: int | None = None
         told = False
-        listener = Listener(self.state_dir, f"key:{key}")
+        listener: Listener | None = None
         try:
             while True:
-                permit_id, at, pause, reason = self._try(waiter, key, agent, max(1, share), limits,
-                                                         max(0, input_estimate), max(0, max_output))
+                waiter, permit_id, at, pause, reason = self._try(waiter, key, agent, max(1, share), limits,
+                                                                 max(0, input_estimate), max(0, max_output))
                 if permit_id is not None:
                     granted = Permit(self, permit_id, key, agent, at, time.monotonic() - started)
-                    notify(self.state_dir, f"key:{key}")  # the next waiter is the head now
+                    if listener is not None:
+                        notify(self.state_dir, f"key:{key}")  # the next waiter is the head now
                     return granted
                 if deadline is not None and time.monotonic() >= deadline:
                     raise LimitTimeout(f"API key {key!r}: no room for agent {agent!r} within {wait:g}s ({reason})")
                 if not told and on_wait is not None:
                     on_wait(reason, pause)
                     told = True
+                if listener is None:  # listening from now on, then one more look: no wake-up is missed
+                    listener = Listener(self.state_dir, f"key:{key}")
+                    continue
                 pause = min(pause, MAX_PAUSE)
                 if deadline is not None:
                     pause = min(pause, max(0.0, deadline - time.monotonic()))
                 listener.wait(pause)
         finally:
-            listener.close()
-            if granted is None:
+            if listener is not None:
+                listener.close()
+            if granted is None and waiter is not None:
                 with transaction(self.store) as db:
                     db.execute("DELETE FROM api_waiters WHERE id = ?", (waiter,))
                 notify(self.state_dir, f"key:{key}")
 
-    def _try(self, waiter: int, key: str, agent: str, share: int, limits: KeyLimits, input_estimate: int,
-             max_output: int) -> tuple[int | None, float, float, str]:
-        """One look: (permit id, grant time, 0, "") when granted, else (None, 0, seconds to wait, why)."""
+    def _try(self, waiter: int | None, key: str, agent: str, share: int, limits: KeyLimits, input_estimate: int,
+             max_output: int) -> tuple[int, int | None, float, float, str]:
+        """One look, as waiter `waiter` (None: the first look, which joins the queue): (waiter, permit id,
+        grant time, 0, "") when granted, else (waiter, None, 0, seconds to wait, why)."""
         with transaction(self.store) as db:
             now = self.clock()
             window = limits.window
-            if db.execute("UPDATE api_waiters SET seen = ? WHERE id = ?", (now, waiter)).rowcount == 0:
-                db.execute("INSERT INTO api_waiters (id, key, agent, share, since, seen, pid) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", (waiter, key, agent, share, now, now, os.getpid()))
+            if waiter is None or db.execute("UPDATE api_waiters SET seen = ? WHERE id = ?",
+                                            (now, waiter)).rowcount == 0:
+                waiter = db.execute("INSERT INTO api_waiters (id, key, agent, share, since, seen, pid) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                    (waiter, key, agent, share, now, now, os.getpid())).lastrowid
+                assert waiter is not None
             db.execute("DELETE FROM api_waiters WHERE key = ? AND seen < ?", (key, now - STALE))
             head = self._head(db, key, now - window)
             if head is not None and head[0] != waiter:
-                return None, 0.0, MAX_PAUSE, f"queued behind agent {head[1]}"
+                return waiter, None, 0.0, MAX_PAUSE, f"queued behind agent {head[1]}"
             pause, reason = self._room(db, key, limits, now, input_estimate, max_output)
             if pause > 0:
-                return None, 0.0, pause, reason
+                return waiter, None, 0.0, pause, reason
             permit = db.execute("INSERT INTO api_permits (key, agent, at, input, output, state) "
                                 "VALUES (?, ?, ?, ?, ?, 'held')",
                                 (key, agent, now, input_estimate, max_output)).lastrowid
             db.execute("DELETE FROM api_waiters WHERE id = ?", (waiter,))
             db.execute("DELETE FROM api_permits WHERE key = ? AND at < ?", (key, now - max(RETAIN, window + HOLD)))
             assert permit is not None
-            return permit, now, 0.0, ""
+            return waiter, permit, now, 0.0, ""
 
     @staticmethod
     def _head(db: sqlite3.Connection, key: str, since: float) -> tuple[int, str] | None:
@@ -220,10 +224,11 @@ class Limiter:
         state = db.execute("SELECT * FROM api_key_state WHERE key = ?", (key,)).fetchone()
         if state is not None and state["blocked_until"] > now:
             return state["blocked_until"] - now, "the API refused with 429: retry-after"
-        rows = db.execute(
-            "SELECT coalesce(done, at + ?) + ? AS frees, input, output FROM api_permits "
-            "WHERE key = ? AND at > ? AND state != 'cancelled' AND coalesce(done, at + ?) > ? ORDER BY frees",
-            (HOLD, window, key, now - window - HOLD, HOLD, now - window)).fetchall()
+        rows = db.execute(  # those that ended within the window, and those in flight (at most HOLD old)
+            "SELECT done + ? AS frees, input, output FROM api_permits WHERE key = ? AND done > ? "
+            "AND state != 'cancelled' UNION ALL "
+            "SELECT at + ? + ? AS frees, input, output FROM api_permits WHERE key = ? AND done IS NULL AND at > ? "
+            "ORDER BY frees", (window, key, now - window, HOLD, window, key, now - window - HOLD)).fetchall()
         waits: list[tuple[float, str]] = []
         if len(rows) >= limits.requests_per_minute:
             frees = rows[len(rows) - limits.requests_per_minute]["frees"]
@@ -241,8 +246,9 @@ class Limiter:
         if state is not None:
             since = db.execute(
                 "SELECT count(*) AS n, coalesce(sum(input), 0) AS input, coalesce(sum(output), 0) AS output "
-                "FROM api_permits WHERE key = ? AND state != 'cancelled' AND (done IS NULL OR done > ?) "
-                "AND at > ?", (key, state["observed"], now - window - HOLD)).fetchone()
+                "FROM (SELECT input, output FROM api_permits WHERE key = ? AND done > ? AND state != 'cancelled' "
+                "UNION ALL SELECT input, output FROM api_permits WHERE key = ? AND done IS NULL AND at > ?)",
+                (key, state["observed"], key, now - window - HOLD)).fetchone()
             for kind, need in (("requests", 1), ("input", input_estimate), ("output", max_output)):
                 remaining, reset = state[f"{kind}_remaining"], state[f"{kind}_reset"]
                 if remaining is None or reset is None or reset <= now:
