@@ -211,6 +211,8 @@ class Limiter:
                            "GROUP BY agent", (key,)).fetchall()
         if not heads:
             return None
+        if len(heads) == 1:
+            return heads[0]["id"], heads[0]["agent"]
         used = {row["agent"]: row["n"] for row in db.execute(
             "SELECT agent, count(*) AS n FROM api_permits WHERE key = ? AND at > ? AND state != 'cancelled' "
             "GROUP BY agent", (key, since))}
@@ -224,11 +226,18 @@ class Limiter:
         state = db.execute("SELECT * FROM api_key_state WHERE key = ?", (key,)).fetchone()
         if state is not None and state["blocked_until"] > now:
             return state["blocked_until"] - now, "the API refused with 429: retry-after"
-        rows = db.execute(  # those that ended within the window, and those in flight (at most HOLD old)
+        in_window = (  # those that ended within the window, and those in flight (at most HOLD old)
             "SELECT done + ? AS frees, input, output FROM api_permits WHERE key = ? AND done > ? "
             "AND state != 'cancelled' UNION ALL "
-            "SELECT at + ? + ? AS frees, input, output FROM api_permits WHERE key = ? AND done IS NULL AND at > ? "
-            "ORDER BY frees", (window, key, now - window, HOLD, window, key, now - window - HOLD)).fetchall()
+            "SELECT at + ? + ? AS frees, input, output FROM api_permits WHERE key = ? AND done IS NULL AND at > ?")
+        params = (window, key, now - window, HOLD, window, key, now - window - HOLD)
+        total = db.execute(f"SELECT count(*) AS n, coalesce(sum(input), 0) AS input, "
+                           f"coalesce(sum(output), 0) AS output FROM ({in_window})", params).fetchone()
+        rows: list[sqlite3.Row] = []
+        if (total["n"] >= limits.requests_per_minute
+                or (total["n"] and total["input"] + input_estimate > limits.input_tokens_per_minute)
+                or (total["n"] and total["output"] + max_output > limits.output_tokens_per_minute)):
+            rows = db.execute(f"{in_window} ORDER BY frees", params).fetchall()  # only when something is full
         waits: list[tuple[float, str]] = []
         if len(rows) >= limits.requests_per_minute:
             frees = rows[len(rows) - limits.requests_per_minute]["frees"]
