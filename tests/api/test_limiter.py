@@ -196,3 +196,21 @@ def test_permit_rows_are_logged(env: Env) -> None:
     limiter.reserve("default", "b", 5, 6).cancel()
     rows = [tuple(row) for row in store.db.execute("SELECT key, agent, input, output, state FROM api_permits")]
     assert rows == [("default", "a", 7, 8, "settled"), ("default", "b", 0, 0, "cancelled")]
+
+
+def test_share_weights_the_turns(env: Env) -> None:
+    store = store_of(env)
+    now = time.time()
+    db = store.db
+    for agent, permits in (("x", 2), ("y", 1)):
+        for _ in range(permits):
+            db.execute("INSERT INTO api_permits (key, agent, at, input, output, state, done) "
+                       "VALUES ('k', ?, ?, 1, 1, 'settled', ?)", (agent, now, now))
+    db.execute("INSERT INTO api_waiters (id, key, agent, share, since, seen, pid) VALUES (1, 'k', 'x', 2, 0, ?, 1)",
+               (now,))
+    db.execute("INSERT INTO api_waiters (id, key, agent, share, since, seen, pid) VALUES (2, 'k', 'y', 1, 0, ?, 1)",
+               (now,))
+    assert Limiter._head(db, "k", now - 60) == (1, "x")  # 2 permits for share 2 ties 1 for share 1: the oldest
+    db.execute("INSERT INTO api_permits (key, agent, at, input, output, state) VALUES ('k', 'x', ?, 1, 1, 'held')",
+               (now,))
+    assert Limiter._head(db, "k", now - 60) == (2, "y")  # 3 for share 2 is more than 1 for share 1
