@@ -15,11 +15,15 @@ from typing import TYPE_CHECKING
 from agentmux import demo
 from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8
 from agentmux.agents.detectors import (
+    API_CANCELLED,
+    API_PROMPT_RE,
     DEMO_PROMPT_RE,
     DETECT_LINES,
     SHELL_PROMPT_RE,
     SHELL_PS1,
     Observation,
+    api_failure,
+    detect_api,
     detect_claude,
     detect_codex,
     detect_command,
@@ -295,6 +299,45 @@ class CodexKind(AgentKind):
         check_typable(text)
 
 
+API_BLOCK_START = "<<"
+"""A lone line that begins a block prompt of an api agent: the lines after it, up to a lone `.`, are one prompt."""
+API_BLOCK_END = "."
+
+
+class ApiKind(AgentKind):
+    """The Messages API asked directly: `agentmux api-agent NAME` (agentmux/api/agent.py) runs in the pane, with
+    this Python and this package. A task is its prompt (a text of several lines is typed as a block: `<<`, the
+    lines, `.`); its result is the reply, and it failed when the request did (the error line before the prompt)
+    or Ctrl-C stopped the reply."""
+
+    def program(self, spec: AgentSpec) -> str:
+        return "exec " + shlex.join([sys.executable, "-m", "agentmux", "api-agent", spec.name])
+
+    def check_task(self, text: str) -> None:
+        check_typable(text)
+        check_line_lengths(text, "an api agent")
+        lines = text.split("\n")
+        if len(lines) > 1 and (API_BLOCK_END in lines or API_BLOCK_START in lines):
+            raise UsageError(f"a text of several lines is typed into an api agent as a block, which a lone "
+                             f"{API_BLOCK_END!r} or {API_BLOCK_START!r} line would cut short")
+        if not text.strip():
+            raise UsageError("an api agent takes no empty prompt")
+
+    def delivery(self, text: str) -> Delivery:
+        if "\n" not in text:
+            return Delivery(typed=text)
+        return Delivery(typed=f"{API_BLOCK_START}\n{text}\n{API_BLOCK_END}")
+
+    def outcome(self, output: list[str]) -> tuple[bool, str]:
+        lines = [line for line in output if line.strip()]
+        failure = api_failure(lines) if lines and API_PROMPT_RE.fullmatch(lines[-1].rstrip()) else None
+        if failure is not None:
+            return False, failure
+        if len(lines) > 1 and lines[-2].strip() == API_CANCELLED:
+            return False, "interrupted (Ctrl-C): the reply was stopped"
+        return True, "replied"
+
+
 KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", detect_command),
     "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
@@ -303,6 +346,7 @@ KINDS: dict[str, AgentKind] = {
                          hooked=True, choice_dialog=True),
     "codex": CodexKind("codex", detect_codex, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",),
                        screen_lines=None, choice_dialog=True),
+    "api": ApiKind("api", detect_api, stop_keys=("C-u C-d", "C-c C-u C-d"), prompt=API_PROMPT_RE),
 }
 """How each kind of the config's schema (config/kinds.py) runs."""
 

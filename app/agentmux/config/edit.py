@@ -271,6 +271,16 @@ kind = "demo"
 # resume = true                         # a restart resumes the conversation (false: a fresh one each start)
 # approve = { allow = ["Bash(git status)", "Bash(pytest *)"], deny = ["Bash(rm *)"], on_deny = "ask" }
 #                                       # answers its permission questions by rule (deny wins; default: you answer)
+
+# The Messages API, asked directly (`agentmux api-agent`); the conversation is kept in the store:
+# [[agents]]
+# name = "asker"
+# kind = "api"
+# model = "claude-sonnet-4-5"           # required for kind api
+# system = "You are terse."             # the system prompt
+# max_tokens = 1024                     # the most tokens of one reply
+# temperature = 0.2                     # 0 to 1 (default: the API's)
+# secrets = { ANTHROPIC_API_KEY = "env:ANTHROPIC_API_KEY" }
 '''
 
 
