@@ -129,8 +129,8 @@ class ApiAgent:
                                   "messages": self.history.messages()}
         if self.spec.system:
             kwargs["system"] = self.spec.system
-        if self.spec.temperature is not None:
-            kwargs["temperature"] = self.spec.temperature
+        if self.spec.temperature is not None:  # this SDK's (2.x) signature has no temperature: sent as it is
+            kwargs["extra_body"] = {"temperature": self.spec.temperature}
         return kwargs
 
     def read_prompt(self) -> str:

@@ -1,0 +1,194 @@
+"""API agents (kind `api`, agentmux/api/agent.py) for real: `agentmux api-agent` in a tmux pane, the real
+`anthropic` SDK against the loopback fake Messages API (tests/fake_anthropic.py), the conversation in the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env, Supervisors, wait_until
+from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply, Request
+
+KEY_VARIABLE = "AM_TEST_ANTHROPIC_KEY"
+
+
+class ApiFake(FakeAnthropic):
+    """The fake, its script answering every request: an api agent offers no tools, which the fake otherwise
+    takes for a side call of Claude Code's."""
+
+    def _next(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            for index, reply in enumerate(self.script):
+                if reply.match is None or reply.match in request.user_text:
+                    return self.script.pop(index)
+        return self.default(request)
+
+
+@pytest.fixture
+def fake() -> Iterator[ApiFake]:
+    server = ApiFake()
+    yield server
+    server.close()
+
+
+def api_config(env: Env, monkeypatch: pytest.MonkeyPatch, url: str, name: str = "asker") -> Path:
+    monkeypatch.setenv(KEY_VARIABLE, API_KEY)
+    env.environ[KEY_VARIABLE] = API_KEY
+    return env.write_config(f'''
+[[agents]]
+name = "{name}"
+kind = "api"
+model = "claude-test-1"
+system = "You are terse."
+max_tokens = 256
+temperature = 0.5
+secrets = {{ ANTHROPIC_API_KEY = "env:{KEY_VARIABLE}" }}
+env = {{ ANTHROPIC_BASE_URL = "{url}" }}
+''')
+
+
+def lines(env: Env, name: str = "asker") -> list[str]:
+    return [line.rstrip() for line in env.screen(name).splitlines() if line.strip()]
+
+
+def at_prompt(env: Env, name: str = "asker") -> bool:
+    shown = lines(env, name)
+    return bool(shown) and shown[-1] == "api>"
+
+
+def up(env: Env) -> None:
+    result = env.cli("up", "--no-serve")
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: at_prompt(env), timeout=20, message="the api agent's prompt")
+
+
+def ask(env: Env, text: str, count: int, fake: FakeAnthropic) -> None:
+    """Type a prompt and wait for its request (the `count`th) and the prompt after the reply."""
+    assert env.cli("send", "asker", text).returncode == 0
+    wait_until(lambda: len(fake.requests) >= count, timeout=20, message=f"request {count}")
+    wait_until(lambda: at_prompt(env) and f"api> {text}" in env.screen("asker"), timeout=20,
+               message="the prompt after the reply")
+
+
+def texts(request: Request) -> list[tuple[str, str]]:
+    return [(m["role"], "".join(b.get("text", "") for b in m["content"])) for m in request.body["messages"]]
+
+
+def test_a_conversation_streams_carries_its_history_and_survives_a_restart(
+        env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    api_config(env, monkeypatch, fake.url)
+    fake.add(Reply.text("alpha beta gamma delta epsilon", chunk_delay=0.4))
+    up(env)
+    assert env.cli("send", "asker", "first question").returncode == 0
+    # it streams: the first words are on screen while the last have not arrived
+    wait_until(lambda: "alpha" in env.screen("asker"), timeout=20, message="the first words")
+    assert "epsilon" not in env.screen("asker")
+    wait_until(lambda: at_prompt(env), timeout=20, message="the prompt after the reply")
+    assert "alpha beta gamma delta epsilon" in env.screen("asker")
+    first = fake.requests[0]
+    assert first.body["model"] == "claude-test-1" and first.body["max_tokens"] == 256
+    assert first.body["system"] == "You are terse." and first.body["temperature"] == 0.5
+    assert first.body["stream"] is True and any(API_KEY in value for value in first.headers.values())
+    assert texts(first) == [("user", "first question")]
+
+    ask(env, "second question", 2, fake)
+    assert texts(fake.requests[1]) == [("user", "first question"), ("assistant", "alpha beta gamma delta epsilon"),
+                                       ("user", "second question")]
+    assert "echo: second question" in env.screen("asker")
+
+    assert env.cli("restart", "asker").returncode == 0
+    wait_until(lambda: "4 messages of history" in env.screen("asker") and at_prompt(env), timeout=20,
+               message="the restarted agent's prompt")
+    ask(env, "third question", 3, fake)
+    assert texts(fake.requests[2]) == [
+        ("user", "first question"), ("assistant", "alpha beta gamma delta epsilon"),
+        ("user", "second question"), ("assistant", "echo: second question"), ("user", "third question")]
+
+    ask(env, "/history", 3, fake)
+    wait_until(lambda: "6 messages" in env.screen("asker"), message="/history's count")
+    export = env.root / "conversation.json"
+    ask(env, f"/export {export}", 3, fake)
+    wait_until(export.exists, message="the export")
+    assert [m["role"] for m in json.loads(export.read_text())] == ["user", "assistant"] * 3
+    ask(env, "/clear", 3, fake)
+    ask(env, "fresh start", 4, fake)
+    assert texts(fake.requests[3]) == [("user", "fresh start")]
+
+    # the key reached the API, and nowhere else: not in the store's files, not on the screen
+    store = env.load().store_path
+    for path in (store, store.with_name(store.name + "-wal")):
+        if path.exists():
+            assert API_KEY.encode() not in path.read_bytes()
+    assert API_KEY not in env.screen("asker")
+
+
+def test_a_401_and_a_529_are_one_line_each_and_the_state_error(
+        env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    api_config(env, monkeypatch, fake.url)
+    fake.add(Reply.failure(401, "authentication_error", "invalid x-api-key"))
+    up(env)
+    ask(env, "who am I", 1, fake)
+    assert lines(env)[-2] == "api error: authentication failed (401): invalid x-api-key"
+    wait_until(lambda: env.status("asker")["state"] == "error", message="state error")
+    status = env.status("asker")
+    assert status["reason"] == "api error: authentication failed (401): invalid x-api-key"
+    assert "Traceback" not in env.screen("asker")
+
+    overloaded = {"headers": {"retry-after": "0"}}
+    fake.add(*(Reply.failure(529, "overloaded_error", "Overloaded", **overloaded) for _ in range(3)))
+    ask(env, "try again", 4, fake)
+    shown = lines(env)
+    retrying = "api error: overloaded (529), retrying in 0 s"
+    assert shown[-4:] == [retrying, retrying, "api error: overloaded (529)", "api>"]
+    wait_until(lambda: env.status("asker")["reason"] == "api error: overloaded (529)", message="the 529 as reason")
+    assert env.status("asker")["state"] == "error"
+    assert "Traceback" not in env.screen("asker")
+
+    # the failed prompts were not kept: the next request carries only itself, and succeeds
+    ask(env, "now it works", 5, fake)
+    assert texts(fake.requests[4]) == [("user", "now it works")]
+    wait_until(lambda: env.status("asker")["state"] == "idle", message="idle again")
+
+
+def test_a_529_then_success_is_retried(env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    api_config(env, monkeypatch, fake.url)
+    fake.add(Reply.failure(529, "overloaded_error", "Overloaded", headers={"retry-after": "0"}))
+    up(env)
+    ask(env, "flaky", 2, fake)
+    assert lines(env)[-3:] == ["api error: overloaded (529), retrying in 0 s", "echo: flaky", "api>"]
+
+
+def test_an_unreachable_api_is_one_line(env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = FakeAnthropic()
+    url = closed.url
+    closed.close()
+    api_config(env, monkeypatch, url)
+    up(env)
+    assert env.cli("send", "asker", "anyone there").returncode == 0
+    wait_until(lambda: at_prompt(env) and len(lines(env)) >= 3 and lines(env)[-2].startswith("api error: cannot"),
+               timeout=20, message="the connection error")
+    assert lines(env)[-2] == f"api error: cannot reach {url}: connection refused"
+    assert "Traceback" not in env.screen("asker")
+
+
+def test_a_queued_tasks_result_is_the_reply(env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch,
+                                            running: Supervisors) -> None:
+    api_config(env, monkeypatch, fake.url)
+    fake.add(Reply.text("the answer is 42\nsecond line of it", match="what is it"))
+    run = running()
+    task = run.queue.add("asker", "what is it")
+    failing = run.queue.add("asker", "this one fails", after=[task.id])
+    fake.add(Reply.failure(401, "authentication_error", "invalid x-api-key", match="this one fails"))
+    run.until(lambda: run.ended(task), timeout=30, message="the task ends")
+    done = run.task(task.id)
+    assert done.state.value == "succeeded", done.reason
+    assert done.result.splitlines() == ["the answer is 42", "second line of it"]
+    run.until(lambda: run.ended(failing), timeout=30, message="the failing task ends")
+    failed = run.task(failing.id)
+    assert failed.state.value == "failed"
+    assert "authentication failed (401)" in failed.reason
