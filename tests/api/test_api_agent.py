@@ -112,7 +112,7 @@ def test_a_conversation_streams_carries_its_history_and_survives_a_restart(
     ask(env, "/history", 3, fake)
     wait_until(lambda: "6 messages" in env.screen("asker"), message="/history's count")
     export = env.root / "conversation.json"
-    ask(env, f"/export {export}", 3, fake)
+    ask(env, "/export conversation.json", 3, fake)  # in its cwd, the config's folder
     wait_until(export.exists, message="the export")
     assert [m["role"] for m in json.loads(export.read_text())] == ["user", "assistant"] * 3
     ask(env, "/clear", 3, fake)
@@ -192,3 +192,54 @@ def test_a_queued_tasks_result_is_the_reply(env: Env, fake: ApiFake, monkeypatch
     failed = run.task(failing.id)
     assert failed.state.value == "failed"
     assert "authentication failed (401)" in failed.reason
+
+
+def keys(env: Env, *typed: str) -> None:
+    assert env.tmux("send-keys", "-t", "=asker:", *typed).returncode == 0
+
+
+def test_ctrl_c_stops_a_reply_a_block_is_one_prompt_and_ctrl_d_quits(
+        env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    api_config(env, monkeypatch, fake.url)
+    fake.add(Reply.text("slow " * 30 + "end", chunk_delay=0.2))
+    up(env)
+    assert env.cli("send", "asker", "go slowly").returncode == 0
+    wait_until(lambda: "slow slow" in env.screen("asker"), timeout=20, message="the reply streaming")
+    keys(env, "C-c")
+    wait_until(lambda: at_prompt(env) and "^C interrupted" in env.screen("asker"), timeout=20,
+               message="back at the prompt")
+    assert "end" not in env.screen("asker").split("^C interrupted")[0].split("go slowly")[1]
+    keys(env, "-l", "<<")
+    keys(env, "Enter")
+    keys(env, "-l", "line one")
+    keys(env, "Enter")
+    keys(env, "-l", "line two")
+    keys(env, "Enter")
+    keys(env, "-l", ".")
+    keys(env, "Enter")
+    wait_until(lambda: len(fake.requests) >= 2 and at_prompt(env), timeout=20, message="the block's reply")
+    assert texts(fake.requests[1]) == [("user", "line one\nline two")]  # the stopped exchange was not kept
+    keys(env, "C-d")
+    wait_until(lambda: env.status("asker")["state"] == "exited", timeout=20, message="the agent quits")
+    assert "Traceback" not in env.screen("asker")
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ('kind = "api"', "agents[0] (x).model: is required for kind 'api'"),
+    ('kind = "api"\nmodel = "m"\ntemperature = 1.5', "temperature: must be from 0 to 1"),
+    ('kind = "api"\nmodel = "m"\nmax_tokens = 0', "max_tokens: must be between 1 and"),
+    ('command = "true"\nsystem = "hi"', "system: is for kind 'api' only"),
+    ('command = "true"\nmodel = "m"', "model: is for kind 'claude' only"),
+])
+def test_the_api_keys_are_checked(env: Env, table: str, problem: str) -> None:
+    env.write_config(f'[[agents]]\nname = "x"\n{table}\n')
+    result = env.cli("ls")
+    assert result.returncode != 0 and problem in result.stderr, result.stderr
+
+
+def test_the_api_keys_load(env: Env) -> None:
+    env.write_config('[[agents]]\nname = "x"\nkind = "api"\nmodel = "m"\nsystem = "s"\nmax_tokens = 9\n'
+                     'temperature = 0\n')
+    spec = env.load().agent("x")
+    assert (spec.model, spec.system, spec.max_tokens, spec.temperature) == ("m", "s", 9, 0.0)
+    assert spec.to_toml()["max_tokens"] == 9 and spec.to_toml()["temperature"] == 0.0
