@@ -194,6 +194,19 @@ def test_a_queued_tasks_result_is_the_reply(env: Env, fake: ApiFake, monkeypatch
     assert "authentication failed (401)" in failed.reason
 
 
+def test_a_queued_task_of_several_lines_is_one_prompt_and_its_result_the_reply(
+        env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch, running: Supervisors) -> None:
+    api_config(env, monkeypatch, fake.url)
+    run = running()
+    text = "first line\n.\n<<\n  indented last line"
+    task = run.queue.add("asker", text)
+    run.until(lambda: run.ended(task), timeout=30, message="the task ends")
+    done = run.task(task.id)
+    assert done.state.value == "succeeded", done.reason
+    assert texts(fake.requests[0]) == [("user", text)]
+    assert done.result == f"echo: {text}"
+
+
 def keys(env: Env, *typed: str) -> None:
     assert env.tmux("send-keys", "-t", "=asker:", *typed).returncode == 0
 

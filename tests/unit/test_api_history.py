@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agentmux.agents.detectors import Observation, detect_api
-from agentmux.agents.kinds import KINDS
+from agentmux.agents.kinds import KINDS, Delivery
 from agentmux.api.history import History, estimate_tokens
 from agentmux.errors import UsageError
 from agentmux.state import AgentState
@@ -154,9 +154,10 @@ def test_the_api_kinds_outcome_delivery_and_checks() -> None:
     assert kind.outcome(["api error: overloaded (529)", "api>"]) == (False, "api error: overloaded (529)")
     assert kind.outcome(["partial", "^C interrupted", "api>"])[0] is False
     assert kind.delivery("one line").typed == "one line"
-    assert kind.delivery("two\nlines").typed == "<<\ntwo\nlines\n."
-    with pytest.raises(UsageError):
-        kind.check_task("a\n.\nb")
+    assert kind.delivery("two\nlines") == Delivery(script="two\nlines")  # read from a file, as a shell's
+    assert kind.delivery("<<").script == "<<" and kind.delivery(". x").script == ". x"
+    kind.check_task("a\n.\nb\x1b[1m")  # a file carries any text
     with pytest.raises(UsageError):
         kind.check_task("   ")
-    kind.check_task("fine\ntext")
+    with pytest.raises(UsageError):
+        kind.check_task("one line with Ctrl-C \x03")

@@ -306,27 +306,28 @@ API_BLOCK_END = "."
 
 class ApiKind(AgentKind):
     """The Messages API asked directly: `agentmux api-agent NAME` (agentmux/api/agent.py) runs in the pane, with
-    this Python and this package. A task is its prompt (a text of several lines is typed as a block: `<<`, the
-    lines, `.`); its result is the reply, and it failed when the request did (the error line before the prompt)
-    or Ctrl-C stopped the reply."""
+    this Python and this package. A task is its prompt: one line is typed; a text of several lines is a file
+    the agent reads (typed `. PATH`, as a shell's script is), so the pane shows one line for it and the result
+    is the reply alone. It failed when the request did (the error line before the prompt) or Ctrl-C stopped
+    the reply."""
 
     def program(self, spec: AgentSpec) -> str:
         return "exec " + shlex.join([sys.executable, "-m", "agentmux", "api-agent", spec.name])
 
     def check_task(self, text: str) -> None:
-        check_typable(text)
-        check_line_lengths(text, "an api agent")
-        lines = text.split("\n")
-        if len(lines) > 1 and (API_BLOCK_END in lines or API_BLOCK_START in lines):
-            raise UsageError(f"a text of several lines is typed into an api agent as a block, which a lone "
-                             f"{API_BLOCK_END!r} or {API_BLOCK_START!r} line would cut short")
+        check_utf8(text)
+        if "\0" in text:
+            raise UsageError("the text holds NUL (U+0000), which an api agent does not read from a file")
+        if "\n" not in text:
+            check_typable(text, hint="; a text of several lines can hold it (the agent reads it from a file)")
+            check_line_lengths(text, "an api agent")
         if not text.strip():
             raise UsageError("an api agent takes no empty prompt")
 
     def delivery(self, text: str) -> Delivery:
-        if "\n" not in text:
+        if "\n" not in text and text.strip() not in ("", API_BLOCK_START) and not text.startswith(". "):
             return Delivery(typed=text)
-        return Delivery(typed=f"{API_BLOCK_START}\n{text}\n{API_BLOCK_END}")
+        return Delivery(script=text)
 
     def outcome(self, output: list[str]) -> tuple[bool, str]:
         lines = [line for line in output if line.strip()]

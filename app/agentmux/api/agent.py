@@ -3,6 +3,8 @@ conversation to the Messages API with the official `anthropic` SDK, streams the 
 messages in the store (api/history.py), so a restart goes on with the conversation.
 
 Input: one line is one prompt; a lone `<<` line begins a block, and every line up to a lone `.` is one prompt.
+A queued task of several lines arrives as a file (the line `. PATH`, PATH a task file of agentmux's own under
+STATE_DIR/run/tasks), so the pane shows one line for it.
 In-pane commands: `/clear`, `/export FILE` (JSON), `/history`. Ctrl-C stops a reply, Ctrl-D quits.
 Its settings are its config's (`model`, `system`, `max_tokens`, `temperature`), read through AGENTMUX_CONFIG;
 the key and the address come from the environment agentmux gives it (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
@@ -18,6 +20,8 @@ import io
 import json
 import math
 import os
+import re
+import shlex
 import signal
 import sys
 import time
@@ -43,6 +47,8 @@ RETRY_WAIT_MAX = 60.0
 """The longest wait before another attempt, whatever retry-after says."""
 BLOCK_PROMPT = "... "
 """Shown for each further line of a block."""
+TASK_FILE_RE = re.compile(r"task-\d+\.sh")
+"""The name of a file the dispatcher writes a task's text to (queue/dispatch.py)."""
 
 
 def _write(text: str) -> None:
@@ -117,7 +123,9 @@ class ApiAgent:
     """One api agent's loop: prompt, request, reply, history."""
 
     def __init__(self, spec: AgentSpec, history: History, client: anthropic.Anthropic,
-                 budget: int = HISTORY_BUDGET) -> None:
+                 budget: int = HISTORY_BUDGET, tasks: Path | None = None) -> None:
+        self.tasks = tasks
+        """Where the dispatcher writes a task's text (STATE_DIR/run/tasks): a line `. PATH` there is a task."""
         self.spec = spec
         self.history = history
         self.client = client
@@ -141,6 +149,9 @@ class ApiAgent:
             _write("\n")
             raise EOFError
         line = line.rstrip("\r\n")
+        task = self.task_file(line)
+        if task is not None:
+            return task
         if line.strip() != API_BLOCK_START:
             return line
         lines: list[str] = []
@@ -154,6 +165,25 @@ class ApiAgent:
             if more.strip() == API_BLOCK_END:
                 return "\n".join(lines)
             lines.append(more)
+
+    def task_file(self, line: str) -> str | None:
+        """The text of the task file a line `. PATH` names (the dispatcher's, under `tasks`), else None."""
+        if self.tasks is None or not line.startswith(". "):
+            return None
+        try:
+            words = shlex.split(line[2:])
+        except ValueError:
+            return None
+        if len(words) != 1:
+            return None
+        path = Path(words[0])
+        if not TASK_FILE_RE.fullmatch(path.name) or path.parent.resolve() != self.tasks.resolve():
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text[:-1] if text.endswith("\n") else text  # the dispatcher ends it with a newline
 
     def command(self, line: str) -> bool:
         """Run an in-pane command (`/clear`, `/export FILE`, `/history`); False when the line is none."""
@@ -262,7 +292,8 @@ def main(name: str, config_path: str | os.PathLike[str] | None = None) -> int:
         if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
             print(f"{API_ERROR}ANTHROPIC_API_KEY is not set (give the agent secrets = {{ ANTHROPIC_API_KEY = "
                   '"env:..." })', flush=True)
-        ApiAgent(spec, History(store, name), client).run()
+        tasks = loaded.settings.state_dir / "run" / "tasks"
+        ApiAgent(spec, History(store, name), client, tasks=tasks).run()
     except (EOFError, KeyboardInterrupt):
         pass
     except BrokenPipeError:
