@@ -3,6 +3,7 @@ screen reading (detector, outcome, delivery), on plain strings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from agentmux.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store(tmp_path / "store.db")
-    yield opened  # type: ignore[misc]
+    yield opened
     opened.close()
 
 
