@@ -256,3 +256,29 @@ def test_the_api_keys_load(env: Env) -> None:
     spec = env.load().agent("x")
     assert (spec.model, spec.system, spec.max_tokens, spec.temperature) == ("m", "s", 9, 0.0)
     assert spec.to_toml()["max_tokens"] == 9 and spec.to_toml()["temperature"] == 0.0
+
+
+def test_a_429_says_its_retry_after_and_the_limiter_seam_is_send(
+        tmp_path: Path, fake: ApiFake, capsys: pytest.CaptureFixture[str]) -> None:
+    import anthropic
+
+    from agentmux.api import agent
+    from agentmux.api.history import History
+    from agentmux.config import AgentSpec
+    from agentmux.store import Store
+
+    limited = {"headers": {"retry-after": "0"}}
+    fake.add(*(Reply.failure(429, "rate_limit_error", "slow down", **limited) for _ in range(3)))
+    store = Store(tmp_path / "store.db")
+    try:
+        client = anthropic.Anthropic(api_key=API_KEY, base_url=fake.url, max_retries=0)
+        bot = agent.ApiAgent(AgentSpec(name="a", kind="api", model="m"), History(store, "a"), client)
+        bot.ask("hello")
+        assert capsys.readouterr().out.splitlines() == ["api error: rate limited (429), retrying in 0 s"] * 2 + [
+            "api error: rate limited (429), retry after 0 s"]
+        assert bot.history.count() == 0 and len(fake.requests) == 3
+        seen: list[str] = []
+        message = agent.send(client, bot.request() | {"messages": [{"role": "user", "content": "hi"}]}, seen.append)
+        assert "".join(seen) == "echo: hi" and message.usage.output_tokens == 7
+    finally:
+        store.close()
