@@ -10,7 +10,9 @@ Its settings are its config's (`model`, `system`, `max_tokens`, `temperature`), 
 the key and the address come from the environment agentmux gives it (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
 through the agent's `secrets` and `env`), read by the SDK. A failure is one line, `api error: ...`
 (agents/detectors.py reads it as the state error); transient ones (429, 5xx, no connection) are tried again,
-honouring retry-after. The one call to the API is `send`: the seam the shared rate limiter goes around.
+honouring retry-after. The one call to the API is `send`; `Meter` goes around it: a permit of the shared rate
+limiter before (api/limiter.py; the wait shown in the pane), its settlement with the real usage and the
+rate-limit headers after, one row of the usage ledger (api/ledger.py) per attempt, and the agent's budget.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from agentmux import config as config_module
 from agentmux.agents.detectors import API_CANCELLED, API_ERROR, API_PROMPT, API_RETRYING
 from agentmux.agents.kinds import API_BLOCK_END, API_BLOCK_START
 from agentmux.api.history import History, estimate_tokens
+from agentmux.api.ledger import Ledger
+from agentmux.api.limiter import Limiter, Permit, limits_of
+from agentmux.api.prices import configured
 from agentmux.config import AgentSpec
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
@@ -56,14 +61,82 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def send(client: anthropic.Anthropic, request: dict[str, Any], on_text: Callable[[str], None]) -> Any:
+def send(client: anthropic.Anthropic, request: dict[str, Any], on_text: Callable[[str], None],
+         headers: dict[str, str] | None = None) -> Any:
     """One request to the Messages API (`request`: the keyword arguments of `messages.stream`), its reply text
-    handed to `on_text` as it streams in; returns the final message. The seam for the shared limiter: a permit
-    is reserved before this call and settled with the message's usage after it."""
+    handed to `on_text` as it streams in; returns the final message, and puts its response headers in `headers`
+    (for the limiter). `Meter` goes around this call."""
     with client.messages.stream(**request) as stream:
+        response = getattr(stream, "response", None)
+        if headers is not None and response is not None:
+            headers.update(response.headers)
         for text in stream.text_stream:
             on_text(text)
         return stream.get_final_message()
+
+
+class BudgetSpent(AgentmuxError):
+    """The agent's budget is spent and its `on_budget` is stop."""
+
+
+class Meter:
+    """The shared rate limiter and the usage ledger around each attempt of one agent (README: Rate limits and
+    usage): `before` reserves a permit (waiting in line, said in the pane) after checking the budget; `after` and
+    `failed` settle it and record the attempt."""
+
+    def __init__(self, spec: AgentSpec, limiter: Limiter, ledger: Ledger) -> None:
+        self.spec, self.limiter, self.ledger = spec, limiter, ledger
+        self.warned = False
+
+    def before(self, request: dict[str, Any]) -> tuple[Permit, float, int]:
+        over = self.ledger.over_budget(self.spec.name, self.spec)
+        if over is not None:
+            spent, budget = over
+            if self.spec.on_budget == "stop":
+                raise BudgetSpent(f"budget spent: ${spent:.2f} of ${budget:.2f} (on_budget = \"stop\")")
+            if not self.warned:
+                _write(f"api warning: budget spent: ${spent:.2f} of ${budget:.2f}\n")
+                self.warned = True
+        estimate = estimate_tokens(request["messages"]) + (len(request.get("system") or "") // 4)
+
+        def waiting(reason: str, seconds: float) -> None:
+            _write(f"api: waiting about {seconds:.0f} s for the rate limit of key {self.spec.api_key}: {reason}\n")
+
+        permit = self.limiter.reserve(self.spec.api_key, self.spec.name, estimate, self.spec.max_tokens,
+                                      on_wait=waiting, share=self.spec.share)
+        return permit, time.monotonic(), estimate
+
+    def after(self, ticket: tuple[Permit, float, int], message: Any, first: float | None,
+              headers: dict[str, str]) -> None:
+        permit, started, _ = ticket
+        usage = getattr(message, "usage", None)
+
+        def count(name: str) -> int:
+            value = getattr(usage, name, None)
+            return value if isinstance(value, int) else 0
+
+        inputs = count("input_tokens") + count("cache_creation_input_tokens") + count("cache_read_input_tokens")
+        permit.settle(inputs, count("output_tokens"), headers)
+        self.ledger.record(agent=self.spec.name, key=self.spec.api_key, model=str(getattr(message, "model", "")
+                                                                                  or self.spec.model or ""),
+                           input=count("input_tokens"), output=count("output_tokens"),
+                           cache_write=count("cache_creation_input_tokens"),
+                           cache_read=count("cache_read_input_tokens"), latency=time.monotonic() - started,
+                           first_token=None if first is None else first - started, status=200, via="agent")
+
+    def failed(self, ticket: tuple[Permit, float, int], exc: BaseException) -> None:
+        permit, started, estimate = ticket
+        status: int | str = "error"
+        if isinstance(exc, anthropic.APIStatusError):
+            status = exc.status_code
+            if status == 429:
+                permit.refused(_retry_after(exc) or 1.0)
+            else:
+                permit.settle(estimate, 0, dict(exc.response.headers) if exc.response is not None else None)
+        else:
+            permit.cancel()  # nothing answered: counted as not sent
+        self.ledger.record(agent=self.spec.name, key=self.spec.api_key, model=self.spec.model or "",
+                           latency=time.monotonic() - started, status=status, via="agent")
 
 
 def _body_message(exc: anthropic.APIStatusError) -> str:
@@ -123,13 +196,14 @@ class ApiAgent:
     """One api agent's loop: prompt, request, reply, history."""
 
     def __init__(self, spec: AgentSpec, history: History, client: anthropic.Anthropic,
-                 budget: int = HISTORY_BUDGET, tasks: Path | None = None) -> None:
+                 budget: int = HISTORY_BUDGET, tasks: Path | None = None, meter: Meter | None = None) -> None:
         self.tasks = tasks
         """Where the dispatcher writes a task's text (STATE_DIR/run/tasks): a line `. PATH` there is a task."""
         self.spec = spec
         self.history = history
         self.client = client
         self.budget = budget
+        self.meter = meter
 
     def request(self) -> dict[str, Any]:
         """The keyword arguments of the next request: the config's settings and the whole (trimmed) history."""
@@ -228,14 +302,27 @@ class ApiAgent:
         base_url = str(self.client.base_url).rstrip("/")
         for attempt in range(RETRIES + 1):
             printed: list[str] = []
+            first: list[float] = []
 
-            def show(text: str, printed: list[str] = printed) -> None:
+            def show(text: str, printed: list[str] = printed, first: list[float] = first) -> None:
+                if not first:
+                    first.append(time.monotonic())
                 printed.append(text)
                 _write(text)
 
+            request = self.request()
             try:
-                message = send(self.client, self.request(), show)
+                ticket = self.meter.before(request) if self.meter is not None else None
+            except AgentmuxError as exc:
+                _write(f"{API_ERROR}{exc}\n")
+                return False
+            try:
+                headers: dict[str, str] = {}
+                message = send(self.client, request, show, headers)
             except Exception as exc:  # noqa: BLE001 - a failed request is one line in the pane, never a traceback
+                if ticket is not None and self.meter is not None:
+                    with contextlib.suppress(Exception):
+                        self.meter.failed(ticket, exc)
                 if printed:
                     _write("\n")
                 reason = describe(exc, base_url)
@@ -248,6 +335,14 @@ class ApiAgent:
                 _write(f"{API_ERROR}{reason}{API_RETRYING}{wait:g} s\n")
                 time.sleep(wait)
                 continue
+            except KeyboardInterrupt:
+                if ticket is not None:
+                    with contextlib.suppress(Exception):
+                        ticket[0].settle(ticket[2], 0)  # sent: it counts
+                raise
+            if ticket is not None and self.meter is not None:
+                with contextlib.suppress(Exception):  # a store that failed must not lose the reply
+                    self.meter.after(ticket, message, first[0] if first else None, headers)
             text = "".join(printed)
             if text and not text.endswith("\n"):
                 _write("\n")
@@ -293,7 +388,9 @@ def main(name: str, config_path: str | os.PathLike[str] | None = None) -> int:
             print(f"{API_ERROR}ANTHROPIC_API_KEY is not set (give the agent secrets = {{ ANTHROPIC_API_KEY = "
                   '"env:..." })', flush=True)
         tasks = loaded.settings.state_dir / "run" / "tasks"
-        ApiAgent(spec, History(store, name), client, tasks=tasks).run()
+        meter = Meter(spec, Limiter(store, loaded.settings.state_dir, limits_of(loaded.api)),
+                      Ledger(store, configured(loaded.api)))
+        ApiAgent(spec, History(store, name), client, tasks=tasks, meter=meter).run()
     except (EOFError, KeyboardInterrupt):
         pass
     except BrokenPipeError:
