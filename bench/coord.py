@@ -35,8 +35,7 @@ sys.path.insert(0, {app!r})
 from agentmux.coord.locks import Locks
 from agentmux.store import Store
 if {busy_handler!r}:  # --sqlite-busy-handler: wait for the write lock as SQLite's own handler does (1, 2, 5 ms...)
-    import agentmux.coord.locks
-    agentmux.coord.locks.transaction = lambda store: store.transaction()
+    Store.contended = lambda store: store.transaction()
 folder = Path({folder!r})
 locks = Locks(Store(folder / "bench.db"), folder)
 while not (folder / "go").exists():
@@ -130,7 +129,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--sqlite-busy-handler", action="store_true",
-                        help="wait for the write lock with SQLite's busy handler instead of coord/db.py's")
+                        help="wait for the write lock with SQLite's busy handler instead of Store.contended's")
     args = parser.parse_args()
     global BUSY_HANDLER
     BUSY_HANDLER = args.sqlite_busy_handler

@@ -13,14 +13,14 @@ import pytest
 
 from agentmux.coord.kv import TOPIC, Change, Conflict, Resync, SharedState
 from agentmux.coord.owners import Refused
-from agentmux.coord.wake import coord_dir, topic_key
 from agentmux.errors import UsageError
+from agentmux.topics import topic_key, topics_dir
 from tests.conftest import wait_until
 from tests.coord.conftest import Coord
 
 
 def watchers(state_dir: Path) -> set[str]:
-    folder = coord_dir(state_dir)
+    folder = topics_dir(state_dir)
     if not folder.is_dir():
         return set()
     return {entry.name for entry in folder.iterdir() if entry.name.startswith(topic_key(TOPIC) + ".")}

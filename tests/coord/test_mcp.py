@@ -21,7 +21,7 @@ from mcp.types import CallToolResult, TextContent
 from agentmux.coord import messages
 from agentmux.coord.locks import Locks
 from agentmux.coord.mcp import MAX_WAIT, TOOLS
-from agentmux.coord.wake import coord_dir, topic_key
+from agentmux.topics import topic_key, topics_dir
 from tests.conftest import wait_until
 from tests.coord.conftest import Coord
 
@@ -67,8 +67,8 @@ def fleet(coord: Coord, *names: str) -> None:
 
 
 def waiting_on(coord: Coord, topic: str) -> bool:
-    """Does some process wait on `topic` (a note of coord/wake.py's)?"""
-    return any(coord_dir(coord.state_dir).glob(f"{topic_key(topic)}.*"))
+    """Does some process wait on `topic` (a note of agentmux/topics.py's)?"""
+    return any(topics_dir(coord.state_dir).glob(f"{topic_key(topic)}.*"))
 
 
 def cli_json(coord: Coord, *args: str) -> Any:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agentmux.coord.messages import DEFAULT_TTL, READ_KEPT, Messages, topic
-from agentmux.coord.wake import coord_dir, topic_key
 from agentmux.errors import UnknownAgent, UsageError
+from agentmux.topics import topic_key, topics_dir
 from tests.conftest import wait_until
 from tests.coord.conftest import Coord
 
@@ -29,7 +29,7 @@ class Clock:
 
 def notes(state_dir: Path, name: str) -> set[str]:
     """The notes of those waiting on the topic (wake.py): one per Listener."""
-    folder = coord_dir(state_dir)
+    folder = topics_dir(state_dir)
     if not folder.is_dir():
         return set()
     return {entry.name for entry in folder.iterdir() if entry.name.startswith(topic_key(name) + ".")}

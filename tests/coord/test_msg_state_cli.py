@@ -11,6 +11,7 @@ import time
 
 from agentmux.coord.kv import TOPIC, SharedState
 from agentmux.coord.messages import Messages
+from agentmux.topics import topics_dir
 from tests.conftest import assert_one_line, wait_until
 from tests.coord.conftest import Coord
 from tests.coord.test_kv import watchers
@@ -91,13 +92,12 @@ def test_msg_refusals(coord: Coord) -> None:
 
 def test_msg_recv_wait_is_woken_by_a_send(coord: Coord) -> None:
     fleet(coord)
-    before = set(coord.state_dir.joinpath("run", "coord").glob("*")) if coord.state_dir.joinpath(
-        "run", "coord").is_dir() else set()
+    folder = topics_dir(coord.state_dir)
+    before = set(folder.glob("*")) if folder.is_dir() else set()
     waiter = subprocess.Popen([sys.executable, "-m", "agentmux", "--config", str(coord.env.config_path), "msg",
                                "recv", "--wait", "--as", "b", "--json"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=coord.env.environ, cwd=coord.env.root)
     coord.children.append(waiter)
-    folder = coord.state_dir / "run" / "coord"
     wait_until(lambda: folder.is_dir() and set(folder.glob("*")) - before, timeout=30, message="recv waits")
     assert coord.cli("msg", "send", "b", "wake up", "--as", "a").returncode == 0
     out, err = waiter.communicate(timeout=30)

@@ -10,7 +10,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agentmux.api.db import transaction
 from agentmux.api.prices import Price, price_of
 from agentmux.config.model import AgentSpec
 from agentmux.store import Store
@@ -58,7 +57,7 @@ class Ledger:
         """One request; its cost estimate (USD) is returned and kept with it."""
         price = price_of(model, self.prices)
         cost = price.cost(input, output, cache_write, cache_read) if price is not None else 0.0
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             db.execute("INSERT INTO api_usage (at, agent, key, model, input, output, cache_write, cache_read, "
                        "latency, first_token, status, via, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (time.time() if at is None else at, agent, key, model, input, output, cache_write,

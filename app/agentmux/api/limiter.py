@@ -16,9 +16,9 @@ API's own count of any window can never exceed ours, whatever the latency.
 Waiting is fair: each waiter is a row of `api_waiters`; only the head may take a permit. The head is, among
 each agent's oldest waiter on the key (FIFO within an agent), the one whose agent had the fewest permits in
 the window for its `share`, ties going to the oldest: one agent with a hundred queued requests takes its
-share, not the key. Waiters sleep on a socket (api/wake.py) and are woken when a permit is granted or ends;
+share, not the key. Waiters sleep on a socket (agentmux/topics.py) and are woken when a permit is granted or ends;
 the head sleeps until the window frees up, every pause bounded by MAX_PAUSE. Every write is one IMMEDIATE
-transaction (api/db.py), so two processes never both take the last room.
+transaction (`Store.contended`), so two processes never both take the last room.
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux.api.db import transaction
-from agentmux.api.wake import Listener, notify
 from agentmux.config.model import ApiSettings
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
+from agentmux.topics import Listener, notify
 
 MAX_PAUSE = 1.0
 """The longest a waiter sleeps before it looks again (wake-ups usually come first)."""
@@ -161,7 +160,7 @@ class Limiter:
                     on_wait(reason, pause)
                     told = True
                 if listener is None:  # listening from now on, then one more look: no wake-up is missed
-                    listener = Listener(self.state_dir, f"key:{key}")
+                    listener = Listener(self.state_dir, [f"key:{key}"])
                     continue
                 pause = min(pause, MAX_PAUSE)
                 if deadline is not None:
@@ -171,7 +170,7 @@ class Limiter:
             if listener is not None:
                 listener.close()
             if granted is None and waiter is not None:
-                with transaction(self.store) as db:
+                with self.store.contended() as db:
                     db.execute("DELETE FROM api_waiters WHERE id = ?", (waiter,))
                 notify(self.state_dir, f"key:{key}")
 
@@ -179,7 +178,7 @@ class Limiter:
              max_output: int) -> tuple[int, int | None, float, float, str]:
         """One look, as waiter `waiter` (None: the first look, which joins the queue): (waiter, permit id,
         grant time, 0, "") when granted, else (waiter, None, 0, seconds to wait, why)."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             window = limits.window
             if waiter is None or db.execute("UPDATE api_waiters SET seen = ? WHERE id = ?",
@@ -272,7 +271,7 @@ class Limiter:
 
     def _end(self, permit: Permit, state: str, input_tokens: int | None, output_tokens: int | None,
              headers: Mapping[str, str] | None, retry_after: float | None = None) -> None:
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             db.execute("UPDATE api_permits SET state = ?, done = ?, input = coalesce(?, input), "
                        "output = coalesce(?, output) WHERE id = ? AND state = 'held'",

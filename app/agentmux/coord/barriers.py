@@ -24,11 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux.coord.db import transaction
 from agentmux.coord.owners import Refused, TimedOut, bound_run, check_name, dead
-from agentmux.coord.wake import Listener, notify
 from agentmux.errors import UsageError
 from agentmux.store import Store
+from agentmux.topics import Listener, notify
 
 MAX_PARTIES = 1000
 WAITER_BEAT = 1.0
@@ -204,7 +203,7 @@ class Barriers:
 
     def _arrive(self, name: str, owner: str, parties: int) -> int:
         """Join the open generation (opening the next one when there is none); its number."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             row = db.execute("SELECT generation, parties FROM coord_barriers WHERE name = ? AND state = 'open' "
                              "ORDER BY generation DESC LIMIT 1", (name,)).fetchone()
@@ -248,7 +247,7 @@ class Barriers:
         if info is not None and info.state != "open":
             return info, 0.0
         changed = False
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             info = _info(db, name, generation)
             if info is None:
@@ -276,7 +275,7 @@ class Barriers:
 
     def _abandon(self, name: str, owner: str) -> None:
         """The caller's wait ended early: it leaves the open generation (which breaks)."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             found = db.execute("SELECT b.generation FROM coord_barriers b JOIN coord_arrivals a ON a.name = b.name "
                                "AND a.generation = b.generation WHERE b.name = ? AND b.state = 'open' AND "
@@ -290,7 +289,7 @@ class Barriers:
 
     def leave(self, owner: str) -> list[str]:
         """`owner` leaves every open generation it waits in: each breaks ("OWNER left"); the barriers' names."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             found = db.execute("SELECT DISTINCT b.name, b.generation FROM coord_barriers b JOIN coord_arrivals a "
                                "ON a.name = b.name AND a.generation = b.generation WHERE b.state = 'open' AND "
@@ -306,7 +305,7 @@ class Barriers:
         """Break every open generation a party left (its arrival lapsed: its process is gone; or its agent's run
         ended), waking its waiters; remove generations long ended. The barriers' names."""
         names: list[str] = []
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             for name, generation in db.execute("SELECT name, generation FROM coord_barriers WHERE state = 'open'"
                                                ).fetchall():

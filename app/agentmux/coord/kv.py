@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentmux.coord.db import transaction
 from agentmux.coord.owners import Refused, check_name
-from agentmux.coord.wake import Listener, notify
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import Store
+from agentmux.topics import Listener, notify
 
 TOPIC = "state"
 MAX_KEY = 512
@@ -233,7 +232,7 @@ class SharedState:
         check_key(key)
         check_name("--as", by)
         text = encode(value)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             entry = self._put(db, key, text, by)
         notify(self.state_dir, TOPIC)
         return entry
@@ -246,7 +245,7 @@ class SharedState:
         if version < 0:
             raise UsageError(f"version {version}: versions start at 1 (0: the key is absent)")
         text = encode(value)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             row = db.execute("SELECT version FROM coord_kv WHERE key = ?", (key,)).fetchone()
             current = 0 if row is None else int(row[0])
             if current != version:
@@ -259,7 +258,7 @@ class SharedState:
         """Delete `key` for `by`; the entry deleted, None when there was none (and no change is made)."""
         check_key(key)
         check_name("--as", by)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             row = db.execute("SELECT * FROM coord_kv WHERE key = ?", (key,)).fetchone()
             if row is None:
                 return None

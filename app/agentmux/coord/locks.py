@@ -23,11 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux.coord.db import transaction
 from agentmux.coord.owners import Refused, TimedOut, bound_run, check_name, dead
-from agentmux.coord.wake import Listener, notify
 from agentmux.errors import UsageError
 from agentmux.store import Store
+from agentmux.topics import Listener, notify
 
 DEFAULT_TTL = 60.0
 """A lease's length when none is given: long enough for a build step, short enough that a lost holder frees it."""
@@ -166,7 +165,7 @@ class Locks:
                  queue: bool) -> tuple[Hold | None, int | None, list[Hold]]:
         """One try in one transaction: (the hold when granted, the waiter's place, the holds in the way)."""
         notify_after = False
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             ended = db.execute(f"DELETE FROM coord_holds WHERE lock = ? AND (expires_at <= ? OR "
                                f"{dead('owner', 'bound')}) RETURNING owner", (name, now)).fetchall()
@@ -223,7 +222,7 @@ class Locks:
         return hold, place, blockers
 
     def _leave(self, name: str, place: int) -> None:
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             db.execute("DELETE FROM coord_waiters WHERE id = ?", (place,))
         notify(self.state_dir, topic(name))  # those behind may go now
 
@@ -232,7 +231,7 @@ class Locks:
     def release(self, name: str, owner: str) -> Hold:
         """Give the lock back; Refused when `owner` does not hold it (any more)."""
         check_name("lock", name)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             # (read first: SQLite evaluates a correlated subquery in DELETE's RETURNING wrongly)
             row = db.execute(f"SELECT *, (expires_at <= ? OR {dead('owner', 'bound')}) AS ended FROM coord_holds "
@@ -251,7 +250,7 @@ class Locks:
         """Extend a live lease by `ttl` (its own length when None) from now; Refused when it already ended:
         an ended lease is never brought back."""
         check_name("lock", name)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             row = db.execute(f"UPDATE coord_holds SET expires_at = ? + coalesce(?, ttl), ttl = coalesce(?, ttl) "
                              f"WHERE lock = ? AND owner = ? AND expires_at > ? AND NOT {dead('owner', 'bound')} "
@@ -263,7 +262,7 @@ class Locks:
 
     def release_all(self, owner: str) -> list[str]:
         """Every lock `owner` holds, given back (its waits too); the names."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             names = [row[0] for row in db.execute("DELETE FROM coord_holds WHERE owner = ? RETURNING lock", (owner,))]
             db.execute("DELETE FROM coord_waiters WHERE owner = ?", (owner,))
         if names:
@@ -272,7 +271,7 @@ class Locks:
 
     def reap(self) -> list[str]:
         """Remove holds whose lease or run ended, and waiters gone; wake those waiting on the locks freed."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             names = {row[0] for row in db.execute(f"DELETE FROM coord_holds WHERE expires_at <= ? OR "
                                                   f"{dead('owner', 'bound')} RETURNING lock", (now,))}

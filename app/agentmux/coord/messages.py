@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux.coord.db import transaction
 from agentmux.coord.owners import check_name
-from agentmux.coord.wake import Listener, notify
 from agentmux.errors import UnknownAgent, UsageError
 from agentmux.store import Store
+from agentmux.topics import Listener, notify
 
 IMPORTANCE = ("low", "normal", "high", "urgent")
 DEFAULT_TTL = 7 * 24 * 3600.0
@@ -122,7 +121,7 @@ class Messages:
         if ttl is not None and not 0 < ttl < float("inf"):
             raise UsageError(f"--ttl {ttl:g}: a message is kept more than 0 seconds")
         names = self.recipients(sender, to, fleet)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             expires = None if ttl is None else now + ttl
             ident = int(db.execute("INSERT INTO coord_messages (sender, thread, importance, body, sent_at, expires_at) "
@@ -162,7 +161,7 @@ class Messages:
                 listener.wait(WAIT_BEAT if left is None else min(WAIT_BEAT, left))
 
     def _take(self, recipient: str, limit: int, thread: str | None) -> list[Message]:
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             rows = db.execute("SELECT m.* FROM coord_inbox i JOIN coord_messages m ON m.id = i.message "
                               "WHERE i.recipient = ? AND i.read_at IS NULL AND (m.expires_at IS NULL OR "
@@ -222,7 +221,7 @@ class Messages:
         recv, and its waiters woken."""
         if not ids:
             return
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             db.executemany("UPDATE coord_inbox SET read_at = NULL WHERE recipient = ? AND message = ?",
                            [(recipient, message) for message in ids])
         notify(self.state_dir, topic(recipient))
@@ -230,7 +229,7 @@ class Messages:
     def reap(self) -> int:
         """Remove expired messages (with their deliveries), read deliveries older than `READ_KEPT`, and messages
         no delivery is left of; how many messages and read deliveries were removed."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             expired = [row[0] for row in db.execute("DELETE FROM coord_messages WHERE expires_at <= ? RETURNING id",
                                                     (now,))]

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentmux.coord import globs
-from agentmux.coord.db import transaction
 from agentmux.coord.owners import Refused, bound_run, check_name, dead
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import Store
@@ -203,7 +202,7 @@ class Reservations:
         patterns = list(dict.fromkeys(pattern_of(path, cwd, root) for path in paths))
         blocked: list[tuple[str, Reservation]] = []
         made: list[Reservation] = []
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             db.execute(f"DELETE FROM coord_reservations WHERE project = ? AND {ENDED}", (project, now))
             others = [Reservation.from_row(row) for row in
@@ -242,7 +241,7 @@ class Reservations:
                     wanted |= {pattern} if pattern.endswith(globs.ANY) else {pattern, f"{pattern}/{globs.ANY}"}
                 where += f" AND pattern IN ({', '.join('?' * len(wanted))})"
                 args += sorted(wanted)
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             now = self.clock()
             rows = db.execute(f"SELECT *, {ENDED} AS ended FROM coord_reservations WHERE {where} ORDER BY id",
                               (now, *args)).fetchall()
@@ -282,7 +281,7 @@ class Reservations:
 
     def reap(self) -> int:
         """Remove the reservations whose time or whose owner agent's run ended; how many."""
-        with transaction(self.store) as db:
+        with self.store.contended() as db:
             return db.execute(f"DELETE FROM coord_reservations WHERE {ENDED}", (self.clock(),)).rowcount
 
 

@@ -1,10 +1,13 @@
-"""Waking a process that waits for the rate limiter, at once, instead of polling the store.
+"""Waking a process that waits for a change in the store, at once, instead of polling it.
 
-The idea of coord/wake.py (a sibling layer, so not imported): a waiter binds a datagram socket in Linux's
-abstract namespace named `agentmux-api-TOKEN` and notes it as an empty file `KEYHASH.TOKEN` in
-STATE_DIR/run/api/; after a permit is granted, settled, cancelled or refused, the writer sends one byte to every
-socket noted for that key. A note whose socket is gone is removed by the first notify that finds it so. A waiter
-never rests on a wake-up: it looks again after a bounded pause anyway.
+A waiter binds a datagram socket in Linux's abstract namespace (no file: no 108-byte limit on the state dir's
+path) named `agentmux-topic-TOKEN` and notes it as an empty file `TOPIC.TOKEN` in STATE_DIR/run/topics/, one per
+topic it waits on (the coordination primitives': `lock:NAME`, `barrier:NAME`, `msg:AGENT`, `state`; the rate
+limiter's: `key:NAME`); topics are hashed into file names. After
+a change commits, the writer sends one byte to every socket noted for its topic (`notify`). A note whose socket
+is gone (its process died) is removed by the first notify that finds it so. Without sockets a waiter still
+looks again at its own pace (each primitive's wait bounds its sleep), so a wake-up is never what correctness
+rests on.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import os
 import secrets
 import select
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
-ABSTRACT_PREFIX = "\0agentmux-api-"
+ABSTRACT_PREFIX = "\0agentmux-topic-"
 
 
-def wake_dir(state_dir: Path) -> Path:
-    return state_dir / "run" / "api"
+def topics_dir(state_dir: Path) -> Path:
+    return state_dir / "run" / "topics"
 
 
 def topic_key(topic: str) -> str:
@@ -29,21 +33,23 @@ def topic_key(topic: str) -> str:
 
 
 class Listener:
-    """A socket noted for one topic; `wait` returns when a change of it was notified."""
+    """A socket noted for some topics; `wait` returns when a change of one of them was notified."""
 
-    def __init__(self, state_dir: Path, topic: str) -> None:
+    def __init__(self, state_dir: Path, topics: Iterable[str]) -> None:
         self.sock: socket.socket | None = None
-        self.note: Path | None = None
+        self.notes: list[Path] = []
         try:
-            folder = wake_dir(state_dir)
+            folder = topics_dir(state_dir)
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             token = f"{os.getpid()}-{secrets.token_hex(6)}"
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(ABSTRACT_PREFIX + token)
             sock.setblocking(False)
             self.sock = sock
-            self.note = folder / f"{topic_key(topic)}.{token}"
-            self.note.touch()
+            for topic in topics:
+                note = folder / f"{topic_key(topic)}.{token}"
+                note.touch()
+                self.notes.append(note)
         except OSError:
             self.close()
 
@@ -62,10 +68,10 @@ class Listener:
         return True
 
     def close(self) -> None:
-        if self.note is not None:
+        for note in self.notes:
             with contextlib.suppress(OSError):
-                self.note.unlink()
-            self.note = None
+                note.unlink()
+        self.notes = []
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -77,10 +83,10 @@ class Listener:
         self.close()
 
 
-def notify(state_dir: Path, topic: str) -> int:
-    """Wake every process waiting on `topic`; how many sockets were sent to."""
-    key = topic_key(topic)
-    folder = wake_dir(state_dir)
+def notify(state_dir: Path, *topics: str) -> int:
+    """Wake every process waiting on one of `topics`; how many sockets were sent to."""
+    keys = {topic_key(topic) for topic in topics}
+    folder = topics_dir(state_dir)
     try:
         entries = [entry.name for entry in os.scandir(folder)]
     except OSError:
@@ -89,8 +95,8 @@ def notify(state_dir: Path, topic: str) -> int:
     sender: socket.socket | None = None
     try:
         for name in entries:
-            note_key, _, token = name.partition(".")
-            if note_key != key or not token:
+            key, _, token = name.partition(".")
+            if key not in keys or not token:
                 continue
             if sender is None:
                 sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -99,8 +105,8 @@ def notify(state_dir: Path, topic: str) -> int:
                 sender.sendto(b"!", ABSTRACT_PREFIX + token)
                 sent += 1
             except BlockingIOError:
-                sent += 1
-            except OSError:
+                sent += 1  # its queue is full: it is awake anyway
+            except OSError:  # nobody binds it: its process is gone
                 with contextlib.suppress(OSError):
                     (folder / name).unlink()
     finally:
