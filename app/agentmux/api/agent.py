@@ -215,14 +215,19 @@ class ApiAgent:
             kwargs["extra_body"] = {"temperature": self.spec.temperature}
         return kwargs
 
-    def read_prompt(self) -> str:
-        """The next prompt: a line, or the lines of a block (`<<` ... `.`). EOFError at Ctrl-D."""
-        _write(API_PROMPT)
+    @staticmethod
+    def _line(prompt: str) -> str:
+        """Show `prompt` and read one line (without its end); EOFError at Ctrl-D."""
+        _write(prompt)
         line = sys.stdin.readline()
         if not line:
             _write("\n")
             raise EOFError
-        line = line.rstrip("\r\n")
+        return line.rstrip("\r\n")
+
+    def read_prompt(self) -> str:
+        """The next prompt: a line, or the lines of a block (`<<` ... `.`). EOFError at Ctrl-D."""
+        line = self._line(API_PROMPT)
         task = self.task_file(line)
         if task is not None:
             return task
@@ -230,12 +235,7 @@ class ApiAgent:
             return line
         lines: list[str] = []
         while True:
-            _write(BLOCK_PROMPT)
-            more = sys.stdin.readline()
-            if not more:
-                _write("\n")
-                raise EOFError
-            more = more.rstrip("\r\n")
+            more = self._line(BLOCK_PROMPT)
             if more.strip() == API_BLOCK_END:
                 return "\n".join(lines)
             lines.append(more)
