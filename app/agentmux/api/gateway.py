@@ -1,0 +1,494 @@
+"""The loopback gateway for Claude Code agents: a Messages API proxy on 127.0.0.1 that knows each agent by its
+own token and forwards with that agent's real key, so the key never enters the agent's session.
+
+POST /v1/messages (streamed or not), /v1/messages/count_tokens and any other /v1/* path are forwarded to the
+upstream with every header but hop-by-hop and auth ones unchanged (`anthropic-version`, `anthropic-beta`, ...)
+and `x-api-key` set to the agent's real key. Server-sent events go back as they arrive, each chunk written at
+once (pings too). Upstream errors come back unchanged (status, headers such as retry-after, body); an upstream
+that does not answer in time is a 504 in the API's error shape, one that cannot be reached a 502. Usage is read
+from the SSE `message_start`/`message_delta` events or the JSON body's `usage`.
+
+The stack is the standard library's: `ThreadingHTTPServer` for the agents (a handful of clients, each a
+thread) and `http.client` to the upstream, with idle upstream connections kept for the next request (no new
+TCP/TLS handshake per call). No event loop to hop through and no dependency: on loopback the gateway adds
+well under a millisecond per request (bench/api.py measures it).
+
+Two seams are where limiting and the ledger plug in: `Hooks.before_forward(agent, body) -> handle` before
+the request goes upstream, `Hooks.after_response(handle, status, headers, usage, latency)` when it ended.
+The default `Hooks` only logs a line and keeps the last records in memory (`Gateway.records`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from agentmux.agents.secrets import resolve_secret
+from agentmux.agents.tokens import URL_FILE, agent_token, gateway_secret
+from agentmux.config.model import Config
+from agentmux.errors import AgentmuxError
+
+log = logging.getLogger("agentmux.gateway")
+
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+DEFAULT_PORT = 0
+"""0: a free port, chosen when the gateway starts (its URL is written to STATE_DIR/gateway.url)."""
+DEFAULT_TIMEOUT = 600.0
+"""Seconds to wait for the upstream's headers, and between two chunks of its body."""
+CONNECT_TIMEOUT = 10.0
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
+DROPPED_REQUEST = HOP_BY_HOP | {"x-api-key", "authorization", "accept-encoding"}
+"""Not passed upstream: hop-by-hop, the agent's token, and accept-encoding (the gateway reads the usage, so
+the body comes back uncompressed; it crosses loopback only)."""
+CHUNK = 65536
+RECORDS = 1000
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """What the gateway needs: where to forward, how long to wait, and each agent's real key (resolved)."""
+
+    upstream: str = DEFAULT_UPSTREAM
+    port: int = DEFAULT_PORT
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = CONNECT_TIMEOUT
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """agent name -> the real API key it is forwarded with."""
+    enabled: bool = False
+
+
+def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The gateway's settings from a loaded config.
+
+    Read from the `[api]` section when the config has one (`api.upstream`, `api.gateway.enabled/port/timeout`,
+    each claude agent's `api_key` naming `[api.keys.NAME]`, whose `key` is a secret reference); until then, and
+    for an agent without `api_key`, the agent's secret ANTHROPIC_API_KEY (a reference, `env:` or `file:`), else
+    the gateway's own environment's ANTHROPIC_API_KEY. A key that cannot be resolved leaves its agent out (its
+    token is refused) and is logged."""
+    environ = os.environ if environ is None else environ
+    api = getattr(config, "api", None)
+    gateway = getattr(api, "gateway", None)
+    named: Mapping[str, Any] = getattr(api, "keys", None) or {}
+    keys: dict[str, str] = {}
+    for spec in config.agents:
+        if spec.kind != "claude":
+            continue
+        try:
+            key_name = getattr(spec, "api_key", None)
+            if key_name and key_name in named:
+                entry = named[key_name]
+                reference = entry if isinstance(entry, str) else getattr(entry, "key", "")
+                keys[spec.name] = resolve_secret(spec.name, f"api.keys.{key_name}", reference, environ)
+            elif "ANTHROPIC_API_KEY" in spec.secrets:
+                keys[spec.name] = resolve_secret(spec.name, "ANTHROPIC_API_KEY", spec.secrets["ANTHROPIC_API_KEY"],
+                                                 environ)
+            elif environ.get("ANTHROPIC_API_KEY"):
+                keys[spec.name] = environ["ANTHROPIC_API_KEY"]
+        except AgentmuxError as exc:
+            log.warning("gateway: %s", exc)
+    return GatewayConfig(
+        upstream=str(getattr(api, "upstream", None) or DEFAULT_UPSTREAM),
+        port=int(getattr(gateway, "port", None) or DEFAULT_PORT),
+        timeout=float(getattr(gateway, "timeout", None) or DEFAULT_TIMEOUT),
+        keys=keys,
+        enabled=bool(getattr(gateway, "enabled", False)),
+    )
+
+
+# --- the seams ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Record:
+    """One forwarded request, as the default hooks keep it."""
+
+    agent: str
+    path: str
+    status: int
+    usage: Usage
+    latency: float
+
+
+class Refused(Exception):
+    """Raised by `before_forward` to answer the agent without forwarding (a limit): status, headers, body."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, dict(headers or {})
+
+
+class GatewayHooks(Protocol):
+    def before_forward(self, agent: str, path: str, body: bytes) -> object: ...
+
+    def after_response(self, handle: object, status: int, headers: Mapping[str, str], usage: Usage,
+                       latency: float) -> None: ...
+
+
+class Hooks:
+    """The default seams: nothing is limited; each response is logged and kept in `records` (the newest
+    RECORDS). The limiter (`Limiter.reserve` / `Permit.settle`) and the ledger plug in here."""
+
+    def __init__(self) -> None:
+        self.records: deque[Record] = deque(maxlen=RECORDS)
+
+    def before_forward(self, agent: str, path: str, body: bytes) -> object:
+        return (agent, path)
+
+    def after_response(self, handle: object, status: int, headers: Mapping[str, str], usage: Usage,
+                       latency: float) -> None:
+        assert isinstance(handle, tuple)
+        agent, path = str(handle[0]), str(handle[1])
+        record = Record(agent, path, status, usage, latency)
+        self.records.append(record)
+        log.info("gateway: %s %s %d in=%d out=%d %.0fms", agent, path, status, usage.input_tokens,
+                 usage.output_tokens, latency * 1000)
+
+
+# --- usage -------------------------------------------------------------------------------------------------
+
+
+def usage_of(payload: Mapping[str, Any], into: dict[str, int]) -> None:
+    """Fold a `usage` object (of a message, a message_start's message, or a message_delta) into `into`."""
+    usage = payload.get("usage")
+    if isinstance(usage, Mapping):
+        for name in Usage.__dataclass_fields__:
+            value = usage.get(name)
+            if isinstance(value, int):
+                into[name] = value
+
+
+class SseUsage:
+    """Reads usage from server-sent events as they pass, by lines (an event may be cut between chunks); only
+    lines that mention usage are parsed."""
+
+    def __init__(self) -> None:
+        self.partial = b""
+        self.found: dict[str, int] = {}
+
+    def feed(self, chunk: bytes) -> None:
+        if b"usage" not in chunk and not self.partial:
+            return
+        data = self.partial + chunk
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        if len(self.partial) > 1 << 20:  # no newline in a megabyte: not usage worth keeping
+            self.partial = b""
+        for line in lines:
+            if line.startswith(b"data:") and b'"usage"' in line:
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line[5:])
+                    if isinstance(event, dict):
+                        usage_of(event.get("message") or event, self.found)
+                        usage_of(event, self.found)
+
+
+def json_usage(body: bytes) -> Usage:
+    found: dict[str, int] = {}
+    with contextlib.suppress(ValueError):
+        payload = json.loads(body)
+        if isinstance(payload, dict):
+            usage_of(payload, found)
+    return Usage(**found)
+
+
+def error_body(kind: str, message: str) -> bytes:
+    return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+
+
+# --- the upstream --------------------------------------------------------------------------------------------
+
+
+class Upstream:
+    """Connections to the upstream, idle ones kept for the next request."""
+
+    def __init__(self, url: str, timeout: float, connect_timeout: float) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise AgentmuxError(f"api upstream {url!r}: write http://HOST[:PORT] or https://HOST[:PORT]")
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout, self.connect_timeout = timeout, connect_timeout
+        self.idle: queue.SimpleQueue[http.client.HTTPConnection] = queue.SimpleQueue()
+
+    def connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection and whether it was reused (a reused one may have been closed by the upstream)."""
+        with contextlib.suppress(queue.Empty):
+            return self.idle.get_nowait(), True
+        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        conn = cls(self.host, self.port, timeout=self.connect_timeout)
+        conn.connect()
+        conn.sock.settimeout(self.timeout)
+        with contextlib.suppress(OSError):
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, False
+
+    def release(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+        if response.will_close or not response.isclosed():
+            conn.close()
+        else:
+            self.idle.put(conn)
+
+    def close(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.idle.get_nowait().close()
+
+
+# --- the server ----------------------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    gateway: Gateway
+
+
+class Gateway:
+    """The gateway: `start()` listens on 127.0.0.1 in a thread (or `serve_forever()` in the caller's), `url`,
+    `close()`. `settings` is called at start and again when an unknown token arrives (at most once a second),
+    so agents added to the config later are known."""
+
+    def __init__(self, state_dir: Path, settings: GatewayConfig | Callable[[], GatewayConfig],
+                 hooks: GatewayHooks | None = None, port: int | None = None, write_url: bool = True) -> None:
+        self.state_dir = state_dir
+        self.source = settings if callable(settings) else (lambda: settings)
+        self.hooks: GatewayHooks = hooks or Hooks()
+        self.secret = gateway_secret(state_dir)
+        self.write_url = write_url
+        self._lock = threading.Lock()
+        self._refreshed = 0.0
+        self.settings = self.source()
+        self.tokens: dict[str, str] = {}
+        self.upstream = Upstream(self.settings.upstream, self.settings.timeout, self.settings.connect_timeout)
+        self._use(self.settings)
+        self.server = _Server(("127.0.0.1", self.settings.port if port is None else port), Handler)
+        self.server.gateway = self
+        self._thread: threading.Thread | None = None
+        if write_url:
+            path = state_dir / URL_FILE
+            path.write_text(self.url + "\n")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def records(self) -> deque[Record]:
+        return getattr(self.hooks, "records", deque())
+
+    def _use(self, settings: GatewayConfig) -> None:
+        self.settings = settings
+        self.tokens = {agent_token(self.secret, name): name for name in settings.keys}
+
+    def who(self, token: str) -> str | None:
+        """The agent a token belongs to, reading the settings again (at most once a second) when unknown."""
+        name = self.tokens.get(token)
+        if name is None and token:
+            with self._lock:
+                if time.monotonic() - self._refreshed > 1.0:
+                    self._refreshed = time.monotonic()
+                    try:
+                        self._use(self.source())
+                    except AgentmuxError as exc:
+                        log.warning("gateway: %s", exc)
+                name = self.tokens.get(token)
+        return name
+
+    def start(self) -> Gateway:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="agentmux-gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+        self.server.server_close()
+        self.upstream.close()
+        if self.write_url:
+            path = self.state_dir / URL_FILE
+            with contextlib.suppress(OSError):
+                if path.read_text().strip() == self.url:
+                    path.unlink()
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:
+        if self.path in ("/", "/health"):
+            self.reply(200, b'{"ok": true}')
+        else:
+            self.forward()
+
+    def do_POST(self) -> None:
+        self.forward()
+
+    def do_PUT(self) -> None:
+        self.forward()
+
+    def do_DELETE(self) -> None:
+        self.forward()
+
+    def do_PATCH(self) -> None:
+        self.forward()
+
+    def reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def token(self) -> str:
+        token = self.headers.get("x-api-key") or ""
+        if not token:
+            auth = self.headers.get("authorization") or ""
+            if auth[:7].lower() == "bearer ":
+                token = auth[7:].strip()
+        return token
+
+    def forward(self) -> None:
+        gateway = self.server.gateway
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        if not self.path.startswith("/v1/"):
+            self.reply(404, error_body("not_found_error", f"the gateway forwards /v1/* only, not {self.path}"))
+            return
+        agent = gateway.who(self.token())
+        if agent is None:
+            self.reply(401, error_body("authentication_error", "unknown agentmux gateway token"))
+            return
+        key = gateway.settings.keys.get(agent)
+        if key is None:
+            self.reply(401, error_body("authentication_error", f"no API key for agent {agent!r}"))
+            return
+        path = self.path.split("?", 1)[0]
+        started = time.monotonic()
+        try:
+            handle = gateway.hooks.before_forward(agent, path, body)
+        except Refused as refused:
+            self.reply(refused.status, json.dumps(refused.body).encode(), refused.headers)
+            return
+        status, headers, usage = 502, dict[str, str](), Usage()
+        try:
+            status, headers, usage = self.relay(gateway.upstream, key, body)
+        finally:
+            gateway.hooks.after_response(handle, status, headers, usage, time.monotonic() - started)
+
+    def relay(self, upstream: Upstream, key: str, body: bytes) -> tuple[int, dict[str, str], Usage]:
+        """Send the request upstream and its response back; the status, headers and usage it had."""
+        headers = {name: value for name, value in self.headers.items() if name.lower() not in DROPPED_REQUEST}
+        headers["x-api-key"] = key
+        headers["Host"] = upstream.host if upstream.port in (80, 443) else f"{upstream.host}:{upstream.port}"
+        headers["Content-Length"] = str(len(body))
+        target = upstream.prefix + self.path
+        response: http.client.HTTPResponse | None = None
+        conn: http.client.HTTPConnection | None = None
+        reused = False
+        for attempt in (0, 1):  # a kept connection the upstream closed meanwhile is tried once more, new
+            try:
+                conn, reused = upstream.connection()
+                conn.request(self.command, target, body=body, headers=headers)
+                response = conn.getresponse()
+                break
+            except TimeoutError:
+                if conn is not None:
+                    conn.close()
+                return self.failed(504, "timeout_error", "the upstream API did not answer in time")
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                if conn is not None:
+                    conn.close()
+                if not (reused and attempt == 0):
+                    return self.failed(502, "api_error", f"the upstream API closed the connection: {exc}")
+            except OSError as exc:
+                if conn is not None:
+                    conn.close()
+                return self.failed(502, "api_error", f"cannot reach the upstream API: {exc.strerror or exc}")
+        assert response is not None and conn is not None
+        out = {name: value for name, value in response.getheaders() if name.lower() not in HOP_BY_HOP}
+        length = response.getheader("content-length")  # kept when the upstream said it
+        self.send_response_only(response.status)
+        for name, value in out.items():
+            self.send_header(name, value)
+        chunked = length is None
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", length)
+        self.end_headers()
+        sse = "text/event-stream" in (response.getheader("content-type") or "")
+        reader = SseUsage() if sse else None
+        kept = bytearray()
+        write = self.wfile.write
+        try:
+            while True:
+                data = response.read1(CHUNK)
+                if not data:
+                    break
+                if reader is not None:
+                    reader.feed(data)
+                elif len(kept) < 1 << 22:
+                    kept += data
+                write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+            if chunked:
+                write(b"0\r\n\r\n")
+        except TimeoutError:
+            log.warning("gateway: the upstream stopped sending mid-response")
+            self.close_connection = True
+            conn.close()
+        except (BrokenPipeError, ConnectionResetError):  # the agent went away (an interrupted turn)
+            self.close_connection = True
+            conn.close()
+        else:
+            upstream.release(conn, response)
+        usage = Usage(**reader.found) if reader is not None else json_usage(bytes(kept))
+        return response.status, out, usage
+
+    def failed(self, status: int, kind: str, message: str) -> tuple[int, dict[str, str], Usage]:
+        self.reply(status, error_body(kind, message))
+        return status, {}, Usage()

@@ -1,0 +1,175 @@
+"""The loopback gateway (api/gateway.py) with the real `anthropic` SDK against the loopback fake Messages API:
+replies plain and streamed (the first event reaches the client while the fake still sends), upstream errors
+unchanged, unknown tokens refused, headers passed through with the real key, a timeout as a 504, usage kept."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from agentmux.agents.tokens import URL_FILE, agent_token, claude_gateway_env, gateway_secret
+from agentmux.api.gateway import Gateway, GatewayConfig
+from tests.conftest import wait_until
+from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
+
+MODEL = "claude-fake"
+TOOLS = [{"name": "t", "input_schema": {"type": "object"}}]
+"""Offered so the fake takes the request for a turn of a conversation and answers it from its script."""
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, fake: FakeAnthropic) -> Iterator[Gateway]:
+    with Gateway(tmp_path, GatewayConfig(upstream=fake.url, timeout=2.0, keys={"cc": API_KEY})) as running:
+        yield running
+
+
+def client(gateway: Gateway, agent: str = "cc", **kw: object) -> anthropic.Anthropic:
+    token = agent_token(gateway_secret(gateway.state_dir), agent)
+    return anthropic.Anthropic(base_url=gateway.url, auth_token=token, max_retries=0, **kw)  # type: ignore[arg-type]
+
+
+def ask(c: anthropic.Anthropic, text: str = "hello", **kw: object) -> anthropic.types.Message:
+    return c.messages.create(model=MODEL, max_tokens=64, messages=[{"role": "user", "content": text}],
+                             **kw)  # type: ignore[call-overload, no-any-return]
+
+
+def test_plain_reply_and_usage_recorded(gateway: Gateway, fake: FakeAnthropic) -> None:
+    fake.add(Reply.text("hi there", usage={"input_tokens": 30, "output_tokens": 5}))
+    message = ask(client(gateway), tools=TOOLS)
+    assert message.content[0].text == "hi there"  # type: ignore[union-attr]
+    record = wait_until(lambda: list(gateway.records))[0]  # type: ignore[index]
+    assert (record.agent, record.status, record.usage.input_tokens, record.usage.output_tokens) == ("cc", 200, 30, 5)
+
+
+def test_headers_passed_through_with_the_real_key(gateway: Gateway, fake: FakeAnthropic) -> None:
+    ask(client(gateway, default_headers={"anthropic-beta": "tools-2099-01-01", "anthropic-version": "2023-06-01"}))
+    seen = fake.requests[-1].headers
+    assert seen["x-api-key"] == API_KEY
+    assert seen["anthropic-version"] == "2023-06-01"
+    assert seen["anthropic-beta"] == "tools-2099-01-01"
+    assert "authorization" not in seen
+
+
+def test_streaming_reaches_the_client_while_the_fake_still_sends(gateway: Gateway, fake: FakeAnthropic) -> None:
+    words = " ".join(f"w{i}" for i in range(8))
+    fake.add(Reply.text(words, chunk_delay=0.25, usage={"input_tokens": 11, "output_tokens": 8},
+                        match="stream me"))
+    first_at: float | None = None
+    with client(gateway).messages.stream(model=MODEL, max_tokens=64,
+                                         messages=[{"role": "user", "content": "stream me"}], tools=TOOLS) as stream:
+        started = time.monotonic()
+        for event in stream:
+            if event.type == "content_block_delta" and first_at is None:
+                first_at = time.monotonic() - started
+        text = stream.get_final_text()
+        total = time.monotonic() - started
+    assert text == words
+    assert first_at is not None and first_at < 0.5 < total - 1.0  # the fake sends for ~2s: the first word came early
+    record = wait_until(lambda: list(gateway.records))[0]  # type: ignore[index]
+    assert (record.usage.input_tokens, record.usage.output_tokens) == (11, 8)
+
+
+@pytest.mark.parametrize(("status", "kind", "headers", "error"), [
+    (429, "rate_limit_error", {"retry-after": "7"}, anthropic.RateLimitError),
+    (529, "overloaded_error", {}, anthropic.InternalServerError),
+    (401, "authentication_error", {}, anthropic.AuthenticationError),
+])
+def test_upstream_errors_unchanged(gateway: Gateway, fake: FakeAnthropic, status: int, kind: str,
+                                   headers: dict[str, str], error: type[Exception]) -> None:
+    fake.add(Reply.failure(status, kind, f"upstream says {kind}", headers=headers))
+    with pytest.raises(error) as caught:
+        ask(client(gateway), tools=TOOLS)
+    exc = caught.value
+    assert isinstance(exc, anthropic.APIStatusError)
+    assert exc.status_code == status
+    assert exc.body == {"type": "error", "error": {"type": kind, "message": f"upstream says {kind}"}}
+    for name, value in headers.items():
+        assert exc.response.headers[name] == value
+    assert wait_until(lambda: [r.status for r in gateway.records]) == [status]  # recorded once the reply ended
+
+
+def test_unknown_token_refused(gateway: Gateway, fake: FakeAnthropic) -> None:
+    stranger = anthropic.Anthropic(base_url=gateway.url, api_key="amx-gw-nobody", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as caught:
+        ask(stranger)
+    assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(client(gateway, agent="not-configured"))
+    assert fake.requests == []  # nothing reached the upstream
+
+
+def test_upstream_timeout_is_a_504(gateway: Gateway, fake: FakeAnthropic) -> None:
+    fake.add(Reply.text("late", delay=4.0))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        ask(client(gateway), tools=TOOLS)
+    assert caught.value.status_code == 504
+    assert caught.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+
+
+def test_count_tokens_other_paths_and_health(gateway: Gateway, fake: FakeAnthropic) -> None:
+    result = client(gateway).messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    assert result.input_tokens == 10
+    with urllib.request.urlopen(gateway.url + "/") as health:
+        assert health.status == 200
+    token = agent_token(gateway_secret(gateway.state_dir), "cc")
+    request = urllib.request.Request(gateway.url + "/v1/models", headers={"x-api-key": token})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 404  # the fake's own 404, passed through
+    assert json.loads(caught.value.read())["error"]["message"] == "/v1/models"
+
+
+def test_url_file_and_agent_env(tmp_path: Path, fake: FakeAnthropic) -> None:
+    assert claude_gateway_env(tmp_path, "cc") is None
+    gateway = Gateway(tmp_path, GatewayConfig(upstream=fake.url, keys={"cc": API_KEY})).start()
+    try:
+        env = claude_gateway_env(tmp_path, "cc")
+        assert env == {"ANTHROPIC_BASE_URL": gateway.url,
+                       "ANTHROPIC_AUTH_TOKEN": agent_token(gateway_secret(tmp_path), "cc")}
+        assert API_KEY not in str(env)
+        assert (tmp_path / "gateway.key").stat().st_mode & 0o777 == 0o600
+    finally:
+        gateway.close()
+    assert not (tmp_path / URL_FILE).exists()
+
+
+def test_agents_added_later_are_known(tmp_path: Path, fake: FakeAnthropic) -> None:
+    keys: dict[str, str] = {}
+    with Gateway(tmp_path, lambda: GatewayConfig(upstream=fake.url, keys=dict(keys))) as gateway:
+        keys["late"] = API_KEY
+        assert ask(client(gateway, agent="late")).content
+
+
+def test_concurrent_streams(gateway: Gateway, fake: FakeAnthropic) -> None:
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            with client(gateway).messages.stream(model=MODEL, max_tokens=8,
+                                                 messages=[{"role": "user", "content": f"n{i}"}],
+                                                 tools=TOOLS) as stream:
+                assert stream.get_final_text() == f"echo: n{i}"
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
