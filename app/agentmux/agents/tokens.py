@@ -57,3 +57,7 @@ def claude_gateway_env(state_dir: Path, agent: str) -> dict[str, str] | None:
     if url is None:
         return None
     return {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_AUTH_TOKEN": agent_token(gateway_secret(state_dir), agent)}
+
+
+GATEWAY_REPLACES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+"""What a claude agent's env or secrets may say that the gateway's variables replace (the key never reaches it)."""

@@ -75,11 +75,10 @@ class GatewayConfig:
 def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """The gateway's settings from a loaded config.
 
-    Read from the `[api]` section when the config has one (`api.upstream`, `api.gateway.enabled/port/timeout`,
-    each claude agent's `api_key` naming `[api.keys.NAME]`, whose `key` is a secret reference); until then, and
-    for an agent without `api_key`, the agent's secret ANTHROPIC_API_KEY (a reference, `env:` or `file:`), else
-    the gateway's own environment's ANTHROPIC_API_KEY. A key that cannot be resolved leaves its agent out (its
-    token is refused) and is logged."""
+    Read from the `[api]` section (`api.upstream`, `api.gateway.enabled/port/timeout`). Each claude agent's key
+    is the first of these that resolves in the gateway's environment: `[api.keys.NAME].key` for its `api_key`,
+    the agent's secret ANTHROPIC_API_KEY (a reference, `env:` or `file:`), the gateway's own ANTHROPIC_API_KEY.
+    An agent with none is left out (its token is refused) and logged."""
     environ = os.environ if environ is None else environ
     api = getattr(config, "api", None)
     gateway = getattr(api, "gateway", None)
@@ -88,19 +87,23 @@ def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -
     for spec in config.agents:
         if spec.kind != "claude":
             continue
-        try:
-            key_name = getattr(spec, "api_key", None)
-            if key_name and key_name in named:
-                entry = named[key_name]
-                reference = entry if isinstance(entry, str) else getattr(entry, "key", "")
-                keys[spec.name] = resolve_secret(spec.name, f"api.keys.{key_name}", reference, environ)
-            elif "ANTHROPIC_API_KEY" in spec.secrets:
-                keys[spec.name] = resolve_secret(spec.name, "ANTHROPIC_API_KEY", spec.secrets["ANTHROPIC_API_KEY"],
-                                                 environ)
-            elif environ.get("ANTHROPIC_API_KEY"):
-                keys[spec.name] = environ["ANTHROPIC_API_KEY"]
-        except AgentmuxError as exc:
-            log.warning("gateway: %s", exc)
+        candidates: list[tuple[str, str]] = []  # (what it is, its secret reference), the first that resolves
+        key_name = getattr(spec, "api_key", None)
+        if key_name and key_name in named:
+            entry = named[key_name]
+            candidates.append((f"api.keys.{key_name}", entry if isinstance(entry, str) else getattr(entry, "key", "")))
+        if "ANTHROPIC_API_KEY" in spec.secrets:
+            candidates.append(("ANTHROPIC_API_KEY", spec.secrets["ANTHROPIC_API_KEY"]))
+        candidates.append(("ANTHROPIC_API_KEY", "env:ANTHROPIC_API_KEY"))
+        problems = []
+        for what, reference in candidates:
+            try:
+                keys[spec.name] = resolve_secret(spec.name, what, reference, environ)
+                break
+            except AgentmuxError as exc:
+                problems.append(str(exc))
+        else:
+            log.warning("gateway: no API key for %s: %s", spec.name, "; ".join(problems))
     return GatewayConfig(
         upstream=str(getattr(api, "upstream", None) or DEFAULT_UPSTREAM),
         port=int(getattr(gateway, "port", None) or DEFAULT_PORT),
