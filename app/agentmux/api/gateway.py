@@ -56,6 +56,8 @@ DROPPED_REQUEST = HOP_BY_HOP | {"x-api-key", "authorization", "accept-encoding"}
 """Not passed upstream: hop-by-hop, the agent's token, and accept-encoding (the gateway reads the usage, so
 the body comes back uncompressed; it crosses loopback only)."""
 CHUNK = 65536
+WHOLE = 1 << 22
+"""A plain (not streamed) reply up to this size is read whole and sent in one write."""
 RECORDS = 1000
 
 
@@ -379,13 +381,9 @@ class Handler(BaseHTTPRequestHandler):
         self.forward()
 
     def reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(self.head(status, {**(headers or {}), "Content-Type": "application/json"},
+                                       f"Content-Length: {len(body)}") + body)
 
     def token(self) -> str:
         token = self.headers.get("x-api-key") or ""
@@ -455,15 +453,24 @@ class Handler(BaseHTTPRequestHandler):
         assert response is not None and conn is not None
         out = {name: value for name, value in response.getheaders() if name.lower() not in HOP_BY_HOP}
         length = response.getheader("content-length")  # kept when the upstream said it
-        self.send_response_only(response.status)
-        for name, value in out.items():
-            self.send_header(name, value)
+        sse = "text/event-stream" in (response.getheader("content-type") or "")
+        if length is not None and not sse and int(length) <= WHOLE:
+            # a plain reply: read whole (its usage is in it) and sent with its head in one write
+            try:
+                data = response.read()
+            except TimeoutError:
+                conn.close()
+                return self.failed(504, "timeout_error", "the upstream API did not finish its reply in time")
+            except OSError as exc:
+                conn.close()
+                return self.failed(502, "api_error", f"the upstream API broke off its reply: {exc}")
+            upstream.release(conn, response)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(self.head(response.status, out, f"Content-Length: {len(data)}") + data)
+            return response.status, out, json_usage(data)
+        self.wfile.write(self.head(response.status, out, "Transfer-Encoding: chunked" if length is None
+                                   else f"Content-Length: {length}"))
         chunked = length is None
-        if length is None:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", length)
-        self.end_headers()
         sse = "text/event-stream" in (response.getheader("content-type") or "")
         reader = SseUsage() if sse else None
         kept = bytearray()
@@ -491,6 +498,14 @@ class Handler(BaseHTTPRequestHandler):
             upstream.release(conn, response)
         usage = Usage(**reader.found) if reader is not None else json_usage(bytes(kept))
         return response.status, out, usage
+
+    def head(self, status: int, headers: Mapping[str, str], framing: str) -> bytes:
+        """The status line and headers of a reply, ending in the blank line."""
+        reason = self.responses.get(status, ("",))[0]
+        lines = [f"{self.protocol_version} {status} {reason}", *(f"{k}: {v}" for k, v in headers.items()), framing]
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
     def failed(self, status: int, kind: str, message: str) -> tuple[int, dict[str, str], Usage]:
         self.reply(status, error_body(kind, message))
