@@ -5,19 +5,24 @@ unchanged, unknown tokens refused, headers passed through with the real key, a t
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import anthropic
 import pytest
 
 from agentmux.agents.tokens import URL_FILE, agent_token, claude_gateway_env, gateway_secret
-from agentmux.api.gateway import Gateway, GatewayConfig
-from tests.conftest import wait_until
+from agentmux.api.gateway import Gateway, GatewayConfig, gateway_settings
+from agentmux.config import AgentSpec
+from tests.conftest import Env, wait_until
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
 
 MODEL = "claude-fake"
@@ -173,3 +178,52 @@ def test_concurrent_streams(gateway: Gateway, fake: FakeAnthropic) -> None:
     for thread in threads:
         thread.join(10)
     assert errors == []
+
+
+def test_the_gateway_command_prints_its_url_and_forwards_with_the_agents_key(env: Env, fake: FakeAnthropic) -> None:
+    key_file = env.root / "key"
+    key_file.write_text(API_KEY + "\n")
+    env.write_config(f'''
+[[agents]]
+name = "cc"
+kind = "claude"
+command = "exec sleep 600"
+autostart = false
+secrets = {{ ANTHROPIC_API_KEY = "file:{key_file}" }}
+''')
+    process = subprocess.Popen([sys.executable, "-m", "agentmux", "--config", str(env.config_path), "gateway"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env.environ)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.split(" at ")[1].split()[0]
+        assert (env.state_dir / URL_FILE).read_text().strip() == url
+        # its upstream is the real API by default: check who it knows without sending anything out
+        token = agent_token(gateway_secret(env.state_dir), "cc")
+        stranger = urllib.request.Request(url + "/v1/messages", data=b"{}", headers={"x-api-key": "amx-gw-x"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(stranger)
+        assert caught.value.code == 401
+        with urllib.request.urlopen(url + "/") as health:
+            assert health.status == 200
+        assert token not in line and API_KEY not in line
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    assert not (env.state_dir / URL_FILE).exists()  # gone with the gateway: agents started now talk directly
+
+
+def test_settings_from_an_api_section(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text("sk-from-file\n")
+    spec = AgentSpec(name="cc", kind="claude", secrets={"ANTHROPIC_API_KEY": "env:NOT_SET_HERE"})
+    other = AgentSpec(name="sh", kind="shell")
+    api = SimpleNamespace(upstream="http://127.0.0.1:9", keys={"default": SimpleNamespace(key=f"file:{tmp_path}/k")},
+                          gateway=SimpleNamespace(enabled=True, port=4321, timeout=30.0))
+    config = SimpleNamespace(agents=(spec, other), api=api)
+    settings = gateway_settings(config, environ={})  # type: ignore[arg-type]
+    assert settings == GatewayConfig(upstream="http://127.0.0.1:9", port=4321, timeout=30.0,
+                                     keys={"cc": "sk-from-file"}, enabled=True)  # the agent's api_key: "default"
+    bare = SimpleNamespace(agents=(spec,))
+    assert gateway_settings(bare, environ={}).keys == {}  # type: ignore[arg-type]  # nothing resolves: left out
+    assert gateway_settings(bare, environ={"NOT_SET_HERE": "sk-env"}).keys == {"cc": "sk-env"}  # type: ignore[arg-type]

@@ -90,7 +90,7 @@ def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -
         if spec.kind != "claude":
             continue
         candidates: list[tuple[str, str]] = []  # (what it is, its secret reference), the first that resolves
-        key_name = getattr(spec, "api_key", None)
+        key_name = getattr(spec, "api_key", None) or "default"
         if key_name and key_name in named:
             entry = named[key_name]
             candidates.append((f"api.keys.{key_name}", entry if isinstance(entry, str) else getattr(entry, "key", "")))
