@@ -14,7 +14,8 @@ TCP/TLS handshake per call). No event loop to hop through and no dependency: on 
 well under a millisecond per request (bench/api.py measures it).
 
 Two seams are where limiting and the ledger plug in: `Hooks.before_forward(agent, body) -> handle` before
-the request goes upstream, `Hooks.after_response(handle, status, headers, usage, latency)` when it ended.
+the request goes upstream, `Hooks.after_response(handle, status, headers, usage, latency, first_byte)` when it
+ended (seconds from the request to its end, and to the first byte of the reply's body).
 The default `Hooks` only logs a line and keeps the last records in memory (`Gateway.records`).
 """
 
@@ -149,7 +150,7 @@ class GatewayHooks(Protocol):
     def before_forward(self, agent: str, path: str, body: bytes) -> object: ...
 
     def after_response(self, handle: object, status: int, headers: Mapping[str, str], usage: Usage,
-                       latency: float) -> None: ...
+                       latency: float, first_byte: float | None = None) -> None: ...
 
 
 class Hooks:
@@ -163,7 +164,7 @@ class Hooks:
         return (agent, path)
 
     def after_response(self, handle: object, status: int, headers: Mapping[str, str], usage: Usage,
-                       latency: float) -> None:
+                       latency: float, first_byte: float | None = None) -> None:
         assert isinstance(handle, tuple)
         agent, path = str(handle[0]), str(handle[1])
         record = Record(agent, path, status, usage, latency)
@@ -416,10 +417,12 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(refused.status, json.dumps(refused.body).encode(), refused.headers)
             return
         status, headers, usage = 502, dict[str, str](), Usage()
+        self.first_at: float | None = None
         try:
             status, headers, usage = self.relay(gateway.upstream, key, body)
         finally:
-            gateway.hooks.after_response(handle, status, headers, usage, time.monotonic() - started)
+            first = None if self.first_at is None else self.first_at - started
+            gateway.hooks.after_response(handle, status, headers, usage, time.monotonic() - started, first)
 
     def relay(self, upstream: Upstream, key: str, body: bytes) -> tuple[int, dict[str, str], Usage]:
         """Send the request upstream and its response back; the status, headers and usage it had."""
@@ -465,6 +468,7 @@ class Handler(BaseHTTPRequestHandler):
                 conn.close()
                 return self.failed(502, "api_error", f"the upstream API broke off its reply: {exc}")
             upstream.release(conn, response)
+            self.first_at = time.monotonic()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(self.head(response.status, out, f"Content-Length: {len(data)}") + data)
             return response.status, out, json_usage(data)
@@ -480,6 +484,8 @@ class Handler(BaseHTTPRequestHandler):
                 data = response.read1(CHUNK)
                 if not data:
                     break
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
                 if reader is not None:
                     reader.feed(data)
                 elif len(kept) < 1 << 22:
