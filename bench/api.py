@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import _paths  # noqa: F401 - first: the package on sys.path
+from _measure import proc_cpu
 
 GATEWAY_BUDGET = 0.002
 FIRST_BYTE_BUDGET = 0.002
@@ -100,12 +101,13 @@ STREAM_BODY = json.dumps({"model": "claude-fake", "max_tokens": 16, "stream": Tr
 
 @contextmanager
 def child(code: str) -> Iterator[list[str]]:
-    """A Python child running `code`, which prints one line of words when ready; ended when stdin closes."""
+    """A Python child running `code`, which prints one line of words when ready; ended when stdin closes. The
+    words are followed by its pid."""
     process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True)
     try:
         assert process.stdout is not None
-        yield process.stdout.readline().split()
+        yield [*process.stdout.readline().split(), str(process.pid)]
     finally:
         assert process.stdin is not None
         process.stdin.close()
@@ -117,13 +119,13 @@ def child(code: str) -> Iterator[list[str]]:
 
 
 @contextmanager
-def servers() -> Iterator[tuple[str, str, str]]:
-    """(the fake's URL, the gateway's URL, the agent's token)."""
+def servers() -> Iterator[tuple[str, str, str, int]]:
+    """(the fake's URL, the gateway's URL, the agent's token, the gateway's pid)."""
     with tempfile.TemporaryDirectory(prefix="agentmux-bench-api-") as state, \
-            child(FAKE.format(root=str(_paths.ROOT))) as (fake,):
+            child(FAKE.format()) as (fake, _):
         code = GATEWAY.format(app=str(_paths.ROOT / "app"), state=state, upstream=fake, key=KEY)
-        with child(code) as (gateway, token):
-            yield fake, gateway, token
+        with child(code) as (gateway, token, pid):
+            yield fake, gateway, token, int(pid)
 
 
 def connect(url: str) -> http.client.HTTPConnection:
@@ -159,46 +161,51 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def verdict(name: str, direct: list[float], through: list[float], budget: float) -> bool:
+def verdict(name: str, direct: list[float], through: list[float], budget: float, cpu: float) -> bool:
     added50 = pct(through, 0.5) - pct(direct, 0.5)
     added95 = pct(through, 0.95) - pct(direct, 0.95)
     ok = added95 < budget
     print(f"{name}: direct p50 {pct(direct, 0.5) * 1000:.2f} ms p95 {pct(direct, 0.95) * 1000:.2f} ms; "
           f"through the gateway p50 {pct(through, 0.5) * 1000:.2f} ms p95 {pct(through, 0.95) * 1000:.2f} ms; "
           f"added p50 {added50 * 1000:.2f} ms p95 {added95 * 1000:.2f} ms (mean "
-          f"{(statistics.mean(through) - statistics.mean(direct)) * 1000:.2f} ms) "
+          f"{(statistics.mean(through) - statistics.mean(direct)) * 1000:.2f} ms); the gateway's CPU "
+          f"{cpu / len(through) * 1e6:.0f} us per request "
           f"[budget p95 < {budget * 1000:.0f} ms] {'PASS' if ok else 'FAIL'}", flush=True)
     return ok
 
 
 def gateway_overhead(requests: int) -> bool:
-    with servers() as (fake, gateway, token):
+    with servers() as (fake, gateway, token, pid):
         to_fake, to_gateway = connect(fake), connect(gateway)
         for _ in range(20):  # warm up: connections open, code paths hot
             plain(to_fake, KEY)
             plain(to_gateway, token)
         direct, through = [], []
+        cpu = proc_cpu(pid)
         for _ in range(requests):
             direct.append(plain(to_fake, KEY))
             through.append(plain(to_gateway, token))
+        cpu = proc_cpu(pid) - cpu
         to_fake.close()
         to_gateway.close()
-    return verdict("gateway overhead (plain request)", direct, through, GATEWAY_BUDGET)
+    return verdict("gateway overhead (plain request)", direct, through, GATEWAY_BUDGET, cpu)
 
 
 def first_byte(requests: int) -> bool:
-    with servers() as (fake, gateway, token):
+    with servers() as (fake, gateway, token, pid):
         to_fake, to_gateway = connect(fake), connect(gateway)
         for _ in range(20):
             first(to_fake, KEY)
             first(to_gateway, token)
         direct, through = [], []
+        cpu = proc_cpu(pid)
         for _ in range(requests):
             direct.append(first(to_fake, KEY))
             through.append(first(to_gateway, token))
+        cpu = proc_cpu(pid) - cpu
         to_fake.close()
         to_gateway.close()
-    return verdict("time to first streamed byte", direct, through, FIRST_BYTE_BUDGET)
+    return verdict("time to first streamed byte", direct, through, FIRST_BYTE_BUDGET, cpu)
 
 
 SECTIONS: list[Callable[[int], bool]] = [gateway_overhead, first_byte]
