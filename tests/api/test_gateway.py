@@ -151,6 +151,8 @@ def test_url_file_and_agent_env(tmp_path: Path, fake: FakeAnthropic) -> None:
     finally:
         gateway.close()
     assert not (tmp_path / URL_FILE).exists()
+    (tmp_path / URL_FILE).write_text(gateway.url + "\n")  # left by a gateway that was killed: nothing listens
+    assert claude_gateway_env(tmp_path, "cc") is None
 
 
 def test_agents_added_later_are_known(tmp_path: Path, fake: FakeAnthropic) -> None:

@@ -14,7 +14,10 @@ import hashlib
 import hmac
 import os
 import secrets
+import socket
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 KEY_FILE = "gateway.key"
 URL_FILE = "gateway.url"
@@ -43,9 +46,18 @@ def agent_token(secret: bytes, agent: str) -> str:
 
 
 def gateway_url(state_dir: Path) -> str | None:
-    """The running gateway's URL, or None when none runs for this state dir."""
+    """The running gateway's URL, or None when none runs for this state dir (no file, or a file a killed
+    gateway left behind: nothing listens there)."""
     try:
-        return (state_dir / URL_FILE).read_text().strip() or None
+        url = (state_dir / URL_FILE).read_text().strip()
+    except OSError:
+        return None
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=1.0):
+            return url
     except OSError:
         return None
 
@@ -61,3 +73,13 @@ def claude_gateway_env(state_dir: Path, agent: str) -> dict[str, str] | None:
 
 GATEWAY_REPLACES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
 """What a claude agent's env or secrets may say that the gateway's variables replace (the key never reaches it)."""
+
+
+def wait_for_gateway(state_dir: Path, timeout: float) -> bool:
+    """Wait (polling, at most `timeout` seconds) until a gateway runs for this state dir."""
+    deadline = time.monotonic() + timeout
+    while gateway_url(state_dir) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -75,6 +75,11 @@ class GatewayConfig:
     enabled: bool = False
 
 
+def gateway_enabled(config: Config) -> bool:
+    """Does `[api.gateway] enabled` say the supervisor runs the gateway?"""
+    return bool(getattr(getattr(getattr(config, "api", None), "gateway", None), "enabled", False))
+
+
 def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """The gateway's settings from a loaded config.
 
@@ -112,7 +117,7 @@ def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -
         port=int(getattr(gateway, "port", None) or DEFAULT_PORT),
         timeout=float(getattr(gateway, "timeout", None) or DEFAULT_TIMEOUT),
         keys=keys,
-        enabled=bool(getattr(gateway, "enabled", False)),
+        enabled=gateway_enabled(config),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from agentmux import config as config_module
 from agentmux.actions import Actions
-from agentmux.api.gateway import Gateway, GatewayConfig, gateway_settings
+from agentmux.api.gateway import Gateway, GatewayConfig, gateway_enabled, gateway_settings
 from agentmux.config.model import Config
 from agentmux.errors import AgentmuxError, UsageError
 
@@ -38,7 +38,7 @@ def open_gateway(config: Config, port: int | None = None) -> Gateway:
 def start_gateway(config: Config, say: Callable[[str], None] = print) -> Gateway | None:
     """serve's part: the gateway in a thread when `[api.gateway] enabled`, else None. Its URL goes to
     STATE_DIR/gateway.url, where claude agents started later find it."""
-    if not gateway_settings(config).enabled:
+    if not gateway_enabled(config):
         return None
     gateway = open_gateway(config).start()
     say(f"API gateway for claude agents at {gateway.url}")
