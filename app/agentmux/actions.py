@@ -9,13 +9,13 @@ its Actions (one store connection and one tmux connection each).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentmux import config as config_module
 from agentmux.agents.lifecycle import Fleet, Outcome
 from agentmux.agents.tokens import wait_for_gateway
-from agentmux.api.gateway import gateway_enabled
+from agentmux.api.gateway import gateway_enabled, key_variables
 from agentmux.config import NAME_RE, AgentSpec, Config
 from agentmux.errors import AgentmuxError, UnknownAgent, UsageError
 from agentmux.queue import Queue, Task
@@ -79,7 +79,7 @@ class Actions:
         outcomes: list[Outcome] = []
         if serve and self.config.agents and gateway_enabled(self.config):
             # the supervisor runs the API gateway: first, so claude agents start with its URL (README: The gateway)
-            outcomes += self.start_serve()
+            outcomes += self.start_serve(key_variables(self.config))
             if not wait_for_gateway(self.config.settings.state_dir, GATEWAY_WAIT):
                 outcomes.append(Outcome(SERVE_SESSION, f"the API gateway did not start within {GATEWAY_WAIT:g}s: "
                                         "claude agents talk to the API directly", ok=False))
@@ -89,10 +89,10 @@ class Actions:
             outcomes += self.start_serve()
         return outcomes
 
-    def start_serve(self) -> list[Outcome]:
+    def start_serve(self, extra_env: Mapping[str, str] | None = None) -> list[Outcome]:
         """The headless supervisor, unless it runs: what was done."""
         try:
-            if start_serve(self.fleet):
+            if start_serve(self.fleet, extra_env):
                 return [Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; tmux "
                                 f"-L {self.config.settings.socket} attach -t {SERVE_SESSION} shows it)")]
         except ForeignSession as exc:

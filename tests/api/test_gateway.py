@@ -20,7 +20,7 @@ import anthropic
 import pytest
 
 from agentmux.agents.tokens import URL_FILE, agent_token, claude_gateway_env, gateway_secret
-from agentmux.api.gateway import Gateway, GatewayConfig, gateway_settings
+from agentmux.api.gateway import Gateway, GatewayConfig, gateway_settings, key_variables
 from agentmux.config import AgentSpec
 from tests.conftest import Env, wait_until
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
@@ -229,3 +229,12 @@ def test_settings_from_an_api_section(tmp_path: Path) -> None:
     bare = SimpleNamespace(agents=(spec,))
     assert gateway_settings(bare, environ={}).keys == {}  # type: ignore[arg-type]  # nothing resolves: left out
     assert gateway_settings(bare, environ={"NOT_SET_HERE": "sk-env"}).keys == {"cc": "sk-env"}  # type: ignore[arg-type]
+
+
+def test_the_supervisor_is_given_only_the_variables_the_keys_name() -> None:
+    claude = AgentSpec(name="cc", kind="claude", secrets={"ANTHROPIC_API_KEY": "env:CC_KEY"})
+    other = AgentSpec(name="sh", kind="shell", secrets={"ANTHROPIC_API_KEY": "env:SHELL_KEY"})
+    api = SimpleNamespace(keys={"default": SimpleNamespace(key="env:TEAM_KEY")})
+    config = SimpleNamespace(agents=(claude, other), api=api)
+    environ = {"CC_KEY": "a", "SHELL_KEY": "b", "TEAM_KEY": "c", "HOME": "/root"}
+    assert key_variables(config, environ) == {"CC_KEY": "a", "TEAM_KEY": "c"}  # type: ignore[arg-type]

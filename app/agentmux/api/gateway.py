@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from agentmux.agents.secrets import resolve_secret
 from agentmux.agents.tokens import URL_FILE, agent_token, gateway_secret
-from agentmux.config.model import Config
+from agentmux.config.model import AgentSpec, Config
 from agentmux.errors import AgentmuxError
 
 log = logging.getLogger("agentmux.gateway")
@@ -80,6 +80,30 @@ def gateway_enabled(config: Config) -> bool:
     return bool(getattr(getattr(getattr(config, "api", None), "gateway", None), "enabled", False))
 
 
+def key_candidates(config: Config, spec: AgentSpec) -> list[tuple[str, str]]:
+    """(what it is, its secret reference) of each place an agent's real key may come from, in order."""
+    named: Mapping[str, Any] = getattr(getattr(config, "api", None), "keys", None) or {}
+    candidates: list[tuple[str, str]] = []
+    key_name = getattr(spec, "api_key", None) or "default"
+    if key_name in named:
+        entry = named[key_name]
+        candidates.append((f"api.keys.{key_name}", entry if isinstance(entry, str) else getattr(entry, "key", "")))
+    if "ANTHROPIC_API_KEY" in spec.secrets:
+        candidates.append(("ANTHROPIC_API_KEY", spec.secrets["ANTHROPIC_API_KEY"]))
+    candidates.append(("ANTHROPIC_API_KEY", "env:ANTHROPIC_API_KEY"))
+    return candidates
+
+
+def key_variables(config: Config, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of this environment that the claude agents' `env:` key references name: what the
+    supervisor's session is started with when it runs the gateway (it runs with agentmux's minimal environment,
+    and never in an agent's session)."""
+    environ = os.environ if environ is None else environ
+    names = {reference[4:] for spec in config.agents if spec.kind == "claude"
+             for _, reference in key_candidates(config, spec) if reference.startswith("env:")}
+    return {name: environ[name] for name in sorted(names) if environ.get(name)}
+
+
 def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """The gateway's settings from a loaded config.
 
@@ -90,19 +114,11 @@ def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -
     environ = os.environ if environ is None else environ
     api = getattr(config, "api", None)
     gateway = getattr(api, "gateway", None)
-    named: Mapping[str, Any] = getattr(api, "keys", None) or {}
     keys: dict[str, str] = {}
     for spec in config.agents:
         if spec.kind != "claude":
             continue
-        candidates: list[tuple[str, str]] = []  # (what it is, its secret reference), the first that resolves
-        key_name = getattr(spec, "api_key", None) or "default"
-        if key_name and key_name in named:
-            entry = named[key_name]
-            candidates.append((f"api.keys.{key_name}", entry if isinstance(entry, str) else getattr(entry, "key", "")))
-        if "ANTHROPIC_API_KEY" in spec.secrets:
-            candidates.append(("ANTHROPIC_API_KEY", spec.secrets["ANTHROPIC_API_KEY"]))
-        candidates.append(("ANTHROPIC_API_KEY", "env:ANTHROPIC_API_KEY"))
+        candidates = key_candidates(config, spec)  # the first that resolves
         problems = []
         for what, reference in candidates:
             try:
