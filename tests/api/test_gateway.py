@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import pytest
 from agentmux.agents.tokens import URL_FILE, agent_token, claude_gateway_env, gateway_secret
 from agentmux.api.gateway import Gateway, GatewayConfig, gateway_settings, key_variables
 from agentmux.config import AgentSpec
-from tests.conftest import Env, wait_until
+from tests.conftest import Env, assert_one_line, wait_until
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
 
 MODEL = "claude-fake"
@@ -238,3 +239,14 @@ def test_the_supervisor_is_given_only_the_variables_the_keys_name() -> None:
     config = SimpleNamespace(agents=(claude, other), api=api)
     environ = {"CC_KEY": "a", "SHELL_KEY": "b", "TEAM_KEY": "c", "HOME": "/root"}
     assert key_variables(config, environ) == {"CC_KEY": "a", "TEAM_KEY": "c"}  # type: ignore[arg-type]
+
+
+def test_a_port_in_use_is_one_line_exit_1(env: Env) -> None:
+    env.write_config()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = env.cli("gateway", "--port", str(taken.getsockname()[1]))
+    assert result.returncode == 1, result.stderr
+    assert_one_line(result.stderr)
+    assert "the gateway cannot listen on 127.0.0.1:" in result.stderr

@@ -31,7 +31,7 @@ def open_gateway(config: Config, port: int | None = None) -> Gateway:
 
     try:
         return Gateway(config.settings.state_dir, settings, port=port)
-    except OSError as exc:
+    except OSError as exc:  # the port is taken, or the state dir cannot be written
         raise AgentmuxError(f"the gateway cannot listen on 127.0.0.1:{port or 0}: {exc.strerror or exc}") from None
 
 
@@ -40,7 +40,11 @@ def start_gateway(config: Config, say: Callable[[str], None] = print) -> Gateway
     STATE_DIR/gateway.url, where claude agents started later find it."""
     if not gateway_enabled(config):
         return None
-    gateway = open_gateway(config).start()
+    try:
+        gateway = open_gateway(config).start()
+    except AgentmuxError as exc:  # the supervisor goes on without it: claude agents then talk to the API directly
+        say(str(exc))
+        return None
     say(f"API gateway for claude agents at {gateway.url}")
     return gateway
 
