@@ -1,6 +1,6 @@
 """Benchmark: API routing (app/agentmux/api/). Each section is a function in SECTIONS; main runs them all.
 
-Usage: .venv/bin/python bench/api.py [--requests 200] [--only NAME]
+Usage: .venv/bin/python bench/api.py [--requests 200] [--seconds 5] [--only NAME]
 
 - gateway_overhead: what the loopback gateway (api/gateway.py) adds to one plain Messages API request against
   a fast fake on loopback (a minimal server of this file: each reply in one write, no Nagle delay): p50/p95 of
@@ -174,7 +174,8 @@ def verdict(name: str, direct: list[float], through: list[float], budget: float,
     return ok
 
 
-def gateway_overhead(requests: int) -> bool:
+def gateway_overhead(args: argparse.Namespace) -> bool:
+    requests = args.requests
     with servers() as (fake, gateway, token, pid):
         to_fake, to_gateway = connect(fake), connect(gateway)
         for _ in range(20):  # warm up: connections open, code paths hot
@@ -191,7 +192,8 @@ def gateway_overhead(requests: int) -> bool:
     return verdict("gateway overhead (plain request)", direct, through, GATEWAY_BUDGET, cpu)
 
 
-def first_byte(requests: int) -> bool:
+def first_byte(args: argparse.Namespace) -> bool:
+    requests = args.requests
     with servers() as (fake, gateway, token, pid):
         to_fake, to_gateway = connect(fake), connect(gateway)
         for _ in range(20):
@@ -208,20 +210,21 @@ def first_byte(requests: int) -> bool:
     return verdict("time to first streamed byte", direct, through, FIRST_BYTE_BUDGET, cpu)
 
 
-SECTIONS: list[Callable[[int], bool]] = [gateway_overhead, first_byte]
-"""Every section of this benchmark: a function of the request count, True when its budget holds."""
+SECTIONS: list[Callable[[argparse.Namespace], bool]] = [gateway_overhead, first_byte]
+"""Every section of this benchmark: a function of the command line's options, True when its budget holds."""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=200, help="requests each way (the gateway's sections)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds a timed section runs")
     parser.add_argument("--only", metavar="NAME", help="run one section (by function name)")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     ok = True
     for section in SECTIONS:
         if args.only is None or section.__name__ == args.only:
-            ok = section(args.requests) and ok
+            ok = section(args) and ok
     return 0 if ok else 1
 
 
