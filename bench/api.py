@@ -2,6 +2,9 @@
 
 Usage: .venv/bin/python bench/api.py [--requests 200] [--seconds 5] [--only NAME]
 
+- limiter_decisions: two processes, each taking a permit of one shared key (limits high enough never to wait)
+  and settling it, for `--seconds`: reserve+settle pairs per second, both together; one process alone for
+  reference. No budget: the figure is printed (README: Benchmarks).
 - gateway_overhead: what the loopback gateway (api/gateway.py) adds to one plain Messages API request against
   a fast fake on loopback (a minimal server of this file: each reply in one write, no Nagle delay): p50/p95 of
   the request's time through the gateway less its time sent directly, over `--requests` requests each way
@@ -25,9 +28,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import _paths  # noqa: F401 - first: the package on sys.path
@@ -210,7 +215,57 @@ def first_byte(args: argparse.Namespace) -> bool:
     return verdict("time to first streamed byte", direct, through, FIRST_BYTE_BUDGET, cpu)
 
 
-SECTIONS: list[Callable[[argparse.Namespace], bool]] = [gateway_overhead, first_byte]
+LIMITER_LOOP = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {app!r})
+from agentmux.api.limiter import KeyLimits, Limiter
+from agentmux.store import Store
+folder = Path({folder!r})
+limiter = Limiter(Store(folder / "bench.db"), folder, {{"default": KeyLimits(10**9, 10**9, 10**9, window={window})}})
+while not (folder / "go").exists():
+    time.sleep(0.001)
+end = time.monotonic() + {seconds}
+count = 0
+while time.monotonic() < end:
+    limiter.reserve("default", sys.argv[1], 100, 100).settle(90, 40, {{}})
+    count += 1
+print(count)
+"""
+
+
+def run_processes(folder: Path, body: str, names: list[str], timeout: float) -> list[int]:
+    (folder / "go").unlink(missing_ok=True)
+    children = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(body), name], stdout=subprocess.PIPE,
+                                 text=True) for name in names]
+    (folder / "go").touch()
+    counts = []
+    for child in children:
+        out, _ = child.communicate(timeout=timeout)
+        if child.returncode != 0:
+            raise SystemExit(f"a benchmark process failed with status {child.returncode}")
+        counts.append(int(out))
+    return counts
+
+
+def limiter_decisions(seconds: float, window: float = 60.0) -> bool:
+    """reserve+settle per second across two processes sharing one key (no budget: printed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        from agentmux.store import Store
+
+        Store(folder / "bench.db").db.close()  # migrated once, before the processes race
+        body = LIMITER_LOOP.format(app=str(_paths.ROOT / "app"), folder=str(folder), seconds=seconds, window=window)
+        alone = run_processes(folder, body, ["solo"], seconds + 60)[0]
+        print(f"limiter, one process:   {alone / seconds:8,.0f} reserve+settle/s")
+        counts = run_processes(folder, body, ["a", "b"], seconds + 60)
+        print(f"limiter, two processes: {sum(counts) / seconds:8,.0f} reserve+settle/s ({counts[0]:,} + "
+              f"{counts[1]:,} in {seconds:g} s)")
+    return True
+
+
+SECTIONS: list[Callable[[argparse.Namespace], bool]] = [
+    lambda args: limiter_decisions(args.seconds), gateway_overhead, first_byte]
 """Every section of this benchmark: a function of the command line's options, True when its budget holds."""
 
 
@@ -223,7 +278,8 @@ def main() -> int:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     ok = True
     for section in SECTIONS:
-        if args.only is None or section.__name__ == args.only:
+        name = "limiter_decisions" if section.__name__ == "<lambda>" else section.__name__
+        if args.only is None or name == args.only:
             ok = section(args) and ok
     return 0 if ok else 1
 

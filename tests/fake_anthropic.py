@@ -37,7 +37,7 @@ class Reply:
     delay: float = 0.0
     chunk_delay: float = 0.0
     match: str | None = None  # answer only a request whose last user text contains this
-    headers: dict[str, str] = field(default_factory=dict)  # sent with the reply (e.g. retry-after on a 429)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the reply (retry-after on a 429, rate limits)
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 12, "output_tokens": 7,
                                                            "cache_creation_input_tokens": 0,
                                                            "cache_read_input_tokens": 0})
@@ -174,7 +174,7 @@ class FakeAnthropic:
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the user interrupted the turn
                         self._stream(reply, body)
                 else:
-                    self._json(200, self._message(reply, body))
+                    self._json(200, self._message(reply, body), reply.headers)
 
             def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -198,6 +198,8 @@ class FakeAnthropic:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.close_connection = True
                 message = self._message(reply, body)

@@ -263,6 +263,54 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     CREATE INDEX api_messages_agent ON api_messages (agent, id);
+    CREATE TABLE api_permits (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        at REAL NOT NULL,
+        input INTEGER NOT NULL,
+        output INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('held', 'settled', 'refused', 'cancelled')),
+        done REAL
+    );
+    CREATE INDEX api_permits_key ON api_permits (key, at);
+    CREATE INDEX api_permits_done ON api_permits (key, done);
+    CREATE TABLE api_waiters (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        share INTEGER NOT NULL DEFAULT 1,
+        since REAL NOT NULL,
+        seen REAL NOT NULL,
+        pid INTEGER NOT NULL
+    );
+    CREATE INDEX api_waiters_key ON api_waiters (key, id);
+    CREATE TABLE api_key_state (
+        key TEXT PRIMARY KEY,
+        blocked_until REAL NOT NULL DEFAULT 0,
+        observed REAL NOT NULL DEFAULT 0,
+        requests_remaining INTEGER, requests_reset REAL,
+        input_remaining INTEGER, input_reset REAL,
+        output_remaining INTEGER, output_reset REAL
+    );
+    CREATE TABLE api_usage (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        agent TEXT NOT NULL,
+        key TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input INTEGER NOT NULL DEFAULT 0,
+        output INTEGER NOT NULL DEFAULT 0,
+        cache_write INTEGER NOT NULL DEFAULT 0,
+        cache_read INTEGER NOT NULL DEFAULT 0,
+        latency REAL NOT NULL DEFAULT 0,
+        first_token REAL,
+        status TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('agent', 'gateway')),
+        cost REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX api_usage_at ON api_usage (at);
+    CREATE INDEX api_usage_agent ON api_usage (agent, at);
     """,
 )
 

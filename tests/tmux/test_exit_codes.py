@@ -67,6 +67,8 @@ CASES = [
     (("queue", "resume", "nobody"), 2, "no agent named 'nobody'"),
     (("logs", "nobody"), 2, "no agent named 'nobody' (known: runner, idle, secretive)"),
     (("logs", "--since", "5x"), 2, "--since '5x': is not a time"),
+    (("usage", "--since", "5x"), 2, "--since '5x': is not a time"),
+    (("usage", "--by", "key"), 2, "invalid choice"),
     (("logs", "--until", "30"), 2, "is a number without a unit"),
     (("logs", "--level", "loud"), 2, "is not a level"),
     (("logs", "--grep", "("), 2, "is not a regular expression"),

@@ -40,6 +40,7 @@ from agentmux.cli.queue import cmd_queue
 from agentmux.cli.reserve import cmd_reserve
 from agentmux.cli.serve import cmd_serve
 from agentmux.cli.state import cmd_state
+from agentmux.cli.usage import cmd_usage
 from agentmux.errors import AgentmuxError, UsageError
 from agentmux.store import StoreDamaged, is_damage
 
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "state": cmd_state,
     "reserve": cmd_reserve,
     "barrier": cmd_barrier,
+    "usage": cmd_usage,
 }
 """The commands that act on the fleet of a config, by name."""
 

@@ -177,6 +177,12 @@ def build_parser() -> Parser:
     p.add_argument("-o", "--output", metavar="FILE", help="export: write FILE (in one step) instead of standard "
                    "output")
     coordination(sub)
+    p = command(sub, "usage", help="what agents' API requests cost: requests, tokens, cost estimate, errors and "
+                "p95 latency, per agent or per model (the usage ledger)")
+    p.add_argument("--since", metavar="WHEN", help="requests from then on: a duration ago (30s, 5m, 2h, 1d) or a "
+                   "time (10:00 today, 2026-12-02T10:00)")
+    p.add_argument("--by", choices=["agent", "model"], default="agent", help="group by agent (default) or model")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
                 "reads the event's JSON on standard input, always exits 0)")
     p.add_argument("event", metavar="EVENT", nargs="?", default="")

@@ -240,6 +240,15 @@ STARTER = '''\
 # match = '^E\\d{4} '           # a Python regular expression ('...': no TOML escapes), searched in each line
 # level = "error"              # error, warning, info or debug
 
+# API routing: one rate limiter per key for every agent and process, and a usage ledger (`agentmux usage`).
+# [api]
+# upstream = "https://api.anthropic.com"
+# [api.keys.default]           # agents use "default" unless they say api_key = "NAME"
+# key = "env:ANTHROPIC_API_KEY"  # a secret reference, never the key itself
+# requests_per_minute = 50
+# input_tokens_per_minute = 40000
+# output_tokens_per_minute = 8000
+
 # A simulated coding agent: shows what agentmux does without an API key.
 [[agents]]
 name = "demo"
@@ -271,6 +280,10 @@ kind = "demo"
 # resume = true                         # a restart resumes the conversation (false: a fresh one each start)
 # approve = { allow = ["Bash(git status)", "Bash(pytest *)"], deny = ["Bash(rm *)"], on_deny = "ask" }
 #                                       # answers its permission questions by rule (deny wins; default: you answer)
+# api_key = "default"                   # its key in [api.keys]
+# budget = 5.0                          # USD its API requests may cost (an estimate); default: none
+# on_budget = "warn"                    # a spent budget: warn or stop
+# share = 1                             # its weight among agents waiting on one key
 '''
 
 

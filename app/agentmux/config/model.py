@@ -159,6 +159,15 @@ class AgentSpec:
     """kind claude: a restart resumes the conversation (`--resume`); false starts a fresh one each time."""
     approve: ApprovalPolicy | None = None
     """kind claude: the rules that answer its permission questions (agentmux/policy.py); None: the user does."""
+    # API routing: the rate limiter and the ledger (README: Rate limits and usage)
+    api_key: str = "default"
+    """The name of its key in [api.keys]."""
+    budget: float | None = None
+    """USD its requests may cost, all told (the ledger's estimate); None: no budget."""
+    on_budget: str = "warn"
+    """What a spent budget does: "warn" or "stop"."""
+    share: int = 1
+    """Its weight among agents waiting on one key: an agent of share 2 gets twice the turns of share 1."""
 
     def to_toml(self) -> dict[str, Any]:
         """The table written to the config file: only what differs from the defaults."""
@@ -181,7 +190,63 @@ class AgentSpec:
             table["resume"] = False
         if self.approve is not None:
             table["approve"] = self.approve.to_toml()
+        if self.api_key != "default":
+            table["api_key"] = self.api_key
+        if self.budget is not None:
+            table["budget"] = self.budget
+        if self.on_budget != "warn":
+            table["on_budget"] = self.on_budget
+        if self.share != 1:
+            table["share"] = self.share
         return table
+
+
+ON_BUDGET = ("warn", "stop")
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+MAX_RATE = 1_000_000_000
+"""The largest requests or tokens per minute a key may give."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One `[api.keys.NAME]` table: a secret reference to the key (never the key) and its rate limits."""
+
+    name: str
+    key: str = "env:ANTHROPIC_API_KEY"
+    requests_per_minute: int = 50
+    input_tokens_per_minute: int = 40000
+    output_tokens_per_minute: int = 8000
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The `[api.gateway]` table: the loopback gateway for Claude Code agents."""
+
+    enabled: bool = False
+    port: int = 0
+    """0: any free port on 127.0.0.1."""
+    timeout: float = 600.0
+    """Seconds an upstream request may take."""
+
+
+@dataclass(frozen=True)
+class PriceEntry:
+    """One `[api.prices."MODEL"]` table: USD per million tokens (matched by model-name prefix)."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The `[api]` table: where requests go, the named keys, the gateway, prices."""
+
+    upstream: str = DEFAULT_UPSTREAM
+    keys: dict[str, ApiKey] = field(default_factory=lambda: {"default": ApiKey("default")})
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    prices: dict[str, PriceEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -192,6 +257,7 @@ class Config:
     settings: Settings
     agents: tuple[AgentSpec, ...] = ()
     logs: LogSettings = field(default_factory=LogSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @property
     def exists(self) -> bool:

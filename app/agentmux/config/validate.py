@@ -21,28 +21,35 @@ from agentmux.config.kinds import KIND_RULES
 from agentmux.config.model import (
     BARE_KEY_RE,
     CLAUDE_ONLY_KEYS,
+    DEFAULT_UPSTREAM,
     ENV_NAME_RE,
     LOG_LEVELS,
     MAX_ARG,
     MAX_LOG_LINES,
     MAX_LOG_MB,
     MAX_MEMORY_LINES,
+    MAX_RATE,
     MAX_RESTARTS,
     MAX_SECONDS,
     MAX_SETTLE,
     NAME_RE,
     NUL_IN_PATH,
     NUL_IN_TEXT,
+    ON_BUDGET,
     PERMISSION_MODES,
     RESERVED_ENV,
     RESTART_POLICIES,
     SECRET_REF_RE,
     SOCKET_RE,
     AgentSpec,
+    ApiKey,
+    ApiSettings,
     ApprovalPolicy,
     Config,
+    GatewaySettings,
     LogRule,
     LogSettings,
+    PriceEntry,
     Settings,
 )
 from agentmux.errors import ConfigError, UsageError
@@ -284,7 +291,59 @@ AGENT_KEYS: dict[str, Check] = {
     "permission_mode": _is_one_of(*PERMISSION_MODES),
     "resume": _is_bool,
     "approve": _is_table,
+    # API routing: the rate limiter and the ledger (README: Rate limits and usage)
+    "api_key": _is_str,
+    "budget": lambda value: _is_number_between(value, 0, 1e9, "USD"),
+    "on_budget": _is_one_of(*ON_BUDGET),
+    "share": _is_int_between(1, 1000),
 }
+
+
+def _is_number_between(value: Any, low: float, high: float, unit: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number ({unit}), not {_type_name(value)}"
+    if math.isfinite(value) and low <= value <= high:
+        return None
+    return f"must be between {low:g} and {high:g} ({unit}), not {value!r}"
+
+
+def _is_upstream(value: Any) -> str | None:
+    problem = _is_str(value)
+    if problem is None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        problem = f"{value!r} is not an http:// or https:// URL"
+    return problem
+
+
+def _is_price(value: Any) -> str | None:
+    return _is_number_between(value, 0, 1e6, "USD per million tokens")
+
+
+API_KEYS: dict[str, Check] = {
+    "upstream": _is_upstream,
+    "keys": _is_table,
+    "gateway": _is_table,
+    "prices": _is_table,
+}
+"""The `[api]` table's keys (config/model.py, `ApiSettings`)."""
+
+API_KEY_KEYS: dict[str, Check] = {
+    "key": _is_secret_reference,
+    "requests_per_minute": _is_int_between(1, MAX_RATE),
+    "input_tokens_per_minute": _is_int_between(1, MAX_RATE),
+    "output_tokens_per_minute": _is_int_between(1, MAX_RATE),
+}
+"""The keys of each `[api.keys.NAME]` table."""
+
+GATEWAY_KEYS: dict[str, Check] = {
+    "enabled": _is_bool,
+    "port": _is_int_between(0, 65535),
+    "timeout": _is_duration,
+}
+"""The `[api.gateway]` table's keys."""
+
+PRICE_KEYS: dict[str, Check] = {"input": _is_price, "output": _is_price, "cache_write": _is_price,
+                                "cache_read": _is_price}
+"""The keys of each `[api.prices."MODEL"]` table: input and output are required."""
 
 
 class _Locator:
@@ -339,6 +398,18 @@ class _Locator:
         if index < len(headers):
             return self._key_after(headers[index], key)
         return self.logs("rules")
+
+    def section(self, parts: Sequence[str], key: str | None) -> int | None:
+        """The line of `key` in the table `[PARTS...]` (each part bare or quoted), else of the nearest table
+        above it that the file spells out."""
+        for depth in range(len(parts), 0, -1):
+            spelled = r"\s*\.\s*".join(
+                "(?:" + "|".join(re.escape(s) for s in {part, f'"{part}"', key_text(part)}) + ")"
+                for part in parts[:depth])
+            headers = self._header_lines(rf"^\s*\[\s*{spelled}\s*\]")
+            if headers:
+                return self._key_after(headers[0], key if depth == len(parts) else parts[depth])
+        return self.top(parts[0])
 
     def top(self, key: str) -> int | None:
         key_re = re.compile(rf"^\s*\[*\s*{re.escape(key)}\b")
@@ -430,6 +501,63 @@ class _Validator:
             rules.append(LogRule(match=rule["match"], level=rule["level"]))
         values["rules"] = tuple(rules)
         return LogSettings(**values)
+
+    def api(self, raw: Any) -> ApiSettings:
+        if raw is None:
+            return ApiSettings()
+        if not isinstance(raw, dict):
+            raise self.fail("must be a table: write it as [api]", "api", self.where.top("api"))
+        self.check_table(raw, API_KEYS, "api.", lambda key: self.where.section(["api"], key))
+        keys: dict[str, ApiKey] = {}
+        for name, table in raw.get("keys", {"default": {}}).items():
+            label = f"api.keys.{key_text(name)}"
+            if not NAME_RE.fullmatch(name):
+                raise self.fail("is not a valid key name: use 1-63 letters, digits, '_' or '-'", label,
+                                self.where.section(["api", "keys", name], None))
+            if not isinstance(table, dict):
+                raise self.fail(f"must be a table: write it as [{label}]", label,
+                                self.where.section(["api", "keys", name], None))
+
+            def key_line(key: str | None, name: str = name) -> int | None:
+                return self.where.section(["api", "keys", name], key)
+
+            self.check_table(table, API_KEY_KEYS, f"{label}.", key_line)
+            keys[name] = ApiKey(name=name, **table)
+        gateway = raw.get("gateway", {})
+        if not isinstance(gateway, dict):
+            raise self.fail("must be a table: write it as [api.gateway]", "api.gateway",
+                            self.where.section(["api", "gateway"], None))
+        self.check_table(gateway, GATEWAY_KEYS, "api.gateway.",
+                         lambda key: self.where.section(["api", "gateway"], key))
+        prices: dict[str, PriceEntry] = {}
+        for model, table in raw.get("prices", {}).items():
+            label = f"api.prices.{key_text(model)}"
+
+            def line_of(key: str | None, model: str = model) -> int | None:
+                return self.where.section(["api", "prices", model], key)
+
+            if not isinstance(table, dict):
+                raise self.fail(f"must be a table of USD per million tokens ({', '.join(PRICE_KEYS)})", label,
+                                line_of(None))
+            self.check_table(table, PRICE_KEYS, f"{label}.", line_of)
+            for required in ("input", "output"):
+                if required not in table:
+                    raise self.fail("is required (USD per million tokens)", f"{label}.{required}", line_of(None))
+            prices[model] = PriceEntry(input=float(table["input"]), output=float(table["output"]),
+                                       cache_write=float(table.get("cache_write", table["input"] * 1.25)),
+                                       cache_read=float(table.get("cache_read", table["input"] * 0.1)))
+        return ApiSettings(upstream=raw.get("upstream", DEFAULT_UPSTREAM), keys=keys,
+                           gateway=GatewaySettings(enabled=gateway.get("enabled", False), port=gateway.get("port", 0),
+                                                   timeout=float(gateway.get("timeout", 600.0))),
+                           prices=prices)
+
+    def api_keys_of_agents(self, api: ApiSettings, raw: Any, specs: Sequence[AgentSpec]) -> None:
+        """Every `api_key` an agent names is one of [api.keys]."""
+        for index, spec in enumerate(specs):
+            table = raw[index] if isinstance(raw, list) else {}
+            if "api_key" in table and spec.api_key not in api.keys:
+                raise self.fail(f"{spec.api_key!r} is not a key of [api.keys] (known: {', '.join(api.keys)})",
+                                f"agents[{index}] ({spec.name}).api_key", self.where.agent(index, "api_key"))
 
     def resolve(self, value: str, key: str, line: int | None) -> Path:
         """A path from the file: `~` expanded, relative paths taken from the config file's folder."""
@@ -528,6 +656,10 @@ class _Validator:
             permission_mode=table.get("permission_mode"),
             resume=table.get("resume", True),
             approve=approve,
+            api_key=table.get("api_key", "default"),
+            budget=float(table["budget"]) if "budget" in table else None,
+            on_budget=table.get("on_budget", "warn"),
+            share=table.get("share", 1),
         )
         kind_problem = KIND_RULES[kind].problem(spec)
         if kind_problem is not None:
@@ -558,11 +690,14 @@ def parse(path: Path, text: str, check_dirs: bool = True) -> Config:
         raise ConfigError(str(path), f"invalid TOML: {reason}", line=int(match.group(1)) if match else None) from None
     validator = _Validator(path, text, check_dirs)
     for key in document:
-        if key not in ("agentmux", "agents", "logs"):
-            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]], [logs])", key_text(key),
-                                 validator.where.top(key))
-    return Config(path=path, settings=validator.settings(document.get("agentmux")),
-                  agents=validator.agents(document.get("agents")), logs=validator.logs(document.get("logs")))
+        if key not in ("agentmux", "agents", "logs", "api"):
+            raise validator.fail("unknown top-level key (known: [agentmux], [[agents]], [logs], [api])",
+                                 key_text(key), validator.where.top(key))
+    agents = validator.agents(document.get("agents"))
+    api = validator.api(document.get("api"))
+    validator.api_keys_of_agents(api, document.get("agents"), agents)
+    return Config(path=path, settings=validator.settings(document.get("agentmux")), agents=agents,
+                  logs=validator.logs(document.get("logs")), api=api)
 
 
 def parse_pairs(values: Sequence[str], option: str) -> dict[str, str]:
