@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,8 +22,16 @@ import anthropic
 import pytest
 
 from agentmux.agents.tokens import URL_FILE, agent_token, claude_gateway_env, gateway_secret
-from agentmux.api.gateway import Gateway, GatewayConfig, gateway_settings, key_variables
+from agentmux.api.gateway import (
+    Gateway,
+    GatewayConfig,
+    LimitedHooks,
+    gateway_enabled,
+    gateway_settings,
+    key_variables,
+)
 from agentmux.config import AgentSpec
+from agentmux.store import Store
 from tests.conftest import Env, assert_one_line, wait_until
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
 
@@ -250,3 +259,41 @@ def test_a_port_in_use_is_one_line_exit_1(env: Env) -> None:
     assert result.returncode == 1, result.stderr
     assert_one_line(result.stderr)
     assert "the gateway cannot listen on 127.0.0.1:" in result.stderr
+
+
+def test_limited_hooks_take_a_permit_and_record_the_ledger(env: Env, fake: FakeAnthropic) -> None:
+    key_file = env.root / "key"
+    key_file.write_text(API_KEY + "\n")
+    env.write_config(f'''
+[api.keys.default]
+key = "file:{key_file}"
+
+[api.gateway]
+enabled = true
+
+[[agents]]
+name = "cc"
+kind = "claude"
+command = "exec sleep 600"
+autostart = false
+''')
+    config = env.load()
+    assert gateway_enabled(config) and gateway_settings(config).keys == {"cc": API_KEY}
+    hooks = LimitedHooks(config, wait=5.0)
+    settings = replace(gateway_settings(config), upstream=fake.url)
+    with Gateway(env.state_dir, settings, hooks=hooks) as gateway:
+        fake.add(Reply.text("counted", usage={"input_tokens": 40, "output_tokens": 6}))
+        assert ask(client(gateway), tools=TOOLS).content
+        fake.add(Reply.failure(429, "rate_limit_error", "slow down", headers={"retry-after": "0"}))
+        with pytest.raises(anthropic.RateLimitError):
+            ask(client(gateway), tools=TOOLS)
+        store = Store(config.store_path)
+
+        def ledger() -> list[tuple[object, ...]]:
+            return [tuple(row) for row in store.db.execute(
+                "SELECT agent, key, model, input, output, status, via FROM api_usage ORDER BY at")]
+
+        wait_until(lambda: len(ledger()) == 2, message="both calls in the ledger")
+    assert ledger() == [("cc", "default", MODEL, 40, 6, "200", "gateway"),
+                    ("cc", "default", MODEL, 0, 0, "429", "gateway")]
+    assert API_KEY.encode() not in config.store_path.read_bytes()

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from agentmux.agents.tokens import agent_token, gateway_secret
-from agentmux.api.gateway import Gateway, gateway_settings
+from agentmux.api.gateway import Gateway, LimitedHooks, gateway_settings
 from agentmux.state import AgentState
+from agentmux.store import Store
 from tests.claude.conftest import CLAUDE, needs_claude
 from tests.conftest import Env, Supervisors
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
@@ -59,7 +60,8 @@ def test_a_claude_agent_talks_through_the_gateway_with_its_own_token(env: Env, f
     gateway_config(env, fake)
     settings = gateway_settings(env.load())
     assert settings.keys == {"cc": API_KEY}  # read from the agent's secret reference
-    gateway = Gateway(env.state_dir, lambda: replace(gateway_settings(env.load()), upstream=fake.url)).start()
+    gateway = Gateway(env.state_dir, lambda: replace(gateway_settings(env.load()), upstream=fake.url),
+                      hooks=LimitedHooks(env.load(), wait=30)).start()
     try:
         assert env.cli("up", "--no-serve").returncode == 0
         run = running(start=False)
@@ -73,6 +75,11 @@ def test_a_claude_agent_talks_through_the_gateway_with_its_own_token(env: Env, f
                   message="the turn's usage recorded")
         [turn] = [r for r in gateway.records if r.usage.input_tokens == 321]
         assert (turn.agent, turn.status, turn.usage.output_tokens) == ("cc", 200, 9)
+        store = Store(env.load().store_path)  # and in the usage ledger, under its name
+        run.until(lambda: store.db.execute("SELECT 1 FROM api_usage WHERE input = 321").fetchone(), timeout=10,
+                  message="the turn in the ledger")
+        assert tuple(store.db.execute("SELECT agent, output, via FROM api_usage WHERE input = 321").fetchone()) == (
+            "cc", 9, "gateway")
         conversation = fake.messages()
         assert conversation and all(r.headers["x-api-key"] == API_KEY for r in fake.requests)
         assert all("authorization" not in r.headers for r in fake.requests)

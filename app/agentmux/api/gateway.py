@@ -16,7 +16,10 @@ well under a millisecond per request (bench/api.py measures it).
 Two seams are where limiting and the ledger plug in: `Hooks.before_forward(agent, body) -> handle` before
 the request goes upstream, `Hooks.after_response(handle, status, headers, usage, latency, first_byte)` when it
 ended (seconds from the request to its end, and to the first byte of the reply's body).
-The default `Hooks` only logs a line and keeps the last records in memory (`Gateway.records`).
+The default `Hooks` only logs a line and keeps the last records in memory (`Gateway.records`); `LimitedHooks`
+(what `agentmux gateway` and serve use) also takes a permit of the shared rate limiter (api/limiter.py) for each
+Messages API call, settles it with the real usage and headers, and adds the call to the usage ledger
+(api/ledger.py, `via` "gateway").
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import logging
 import os
 import queue
 import socket
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -40,8 +44,12 @@ from urllib.parse import urlsplit
 
 from agentmux.agents.secrets import resolve_secret
 from agentmux.agents.tokens import URL_FILE, agent_token, gateway_secret
+from agentmux.api.ledger import Ledger
+from agentmux.api.limiter import Limiter, LimitTimeout, limits_of
+from agentmux.api.prices import configured
 from agentmux.config.model import AgentSpec, Config
 from agentmux.errors import AgentmuxError
+from agentmux.store import Store
 
 log = logging.getLogger("agentmux.gateway")
 
@@ -192,6 +200,74 @@ class Hooks:
         self.records.append(record)
         log.info("gateway: %s %s %d in=%d out=%d %.0fms", agent, path, status, usage.input_tokens,
                  usage.output_tokens, latency * 1000)
+
+
+class LimitedHooks(Hooks):
+    """The seams wired to the shared rate limiter and the usage ledger (README: Rate limits and usage): a
+    Messages API call takes a permit on the agent's key first (waiting as long as the gateway's timeout, else a
+    429 in the API's shape), then settles it with the real usage and the rate-limit headers (a 429 holds the
+    key back for its retry-after) and adds a row to the ledger (`via` "gateway"). Other paths pass unlimited.
+    One store connection per handler thread."""
+
+    def __init__(self, config: Config, wait: float) -> None:
+        super().__init__()
+        self.config = config
+        self.wait = wait
+        self.local = threading.local()
+
+    def parts(self) -> tuple[Limiter, Ledger]:
+        parts: tuple[Limiter, Ledger] | None = getattr(self.local, "parts", None)
+        if parts is None:
+            store = Store(self.config.store_path)
+            parts = (Limiter(store, self.config.settings.state_dir, limits_of(self.config.api)),
+                     Ledger(store, configured(self.config.api)))
+            self.local.parts = parts
+        return parts
+
+    def before_forward(self, agent: str, path: str, body: bytes) -> object:
+        if path != "/v1/messages":
+            return super().before_forward(agent, path, body)
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = {}
+        model = str(request.get("model") or "") if isinstance(request, dict) else ""
+        max_output = int(request.get("max_tokens") or 0) if isinstance(request, dict) else 0
+        spec = next((s for s in self.config.agents if s.name == agent), None)
+        key = spec.api_key if spec is not None else "default"
+        limiter, _ = self.parts()
+        try:
+            permit = limiter.reserve(key, agent, len(body) // 4, max_output, wait=self.wait,
+                                     share=spec.share if spec is not None else 1)
+        except LimitTimeout as exc:
+            raise Refused(429, {"type": "error", "error": {"type": "rate_limit_error", "message": str(exc)}},
+                          {"retry-after": "1"}) from None
+        return (agent, path, permit, key, model)
+
+    def after_response(self, handle: object, status: int, headers: Mapping[str, str], usage: Usage,
+                       latency: float, first_byte: float | None = None) -> None:
+        assert isinstance(handle, tuple)
+        super().after_response(handle[:2], status, headers, usage, latency, first_byte)
+        if len(handle) < 5:
+            return
+        agent, _, permit, key, model = handle
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            if status == 429:
+                try:
+                    retry = float(lower.get("retry-after") or 1)
+                except ValueError:
+                    retry = 1.0
+                permit.refused(retry)
+            else:
+                permit.settle(usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,
+                              usage.output_tokens, lower)
+            _, ledger = self.parts()
+            ledger.record(agent=agent, key=key, model=model, input=usage.input_tokens, output=usage.output_tokens,
+                          cache_write=usage.cache_creation_input_tokens, cache_read=usage.cache_read_input_tokens,
+                          latency=latency, first_token=first_byte, status=status, via="gateway")
+        except (AgentmuxError, sqlite3.Error) as exc:
+            log.warning("gateway: cannot record %s's request: %s", agent, exc)
 
 
 # --- usage -------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from agentmux import config as config_module
 from agentmux.actions import Actions
-from agentmux.api.gateway import Gateway, GatewayConfig, gateway_enabled, gateway_settings
+from agentmux.api.gateway import Gateway, GatewayConfig, LimitedHooks, gateway_enabled, gateway_settings
 from agentmux.config.model import Config
 from agentmux.errors import AgentmuxError, UsageError
 
@@ -30,7 +30,8 @@ def open_gateway(config: Config, port: int | None = None) -> Gateway:
         return gateway_settings(current)
 
     try:
-        return Gateway(config.settings.state_dir, settings, port=port)
+        return Gateway(config.settings.state_dir, settings, port=port,
+                       hooks=LimitedHooks(config, gateway_settings(config).timeout))
     except OSError as exc:  # the port is taken, or the state dir cannot be written
         raise AgentmuxError(f"the gateway cannot listen on 127.0.0.1:{port or 0}: {exc.strerror or exc}") from None
 
