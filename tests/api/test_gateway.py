@@ -297,3 +297,32 @@ autostart = false
     assert ledger() == [("cc", "default", MODEL, 40, 6, "200", "gateway"),
                     ("cc", "default", MODEL, 0, 0, "429", "gateway")]
     assert API_KEY.encode() not in config.store_path.read_bytes()
+
+
+def test_up_starts_the_gateway_with_the_supervisor_before_the_claude_agents(env: Env) -> None:
+    key_file = env.root / "key"
+    key_file.write_text(API_KEY + "\n")
+    env.write_config(f'''
+[api.keys.default]
+key = "file:{key_file}"
+
+[api.gateway]
+enabled = true
+
+[[agents]]
+name = "cc"
+kind = "claude"
+command = "sh -c 'exec sleep 600'"
+''')
+    try:
+        result = env.cli("up")
+        assert result.returncode == 0, result.stderr
+        url = (env.state_dir / URL_FILE).read_text().strip()
+        with urllib.request.urlopen(url + "/") as health:
+            assert health.status == 200
+        shown = env.tmux("show-environment", "-t", "cc").stdout
+        assert f"ANTHROPIC_BASE_URL={url}" in shown and "ANTHROPIC_AUTH_TOKEN=amx-gw-" in shown
+        assert API_KEY not in shown and API_KEY not in env.tmux("show-environment", "-g").stdout
+    finally:
+        env.cli("down", "--force")
+    wait_until(lambda: not (env.state_dir / URL_FILE).exists(), message="the gateway gone with the supervisor")
