@@ -121,6 +121,45 @@ def detect_demo(obs: Observation) -> Detected:
     return Detected(AgentState.BUSY, "working")
 
 
+API_PROMPT = "api> "
+"""The prompt of an api agent (`agentmux api-agent`, agentmux/api/agent.py) when it waits for the next prompt."""
+API_PROMPT_RE = re.compile(re.escape(API_PROMPT.rstrip()))
+API_ERROR = "api error: "
+"""How an api agent's error line begins (one line, e.g. `api error: authentication failed (401): ...`)."""
+API_RETRYING = ", retrying in "
+"""In an error line that is followed by another attempt (the agent is still at it)."""
+API_CANCELLED = "^C interrupted"
+"""What an api agent prints when Ctrl-C stops a reply."""
+
+
+def api_failure(lines: list[str]) -> str | None:
+    """The error an api agent's last request ended with, when the line before its prompt is an error line
+    (not one followed by a retry), else None. `lines`: non-blank lines, its prompt last."""
+    before = lines[-2].strip() if len(lines) > 1 else ""
+    if before.startswith(API_ERROR) and API_RETRYING not in before:
+        return before
+    return None
+
+
+def detect_api(obs: Observation) -> Detected:
+    """An api agent: idle at its prompt, error when the request before the prompt failed (its error line, until
+    the next request), busy while a reply streams in or a failed attempt waits for its retry."""
+    ended = detect_ended(obs)
+    if ended is not None:
+        return ended
+    lines = [line.rstrip() for line in obs.screen.splitlines() if line.strip()]
+    if not lines:
+        return Detected(AgentState.STARTING if obs.last_output_at is None else AgentState.BUSY, "starting")
+    if lines[-1] == API_PROMPT.rstrip():
+        failure = api_failure(lines)
+        if failure is not None:
+            return Detected(AgentState.ERROR, failure)
+        return Detected(AgentState.IDLE, "at its prompt")
+    if lines[-1].strip().startswith(API_ERROR):
+        return Detected(AgentState.BUSY, lines[-1].strip())
+    return Detected(AgentState.BUSY, "replying")
+
+
 def detect_shell(obs: Observation) -> Detected:
     """An interactive shell with agentmux's prompt (`[STATUS] $ `): idle at the prompt, busy while a command
     runs (printing or not), waiting when a command asks a question and goes quiet."""

@@ -15,11 +15,15 @@ from typing import TYPE_CHECKING
 from agentmux import demo
 from agentmux.agents.delivery import check_line_lengths, check_typable, check_utf8
 from agentmux.agents.detectors import (
+    API_CANCELLED,
+    API_PROMPT_RE,
     DEMO_PROMPT_RE,
     DETECT_LINES,
     SHELL_PROMPT_RE,
     SHELL_PS1,
     Observation,
+    api_failure,
+    detect_api,
     detect_claude,
     detect_codex,
     detect_command,
@@ -295,6 +299,46 @@ class CodexKind(AgentKind):
         check_typable(text)
 
 
+API_BLOCK_START = "<<"
+"""A lone line that begins a block prompt of an api agent: the lines after it, up to a lone `.`, are one prompt."""
+API_BLOCK_END = "."
+
+
+class ApiKind(AgentKind):
+    """The Messages API asked directly: `agentmux api-agent NAME` (agentmux/api/agent.py) runs in the pane, with
+    this Python and this package. A task is its prompt: one line is typed; a text of several lines is a file
+    the agent reads (typed `. PATH`, as a shell's script is), so the pane shows one line for it and the result
+    is the reply alone. It failed when the request did (the error line before the prompt) or Ctrl-C stopped
+    the reply."""
+
+    def program(self, spec: AgentSpec) -> str:
+        return "exec " + shlex.join([sys.executable, "-m", "agentmux", "api-agent", spec.name])
+
+    def check_task(self, text: str) -> None:
+        check_utf8(text)
+        if "\0" in text:
+            raise UsageError("the text holds NUL (U+0000), which an api agent does not read from a file")
+        if "\n" not in text:
+            check_typable(text, hint="; a text of several lines can hold it (the agent reads it from a file)")
+            check_line_lengths(text, "an api agent")
+        if not text.strip():
+            raise UsageError("an api agent takes no empty prompt")
+
+    def delivery(self, text: str) -> Delivery:
+        if "\n" not in text and text.strip() not in ("", API_BLOCK_START) and not text.startswith(". "):
+            return Delivery(typed=text)
+        return Delivery(script=text)
+
+    def outcome(self, output: list[str]) -> tuple[bool, str]:
+        lines = [line for line in output if line.strip()]
+        failure = api_failure(lines) if lines and API_PROMPT_RE.fullmatch(lines[-1].rstrip()) else None
+        if failure is not None:
+            return False, failure
+        if len(lines) > 1 and lines[-2].strip() == API_CANCELLED:
+            return False, "interrupted (Ctrl-C): the reply was stopped"
+        return True, "replied"
+
+
 KINDS: dict[str, AgentKind] = {
     "command": AgentKind("command", detect_command),
     "shell": ShellKind("shell", detect_shell, stop_keys=("C-u C-d", "C-c"), prompt=SHELL_PROMPT_RE),
@@ -303,6 +347,7 @@ KINDS: dict[str, AgentKind] = {
                          hooked=True, choice_dialog=True),
     "codex": CodexKind("codex", detect_codex, stop_keys=("C-c", "C-c", "C-d"), interrupt_keys=("Escape",),
                        screen_lines=None, choice_dialog=True),
+    "api": ApiKind("api", detect_api, stop_keys=("C-u C-d", "C-c C-u C-d"), prompt=API_PROMPT_RE),
 }
 """How each kind of the config's schema (config/kinds.py) runs."""
 

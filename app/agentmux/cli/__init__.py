@@ -119,6 +119,10 @@ def run(argv: Sequence[str] | None) -> int:
         return cmd_init(args)
     if args.subcommand == "doctor":
         return cmd_doctor(args, config_path(args))
+    if args.subcommand == "api-agent":
+        from agentmux.api.agent import main as api_agent
+
+        return api_agent(args.name, config_path(args))
     if args.subcommand == "demo-agent":  # with no options of its own
         from agentmux import demo
 

@@ -186,6 +186,9 @@ def build_parser() -> Parser:
     p = command(sub, "hook", help="record a Claude Code hook event of an agent (what a claude agent's hooks run; "
                 "reads the event's JSON on standard input, always exits 0)")
     p.add_argument("event", metavar="EVENT", nargs="?", default="")
+    p = command(sub, "api-agent", help="run api agent NAME of the config in this terminal (what a kind api "
+                "agent's pane runs: the Messages API, its conversation kept in the store)")
+    p.add_argument("name", metavar="NAME")
     p = command(sub, "demo-agent", help="run the built-in simulated agent in this terminal")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser

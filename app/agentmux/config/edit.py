@@ -284,6 +284,16 @@ kind = "demo"
 # budget = 5.0                          # USD its API requests may cost (an estimate); default: none
 # on_budget = "warn"                    # a spent budget: warn or stop
 # share = 1                             # its weight among agents waiting on one key
+
+# The Messages API, asked directly (`agentmux api-agent`); the conversation is kept in the store:
+# [[agents]]
+# name = "asker"
+# kind = "api"
+# model = "claude-sonnet-4-5"           # required for kind api
+# system = "You are terse."             # the system prompt
+# max_tokens = 1024                     # the most tokens of one reply
+# temperature = 0.2                     # 0 to 1 (default: the API's)
+# secrets = { ANTHROPIC_API_KEY = "env:ANTHROPIC_API_KEY" }
 '''
 
 

@@ -51,5 +51,7 @@ KIND_RULES: dict[str, KindRules] = {
                         "line, default claude)", requires_command=False),
     "codex": KindRules("codex", "OpenAI's Codex CLI, its state read from its screen (command: the codex command "
                        "line, default codex)", requires_command=False),
+    "api": KindRules("api", "the Anthropic Messages API asked directly (agentmux api-agent), its conversation kept "
+                     "in the store (model required)", requires_command=False),
 }
 """Every kind by name, in the order forms list them."""

@@ -108,6 +108,10 @@ class LogSettings:
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions")
 """Claude Code 2.1's `--permission-mode` choices."""
 CLAUDE_ONLY_KEYS = ("model", "permission_mode", "resume", "approve")
+API_ONLY_KEYS = ("system", "max_tokens", "temperature")
+"""Keys of kind api only (its `model` too: CLAUDE_ONLY_KEYS less model are claude's alone)."""
+MAX_TOKENS_LIMIT = 1_000_000
+"""The largest `max_tokens` an api agent may ask for per reply (anything larger is a typo)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,12 @@ class AgentSpec:
     """What a spent budget does: "warn" or "stop"."""
     share: int = 1
     """Its weight among agents waiting on one key: an agent of share 2 gets twice the turns of share 1."""
+    system: str | None = None
+    """kind api: the system prompt sent with every request."""
+    max_tokens: int = 1024
+    """kind api: the most tokens of one reply."""
+    temperature: float | None = None
+    """kind api: the sampling temperature (0 to 1); None: the API's default."""
 
     def to_toml(self) -> dict[str, Any]:
         """The table written to the config file: only what differs from the defaults."""
@@ -183,9 +193,12 @@ class AgentSpec:
                 table[key] = list(getattr(self, key))
         if not self.autostart:
             table["autostart"] = False
-        for key in ("idle_after", "stop_timeout", "restart", "restart_limit", "model", "permission_mode"):
+        for key in ("idle_after", "stop_timeout", "restart", "restart_limit", "model", "permission_mode", "system",
+                    "temperature"):
             if getattr(self, key) is not None:
                 table[key] = getattr(self, key)
+        if self.max_tokens != 1024:
+            table["max_tokens"] = self.max_tokens
         if not self.resume:
             table["resume"] = False
         if self.approve is not None:

@@ -19,6 +19,7 @@ import tomlkit
 from agentmux.ansi import one_line
 from agentmux.config.kinds import KIND_RULES
 from agentmux.config.model import (
+    API_ONLY_KEYS,
     BARE_KEY_RE,
     CLAUDE_ONLY_KEYS,
     DEFAULT_UPSTREAM,
@@ -32,6 +33,7 @@ from agentmux.config.model import (
     MAX_RESTARTS,
     MAX_SECONDS,
     MAX_SETTLE,
+    MAX_TOKENS_LIMIT,
     NAME_RE,
     NUL_IN_PATH,
     NUL_IN_TEXT,
@@ -160,6 +162,13 @@ def _is_int_between(low: int, high: int) -> Check:
         return None if low <= value <= high else f"must be between {low} and {high}"
 
     return check
+
+
+def _is_fraction(value: Any) -> str | None:
+    """A number from 0 to 1 (an api agent's temperature)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number from 0 to 1, not {_type_name(value)}"
+    return None if 0 <= value <= 1 else f"must be from 0 to 1, not {value!r}"
 
 
 def _is_one_of(*choices: str) -> Check:
@@ -296,6 +305,9 @@ AGENT_KEYS: dict[str, Check] = {
     "budget": lambda value: _is_number_between(value, 0, 1e9, "USD"),
     "on_budget": _is_one_of(*ON_BUDGET),
     "share": _is_int_between(1, 1000),
+    "system": _is_text,
+    "max_tokens": _is_int_between(1, MAX_TOKENS_LIMIT),
+    "temperature": _is_fraction,
 }
 
 
@@ -610,9 +622,16 @@ class _Validator:
             raise self.fail(f"unknown kind {kind!r} (known kinds: {', '.join(KIND_RULES)})",
                             f"{label}kind", line_of("kind"))
         for key in CLAUDE_ONLY_KEYS:
-            if key in table and kind != "claude":
+            if key in table and kind != "claude" and not (kind == "api" and key == "model"):
                 raise self.fail(f"is for kind 'claude' only (this agent's kind is {kind!r})", f"{label}{key}",
                                 line_of(key))
+        for key in API_ONLY_KEYS:
+            if key in table and kind != "api":
+                raise self.fail(f"is for kind 'api' only (this agent's kind is {kind!r})", f"{label}{key}",
+                                line_of(key))
+        if kind == "api" and "model" not in table:
+            raise self.fail("is required for kind 'api' (the model it asks, e.g. \"claude-sonnet-4-5\")",
+                            f"{label}model", line_of(None))
         approve = None
         if "approve" in table:
             self.check_table(table["approve"], APPROVE_KEYS, f"{label}approve.",
@@ -660,6 +679,9 @@ class _Validator:
             budget=float(table["budget"]) if "budget" in table else None,
             on_budget=table.get("on_budget", "warn"),
             share=table.get("share", 1),
+            system=table.get("system"),
+            max_tokens=table.get("max_tokens", 1024),
+            temperature=float(table["temperature"]) if "temperature" in table else None,
         )
         kind_problem = KIND_RULES[kind].problem(spec)
         if kind_problem is not None:
