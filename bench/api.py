@@ -1,22 +1,219 @@
-"""Benchmark: API routing (agentmux/api), one section per function; `main` runs them all.
+"""Benchmark: API routing (app/agentmux/api/). Each section is a function in SECTIONS; main runs them all.
 
-Usage: .venv/bin/python bench/api.py [--seconds 5]
+Usage: .venv/bin/python bench/api.py [--requests 200] [--seconds 5] [--only NAME]
 
 - limiter_decisions: two processes, each taking a permit of one shared key (limits high enough never to wait)
   and settling it, for `--seconds`: reserve+settle pairs per second, both together; one process alone for
   reference. No budget: the figure is printed (README: Benchmarks).
+- gateway_overhead: what the loopback gateway (api/gateway.py) adds to one plain Messages API request against
+  a fast fake on loopback (a minimal server of this file: each reply in one write, no Nagle delay): p50/p95 of
+  the request's time through the gateway less its time sent directly, over `--requests` requests each way
+  (interleaved), the client keeping its connection open as the SDK does.
+  Budget: < 2 ms added at p95.
+- first_byte: time to the first streamed byte (the SSE `message_start`) through the gateway versus directly,
+  p50/p95 over `--requests` streamed requests. Budget: < 2 ms added at p95.
+The fake and the gateway each run in a process of their own, as they would; every connection is kept open
+between requests, as the SDK keeps its own and the gateway its upstream ones. Three processes share the
+machine's cores: the load average is printed, as a busy machine stretches the tails.
+Exits 1 when a budget fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import _paths  # noqa: F401 - first: the package on sys.path
+from _measure import proc_cpu
+
+GATEWAY_BUDGET = 0.002
+FIRST_BYTE_BUDGET = 0.002
+KEY = "sk-ant-bench-key-0123456789"
+
+FAKE = """
+import json, socket, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MESSAGE = {{"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-fake", "stop_reason": "end_turn",
+           "content": [{{"type": "text", "text": "hi"}}], "usage": {{"input_tokens": 5, "output_tokens": 1}}}}
+PLAIN = json.dumps(MESSAGE).encode()
+EVENTS = [("message_start", {{"type": "message_start", "message": dict(MESSAGE, content=[])}}),
+          ("content_block_start", {{"type": "content_block_start", "index": 0,
+                                    "content_block": {{"type": "text", "text": ""}}}}),
+          ("content_block_delta", {{"type": "content_block_delta", "index": 0,
+                                    "delta": {{"type": "text_delta", "text": "hi"}}}}),
+          ("content_block_stop", {{"type": "content_block_stop", "index": 0}}),
+          ("message_delta", {{"type": "message_delta", "delta": {{"stop_reason": "end_turn"}},
+                              "usage": {{"output_tokens": 1}}}}),
+          ("message_stop", {{"type": "message_stop"}})]
+CHUNKS = [b"%x\\r\\n%s\\r\\n" % (len(d), d) for d in
+          (f"event: {{k}}\\ndata: {{json.dumps(v)}}\\n\\n".encode() for k, v in EVENTS)]
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body.get("stream"):
+            self.wfile.write(b"HTTP/1.1 200 OK\\r\\nContent-Type: text/event-stream\\r\\n"
+                             b"Transfer-Encoding: chunked\\r\\n\\r\\n" + CHUNKS[0])
+            for chunk in CHUNKS[1:]:
+                self.wfile.write(chunk)
+            self.wfile.write(b"0\\r\\n\\r\\n")
+        else:
+            self.wfile.write(b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\n"
+                             b"Content-Length: %d\\r\\n\\r\\n%s" % (len(PLAIN), PLAIN))
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+import threading
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"http://127.0.0.1:{{server.server_address[1]}}", flush=True)
+sys.stdin.read()
+"""
+
+GATEWAY = """
+import sys
+sys.path.insert(0, {app!r})
+from pathlib import Path
+from agentmux.agents.tokens import agent_token, gateway_secret
+from agentmux.api.gateway import Gateway, GatewayConfig
+state = Path({state!r})
+gateway = Gateway(state, GatewayConfig(upstream={upstream!r}, keys={{"bench": {key!r}}})).start()
+print(gateway.url, agent_token(gateway_secret(state), "bench"), flush=True)
+sys.stdin.read()
+"""
+
+BODY = json.dumps({"model": "claude-fake", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]})
+STREAM_BODY = json.dumps({"model": "claude-fake", "max_tokens": 16, "stream": True,
+                          "messages": [{"role": "user", "content": "hi"}]})
+
+
+@contextmanager
+def child(code: str) -> Iterator[list[str]]:
+    """A Python child running `code`, which prints one line of words when ready; ended when stdin closes. The
+    words are followed by its pid."""
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout is not None
+        yield [*process.stdout.readline().split(), str(process.pid)]
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def servers() -> Iterator[tuple[str, str, str, int]]:
+    """(the fake's URL, the gateway's URL, the agent's token, the gateway's pid)."""
+    with tempfile.TemporaryDirectory(prefix="agentmux-bench-api-") as state, \
+            child(FAKE.format()) as (fake, _):
+        code = GATEWAY.format(app=str(_paths.ROOT / "app"), state=state, upstream=fake, key=KEY)
+        with child(code) as (gateway, token, pid):
+            yield fake, gateway, token, int(pid)
+
+
+def connect(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+
+
+def plain(conn: http.client.HTTPConnection, key: str) -> float:
+    """One non-streamed request on a kept connection: seconds to the whole reply."""
+    started = time.perf_counter()
+    conn.request("POST", "/v1/messages", BODY, {"x-api-key": key, "anthropic-version": "2023-06-01",
+                                                "content-type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+    return time.perf_counter() - started
+
+
+def first(conn: http.client.HTTPConnection, key: str) -> float:
+    """One streamed request on a kept connection: seconds to its first body byte."""
+    started = time.perf_counter()
+    conn.request("POST", "/v1/messages", STREAM_BODY, {"x-api-key": key, "anthropic-version": "2023-06-01",
+                                                       "content-type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 200 and response.read1(1)
+    elapsed = time.perf_counter() - started
+    response.read()
+    return elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def verdict(name: str, direct: list[float], through: list[float], budget: float, cpu: float) -> bool:
+    added50 = pct(through, 0.5) - pct(direct, 0.5)
+    added95 = pct(through, 0.95) - pct(direct, 0.95)
+    ok = added95 < budget
+    print(f"{name}: direct p50 {pct(direct, 0.5) * 1000:.2f} ms p95 {pct(direct, 0.95) * 1000:.2f} ms; "
+          f"through the gateway p50 {pct(through, 0.5) * 1000:.2f} ms p95 {pct(through, 0.95) * 1000:.2f} ms; "
+          f"added p50 {added50 * 1000:.2f} ms p95 {added95 * 1000:.2f} ms (mean "
+          f"{(statistics.mean(through) - statistics.mean(direct)) * 1000:.2f} ms); the gateway's CPU "
+          f"{cpu / len(through) * 1e6:.0f} us per request "
+          f"[budget p95 < {budget * 1000:.0f} ms] {'PASS' if ok else 'FAIL'}", flush=True)
+    return ok
+
+
+def gateway_overhead(args: argparse.Namespace) -> bool:
+    requests = args.requests
+    with servers() as (fake, gateway, token, pid):
+        to_fake, to_gateway = connect(fake), connect(gateway)
+        for _ in range(20):  # warm up: connections open, code paths hot
+            plain(to_fake, KEY)
+            plain(to_gateway, token)
+        direct, through = [], []
+        cpu = proc_cpu(pid)
+        for _ in range(requests):
+            direct.append(plain(to_fake, KEY))
+            through.append(plain(to_gateway, token))
+        cpu = proc_cpu(pid) - cpu
+        to_fake.close()
+        to_gateway.close()
+    return verdict("gateway overhead (plain request)", direct, through, GATEWAY_BUDGET, cpu)
+
+
+def first_byte(args: argparse.Namespace) -> bool:
+    requests = args.requests
+    with servers() as (fake, gateway, token, pid):
+        to_fake, to_gateway = connect(fake), connect(gateway)
+        for _ in range(20):
+            first(to_fake, KEY)
+            first(to_gateway, token)
+        direct, through = [], []
+        cpu = proc_cpu(pid)
+        for _ in range(requests):
+            direct.append(first(to_fake, KEY))
+            through.append(first(to_gateway, token))
+        cpu = proc_cpu(pid) - cpu
+        to_fake.close()
+        to_gateway.close()
+    return verdict("time to first streamed byte", direct, through, FIRST_BYTE_BUDGET, cpu)
+
 
 LIMITER_LOOP = """
 import sys, time
@@ -67,11 +264,23 @@ def limiter_decisions(seconds: float, window: float = 60.0) -> bool:
     return True
 
 
+SECTIONS: list[Callable[[argparse.Namespace], bool]] = [
+    lambda args: limiter_decisions(args.seconds), gateway_overhead, first_byte]
+"""Every section of this benchmark: a function of the command line's options, True when its budget holds."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--requests", type=int, default=200, help="requests each way (the gateway's sections)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds a timed section runs")
+    parser.add_argument("--only", metavar="NAME", help="run one section (by function name)")
     args = parser.parse_args()
-    ok = all([limiter_decisions(args.seconds)])
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    ok = True
+    for section in SECTIONS:
+        name = "limiter_decisions" if section.__name__ == "<lambda>" else section.__name__
+        if args.only is None or name == args.only:
+            ok = section(args) and ok
     return 0 if ok else 1
 
 

@@ -9,17 +9,22 @@ its Actions (one store connection and one tmux connection each).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentmux import config as config_module
 from agentmux.agents.lifecycle import Fleet, Outcome
+from agentmux.agents.tokens import wait_for_gateway
+from agentmux.api.gateway import gateway_enabled, key_variables
 from agentmux.config import NAME_RE, AgentSpec, Config
 from agentmux.errors import AgentmuxError, UnknownAgent, UsageError
 from agentmux.queue import Queue, Task
 from agentmux.queue.model import MAX_PRIORITY
 from agentmux.supervisor.serve import start_serve, stop_serve
 from agentmux.tmux.backend import SERVE_SESSION, ForeignSession, ServerWedged
+
+GATEWAY_WAIT = 10.0
+"""Seconds `up` waits for the supervisor's API gateway before it starts the agents."""
 
 
 class Actions:
@@ -71,15 +76,28 @@ class Actions:
         """Start the named agents (none: every agent with autostart) and, unless every start failed, the
         headless supervisor, so queued tasks are dispatched with no TUI open."""
         names = list(names) or [spec.name for spec in self.config.agents if spec.autostart]
-        outcomes = self.start(names)
-        if serve and self.config.agents and (not outcomes or any(o.ok for o in outcomes)):
-            try:
-                if start_serve(self.fleet):
-                    outcomes.append(Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; tmux "
-                                            f"-L {self.config.settings.socket} attach -t {SERVE_SESSION} shows it)"))
-            except ForeignSession as exc:
-                outcomes.append(Outcome(SERVE_SESSION, f"the supervisor was not started: {exc}", ok=False))
+        outcomes: list[Outcome] = []
+        if serve and self.config.agents and gateway_enabled(self.config):
+            # the supervisor runs the API gateway: first, so claude agents start with its URL (README: The gateway)
+            outcomes += self.start_serve(key_variables(self.config))
+            if not wait_for_gateway(self.config.settings.state_dir, GATEWAY_WAIT):
+                outcomes.append(Outcome(SERVE_SESSION, f"the API gateway did not start within {GATEWAY_WAIT:g}s: "
+                                        "claude agents talk to the API directly", ok=False))
+        started = self.start(names)
+        outcomes += started
+        if serve and self.config.agents and (not started or any(o.ok for o in started)):
+            outcomes += self.start_serve()
         return outcomes
+
+    def start_serve(self, extra_env: Mapping[str, str] | None = None) -> list[Outcome]:
+        """The headless supervisor, unless it runs: what was done."""
+        try:
+            if start_serve(self.fleet, extra_env):
+                return [Outcome(SERVE_SESSION, "started the supervisor (dispatches queued tasks; tmux "
+                                f"-L {self.config.settings.socket} attach -t {SERVE_SESSION} shows it)")]
+        except ForeignSession as exc:
+            return [Outcome(SERVE_SESSION, f"the supervisor was not started: {exc}", ok=False)]
+        return []
 
     def stop(self, names: Sequence[str], force: bool = False) -> list[Outcome]:
         known = set(self.config.names()) | {record.name for record in self.fleet.store.agents()}

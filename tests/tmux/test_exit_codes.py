@@ -109,6 +109,7 @@ CASES = [
     (("barrier", "wait", "x", "--parties", "2", "--as", "me", "--timeout", "0"), 1, "me timed out after 0 s"),
     (("mcp",), 2, "who is asking?"),
     (("mcp", "--as", "a b"), 2, "--as 'a b'"),
+    (("gateway", "--port", "70000"), 2, "--port must be a port number"),
     (("demo-agent", "--speed", "fast"), 2, "--speed"),
     (("nosuchcommand",), 2, "invalid choice"),
 ]

@@ -23,6 +23,7 @@ from agentmux.agents.delivery import check_line_lengths, check_typable
 from agentmux.agents.kinds import AgentKind, kind_of
 from agentmux.agents.observer import AgentStatus, Observer
 from agentmux.agents.secrets import resolve_secrets
+from agentmux.agents.tokens import GATEWAY_REPLACES, claude_gateway_env
 from agentmux.config import AgentSpec, Config
 from agentmux.config.model import MAX_ARG
 from agentmux.errors import AgentmuxError, UnknownAgent
@@ -167,7 +168,15 @@ class Fleet:
     def agent_env(self, spec: AgentSpec) -> dict[str, str]:
         """The agent's session environment: its env, its secrets, and where agentmux is."""
         env = dict(spec.env)
-        env.update(resolve_secrets(spec.name, spec.secrets))
+        secrets = dict(spec.secrets)
+        gateway = claude_gateway_env(self.config.settings.state_dir, spec.name) if spec.kind == "claude" else None
+        if gateway is not None:  # the gateway holds the real key: the agent has only its own token
+            for name in GATEWAY_REPLACES:
+                env.pop(name, None)
+                secrets.pop(name, None)
+        env.update(resolve_secrets(spec.name, secrets))
+        if gateway is not None:
+            env.update(gateway)
         env.update(
             AGENTMUX_AGENT=spec.name,
             AGENTMUX_HOME=str(self.config.settings.state_dir),
@@ -175,8 +184,9 @@ class Fleet:
             AGENTMUX_CONFIG=str(self.config.path),
             AGENTMUX_STORE=str(self.config.store_path),
         )
-        if spec.secrets:  # the names only: the hook masks their values in what it keeps (agentmux/hook.py)
-            env["AGENTMUX_SECRET_NAMES"] = " ".join(sorted(spec.secrets))
+        names = sorted(set(secrets) | ({"ANTHROPIC_AUTH_TOKEN"} if gateway is not None else set()))
+        if names:  # the names only: the hook masks their values in what it keeps (agentmux/hook.py)
+            env["AGENTMUX_SECRET_NAMES"] = " ".join(names)
         env["PATH"] = self.agent_path(spec)
         return env
 

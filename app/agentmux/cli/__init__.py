@@ -30,6 +30,7 @@ from agentmux.cli.agents import (
 )
 from agentmux.cli.barrier import cmd_barrier
 from agentmux.cli.doctor import cmd_doctor
+from agentmux.cli.gateway import cmd_gateway
 from agentmux.cli.lock import cmd_lock
 from agentmux.cli.logs import cmd_logs
 from agentmux.cli.mcp import cmd_mcp
@@ -49,6 +50,7 @@ COMMANDS: dict[str, Callable[[Actions, argparse.Namespace], int]] = {
     "events": cmd_events, "logs": cmd_logs,
     "lock": cmd_lock,
     "mcp": cmd_mcp,
+    "gateway": cmd_gateway,
     "msg": cmd_msg,
     "state": cmd_state,
     "reserve": cmd_reserve,

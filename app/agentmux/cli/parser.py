@@ -96,6 +96,11 @@ def build_parser() -> Parser:
     p.add_argument("--interval", type=float, default=0.1,
                    help="seconds between looks while tasks are out (default 0.1; 0.25 when none are)")
 
+    p = command(sub, "gateway", help="run the loopback API gateway for claude agents in the foreground, "
+                "printing its URL (README: The gateway)")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: [api.gateway] port, "
+                   "else any free port)")
+
     p = command(sub, "doctor", help="check tmux, the config, the store and the socket")
     p.add_argument("--fix", action="store_true", help="apply the fixes doctor offers as `agentmux doctor --fix` "
                    "(a damaged store, a tmux server that does not answer, a stale socket file)")

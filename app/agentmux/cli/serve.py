@@ -9,6 +9,7 @@ import threading
 import time
 
 from agentmux.actions import Actions
+from agentmux.cli.gateway import start_gateway
 from agentmux.errors import UsageError
 from agentmux.supervisor.look import Look
 from agentmux.supervisor.pipeline import Pipeline
@@ -58,6 +59,11 @@ def cmd_serve(actions: Actions, args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     say(f"supervising {len(fleet.config.agents)} agents on socket {fleet.config.settings.socket!r} "
         f"as {pipeline.lease.name}; Ctrl-C to stop (agents keep running)")
-    with contextlib.suppress(KeyboardInterrupt):
-        pipeline.run(stop)
+    gateway = start_gateway(fleet.config, say)  # when [api.gateway] enables it (README: The gateway)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            pipeline.run(stop)
+    finally:
+        if gateway is not None:
+            gateway.close()
     return 0

@@ -4,6 +4,7 @@ tasks are dispatched with no TUI open. It lives as long as the tmux server (so a
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 from agentmux.agents.lifecycle import Fleet
 from agentmux.tmux.backend import SERVE_OPTION, SERVE_SESSION
@@ -15,7 +16,7 @@ def serve_running(fleet: Fleet) -> bool:
             and fleet.tmux.session_mark(SERVE_SESSION, SERVE_OPTION) == "1")
 
 
-def start_serve(fleet: Fleet) -> bool:
+def start_serve(fleet: Fleet, extra_env: Mapping[str, str] | None = None) -> bool:
     """Start `agentmux serve` in the hidden session unless it runs; True when it was started now.
 
     It lives as long as the tmux server (so as long as the agents), keeps dispatching when no TUI is open,
@@ -24,6 +25,7 @@ def start_serve(fleet: Fleet) -> bool:
         return False
     fleet.tmux.make_way(SERVE_SESSION, SERVE_OPTION, "1")  # a dead one (remain-on-exit) is replaced
     env = fleet.tmux.client_env  # the minimal environment every agent starts from: no agent's secrets
+    env.update(extra_env or {})  # the API gateway's keys, when it runs the gateway: in this session only
     argv = [sys.executable, "-m", "agentmux", "--config", str(fleet.config.path), "serve"]
     fleet.tmux.new_session(SERVE_SESSION, argv, fleet.config.path.parent, env, 160, 40, 2000,
                            marks={SERVE_OPTION: "1"})
