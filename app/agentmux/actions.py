@@ -14,7 +14,7 @@ from typing import Any
 
 from agentmux import config as config_module
 from agentmux.agents.lifecycle import Fleet, Outcome
-from agentmux.agents.tokens import wait_for_gateway
+from agentmux.agents.tokens import gateway_url, wait_for_gateway
 from agentmux.api.gateway import gateway_enabled, key_variables
 from agentmux.config import NAME_RE, AgentSpec, Config
 from agentmux.errors import AgentmuxError, UnknownAgent, UsageError
@@ -68,23 +68,32 @@ class Actions:
         return [status.name for status in self.fleet.status() if status.state.is_live or status.process_alive]
 
     def start(self, names: Sequence[str]) -> list[Outcome]:
-        for name in names:
-            self.config.agent(name)
-        return self.each(names, self.fleet.start)
+        specs = [self.config.agent(name) for name in names]
+        outcomes = self.gateway_first(specs)
+        return outcomes + self.each(names, self.fleet.start)
+
+    def gateway_first(self, specs: Sequence[AgentSpec]) -> list[Outcome]:
+        """When `[api.gateway]` is enabled and a claude agent is to start while no gateway runs: the supervisor,
+        which runs it, first, so the agent starts with the gateway's URL and its own token, never the real key
+        (README: The gateway). What was done."""
+        state_dir = self.config.settings.state_dir
+        if not gateway_enabled(self.config) or not any(spec.kind == "claude" for spec in specs) \
+                or gateway_url(state_dir) is not None:
+            return []
+        outcomes = self.start_serve(key_variables(self.config))
+        if not wait_for_gateway(state_dir, GATEWAY_WAIT):
+            outcomes.append(Outcome(SERVE_SESSION, f"the API gateway did not start within {GATEWAY_WAIT:g}s (the "
+                                    f"supervisor's session says why: tmux -L {self.config.settings.socket} attach "
+                                    f"-t {SERVE_SESSION})", ok=False))
+        return outcomes
 
     def up(self, names: Sequence[str], serve: bool = True) -> list[Outcome]:
         """Start the named agents (none: every agent with autostart) and, unless every start failed, the
         headless supervisor, so queued tasks are dispatched with no TUI open."""
         names = list(names) or [spec.name for spec in self.config.agents if spec.autostart]
-        outcomes: list[Outcome] = []
-        if serve and self.config.agents and gateway_enabled(self.config):
-            # the supervisor runs the API gateway: first, so claude agents start with its URL (README: The gateway)
-            outcomes += self.start_serve(key_variables(self.config))
-            if not wait_for_gateway(self.config.settings.state_dir, GATEWAY_WAIT):
-                outcomes.append(Outcome(SERVE_SESSION, f"the API gateway did not start within {GATEWAY_WAIT:g}s: "
-                                        "claude agents talk to the API directly", ok=False))
-        started = self.start(names)
-        outcomes += started
+        started = self.start(names)  # the supervisor first when it must run the API gateway for claude agents
+        outcomes = list(started)
+        started = [outcome for outcome in started if outcome.agent != SERVE_SESSION]
         if serve and self.config.agents and (not started or any(o.ok for o in started)):
             outcomes += self.start_serve()
         return outcomes

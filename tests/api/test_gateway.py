@@ -26,11 +26,14 @@ from agentmux.api.gateway import (
     Gateway,
     GatewayConfig,
     LimitedHooks,
+    SseUsage,
     gateway_enabled,
     gateway_settings,
     key_variables,
 )
 from agentmux.config import AgentSpec
+from agentmux.config.model import ApiKey, ApiSettings, GatewaySettings
+from agentmux.errors import AgentmuxError
 from agentmux.store import Store
 from tests.conftest import Env, assert_one_line, wait_until
 from tests.fake_anthropic import API_KEY, FakeAnthropic, Reply
@@ -230,13 +233,13 @@ def test_settings_from_an_api_section(tmp_path: Path) -> None:
     (tmp_path / "k").write_text("sk-from-file\n")
     spec = AgentSpec(name="cc", kind="claude", secrets={"ANTHROPIC_API_KEY": "env:NOT_SET_HERE"})
     other = AgentSpec(name="sh", kind="shell")
-    api = SimpleNamespace(upstream="http://127.0.0.1:9", keys={"default": SimpleNamespace(key=f"file:{tmp_path}/k")},
-                          gateway=SimpleNamespace(enabled=True, port=4321, timeout=30.0))
+    api = ApiSettings(upstream="http://127.0.0.1:9", keys={"default": ApiKey("default", key=f"file:{tmp_path}/k")},
+                      gateway=GatewaySettings(enabled=True, port=4321, timeout=30.0))
     config = SimpleNamespace(agents=(spec, other), api=api)
     settings = gateway_settings(config, environ={})  # type: ignore[arg-type]
     assert settings == GatewayConfig(upstream="http://127.0.0.1:9", port=4321, timeout=30.0,
                                      keys={"cc": "sk-from-file"}, enabled=True)  # the agent's api_key: "default"
-    bare = SimpleNamespace(agents=(spec,))
+    bare = SimpleNamespace(agents=(spec,), api=ApiSettings(keys={}))
     assert gateway_settings(bare, environ={}).keys == {}  # type: ignore[arg-type]  # nothing resolves: left out
     assert gateway_settings(bare, environ={"NOT_SET_HERE": "sk-env"}).keys == {"cc": "sk-env"}  # type: ignore[arg-type]
 
@@ -326,3 +329,64 @@ command = "sh -c 'exec sleep 600'"
     finally:
         env.cli("down", "--force")
     wait_until(lambda: not (env.state_dir / URL_FILE).exists(), message="the gateway gone with the supervisor")
+
+
+def test_a_claude_agent_started_alone_starts_the_supervisor_and_its_gateway_first(env: Env) -> None:
+    """A start of claude agents alone (`up --no-serve`, the TUI's start) needs the gateway too: the supervisor
+    comes first, then the agent, with the gateway's URL and its token."""
+    key_file = env.root / "key"
+    key_file.write_text(API_KEY + "\n")
+    env.write_config(f'''
+[api.keys.default]
+key = "file:{key_file}"
+
+[api.gateway]
+enabled = true
+
+[[agents]]
+name = "cc"
+kind = "claude"
+command = "sh -c 'exec sleep 600'"
+''')
+    try:
+        result = env.cli("up", "--no-serve", "cc")
+        assert result.returncode == 0, result.stderr
+        url = (env.state_dir / URL_FILE).read_text().strip()
+        shown = env.tmux("show-environment", "-t", "cc").stdout
+        assert f"ANTHROPIC_BASE_URL={url}" in shown and API_KEY not in shown
+    finally:
+        env.cli("down", "--force")
+
+
+def test_without_its_gateway_a_claude_agent_is_not_started_with_the_key(env: Env) -> None:
+    """Enabled but not running (the supervisor's start is not this fleet's: here the Fleet is used alone):
+    the start is refused in one line, naming what to do, and no session is made."""
+    env.write_config('''
+[api.gateway]
+enabled = true
+
+[[agents]]
+name = "cc"
+kind = "claude"
+command = "sh -c 'exec sleep 600'"
+secrets = { ANTHROPIC_API_KEY = "env:HOME" }
+''')
+    fleet = env.fleet()
+    with pytest.raises(AgentmuxError, match=r"cc: \[api.gateway\] is enabled but no gateway runs") as raised:
+        fleet.start("cc")
+    assert_one_line(str(raised.value))
+    assert fleet.pane("cc") is None
+
+
+@pytest.mark.parametrize("cut", range(1, 60, 3))
+def test_usage_is_read_from_events_cut_anywhere(cut: int) -> None:
+    """A chunk boundary may fall inside the word "usage" or the line that holds it."""
+    delta = b'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":17}}\n\n'
+    start = (b'event: message_start\ndata: {"type":"message_start","message":{"usage":'
+             b'{"input_tokens":5,"cache_read_input_tokens":3}}}\n\n')
+    stream = b"event: ping\ndata: {}\n\n" + start + delta
+    for at in range(1, len(stream)):
+        reader = SseUsage()
+        for part in (stream[:at], stream[at:at + cut], stream[at + cut:]):
+            reader.feed(part)
+        assert reader.found == {"input_tokens": 5, "cache_read_input_tokens": 3, "output_tokens": 17}, at

@@ -165,11 +165,16 @@ class Fleet:
         self._redactors[name] = (pane.pane_id, redactor)
         return redactor
 
-    def agent_env(self, spec: AgentSpec) -> dict[str, str]:
-        """The agent's session environment: its env, its secrets, and where agentmux is."""
+    def agent_env(self, spec: AgentSpec, *, session: bool = True) -> dict[str, str]:
+        """The agent's session environment: its env, its secrets, and where agentmux is. For a session
+        (`session`), a claude agent is refused while `[api.gateway]` is enabled and no gateway runs."""
         env = dict(spec.env)
         secrets = dict(spec.secrets)
         gateway = claude_gateway_env(self.config.settings.state_dir, spec.name) if spec.kind == "claude" else None
+        if session and gateway is None and spec.kind == "claude" and self.config.api.gateway.enabled:
+            raise AgentmuxError(f"{spec.name}: [api.gateway] is enabled but no gateway runs, and the agent would get "
+                                "the real API key: `agentmux up` starts the supervisor, which runs it (or set "
+                                "enabled = false)")
         if gateway is not None:  # the gateway holds the real key: the agent has only its own token
             for name in GATEWAY_REPLACES:
                 env.pop(name, None)
@@ -426,7 +431,7 @@ class Fleet:
         if not self.store.take_cleanup(spec.name) or not spec.cleanup:
             return failures
         try:
-            agent_env = self.agent_env(spec)
+            agent_env = self.agent_env(spec, session=False)
         except AgentmuxError:
             # run by a process without the secret's source (the supervisor): the values the session holds
             pane = self.pane(spec.name)
@@ -434,7 +439,7 @@ class Fleet:
             missing = sorted(set(spec.secrets) - set(held))
             if missing:
                 return [f"cleanup not run: secret {', '.join(missing)} cannot be resolved here"]
-            agent_env = {**self.agent_env(replace(spec, secrets={})), **held}
+            agent_env = {**self.agent_env(replace(spec, secrets={}), session=False), **held}
         env = {**self.tmux.client_env, **agent_env}  # as in its session: no other agent's variables
         mask = Redactor({name: agent_env[name] for name in spec.secrets})
         for command in spec.cleanup:

@@ -85,17 +85,15 @@ class GatewayConfig:
 
 def gateway_enabled(config: Config) -> bool:
     """Does `[api.gateway] enabled` say the supervisor runs the gateway?"""
-    return bool(getattr(getattr(getattr(config, "api", None), "gateway", None), "enabled", False))
+    return config.api.gateway.enabled
 
 
 def key_candidates(config: Config, spec: AgentSpec) -> list[tuple[str, str]]:
     """(what it is, its secret reference) of each place an agent's real key may come from, in order."""
-    named: Mapping[str, Any] = getattr(getattr(config, "api", None), "keys", None) or {}
     candidates: list[tuple[str, str]] = []
-    key_name = getattr(spec, "api_key", None) or "default"
-    if key_name in named:
-        entry = named[key_name]
-        candidates.append((f"api.keys.{key_name}", entry if isinstance(entry, str) else getattr(entry, "key", "")))
+    key_name = spec.api_key or "default"
+    if key_name in config.api.keys:
+        candidates.append((f"api.keys.{key_name}", config.api.keys[key_name].key))
     if "ANTHROPIC_API_KEY" in spec.secrets:
         candidates.append(("ANTHROPIC_API_KEY", spec.secrets["ANTHROPIC_API_KEY"]))
     candidates.append(("ANTHROPIC_API_KEY", "env:ANTHROPIC_API_KEY"))
@@ -120,8 +118,6 @@ def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -
     the agent's secret ANTHROPIC_API_KEY (a reference, `env:` or `file:`), the gateway's own ANTHROPIC_API_KEY.
     An agent with none is left out (its token is refused) and logged."""
     environ = os.environ if environ is None else environ
-    api = getattr(config, "api", None)
-    gateway = getattr(api, "gateway", None)
     keys: dict[str, str] = {}
     for spec in config.agents:
         if spec.kind != "claude":
@@ -137,9 +133,9 @@ def gateway_settings(config: Config, environ: Mapping[str, str] | None = None) -
         else:
             log.warning("gateway: no API key for %s: %s", spec.name, "; ".join(problems))
     return GatewayConfig(
-        upstream=str(getattr(api, "upstream", None) or DEFAULT_UPSTREAM),
-        port=int(getattr(gateway, "port", None) or DEFAULT_PORT),
-        timeout=float(getattr(gateway, "timeout", None) or DEFAULT_TIMEOUT),
+        upstream=config.api.upstream or DEFAULT_UPSTREAM,
+        port=config.api.gateway.port,
+        timeout=config.api.gateway.timeout,
         keys=keys,
         enabled=gateway_enabled(config),
     )
@@ -292,7 +288,12 @@ class SseUsage:
         self.found: dict[str, int] = {}
 
     def feed(self, chunk: bytes) -> None:
-        if b"usage" not in chunk and not self.partial:
+        if b"usage" not in chunk and (not self.partial or b"\n" not in chunk):
+            # nothing to parse yet: keep only the unfinished line (a usage event may be cut anywhere)
+            cut = chunk.rfind(b"\n")
+            self.partial = chunk[cut + 1:] if cut >= 0 else self.partial + chunk
+            if len(self.partial) > 1 << 20:
+                self.partial = b""
             return
         data = self.partial + chunk
         lines = data.split(b"\n")
