@@ -780,8 +780,11 @@ class Store:
                        (session, pane_id, pid, name))
 
     def delete_agent(self, name: str) -> None:
+        """The agent's row and its api conversation (`rm`: an agent added again by that name starts afresh);
+        its usage rows stay, for `agentmux usage`."""
         with self.transaction() as db:
             db.execute("DELETE FROM agents WHERE name = ?", (name,))
+            db.execute("DELETE FROM api_messages WHERE agent = ?", (name,))
 
     def state_history(self, name: str) -> list[StateChange]:
         rows = self.db.execute(

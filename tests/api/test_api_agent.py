@@ -241,6 +241,8 @@ def test_ctrl_c_stops_a_reply_a_block_is_one_prompt_and_ctrl_d_quits(
     ('kind = "api"', "agents[0] (x).model: is required for kind 'api'"),
     ('kind = "api"\nmodel = "m"\ntemperature = 1.5', "temperature: must be from 0 to 1"),
     ('kind = "api"\nmodel = "m"\nmax_tokens = 0', "max_tokens: must be between 1 and"),
+    ('kind = "api"\nmodel = "m"\nhistory_tokens = 10', "history_tokens: must be between 1000 and"),
+    ('command = "true"\nhistory_tokens = 5000', "history_tokens: is for kind 'api' only"),
     ('command = "true"\nsystem = "hi"', "system: is for kind 'api' only"),
     ('command = "true"\nmodel = "m"', "model: is for kind 'claude' only"),
 ])
@@ -256,6 +258,25 @@ def test_the_api_keys_load(env: Env) -> None:
     spec = env.load().agent("x")
     assert (spec.model, spec.system, spec.max_tokens, spec.temperature) == ("m", "s", 9, 0.0)
     assert spec.to_toml()["max_tokens"] == 9 and spec.to_toml()["temperature"] == 0.0
+    assert spec.history_tokens == 100_000 and "history_tokens" not in spec.to_toml()
+    env.write_config('[[agents]]\nname = "x"\nkind = "api"\nmodel = "m"\nhistory_tokens = 5000\n')
+    spec = env.load().agent("x")
+    assert spec.history_tokens == 5000 and spec.to_toml()["history_tokens"] == 5000
+
+
+def test_rm_forgets_the_conversation_and_keeps_the_usage(env: Env) -> None:
+    from agentmux.api.history import History
+    from agentmux.api.ledger import Ledger
+
+    env.write_config('[[agents]]\nname = "x"\nkind = "api"\nmodel = "m"\n\n'
+                     '[[agents]]\nname = "y"\nkind = "api"\nmodel = "m"\n')
+    fleet = env.fleet()
+    for name in ("x", "y"):
+        History(fleet.store, name).append("user", [{"type": "text", "text": f"to {name}"}])
+    Ledger(fleet.store).record(agent="x", key="default", model="m", input=3, output=4)
+    assert env.cli("rm", "x").returncode == 0
+    assert History(fleet.store, "x").count() == 0 and History(fleet.store, "y").count() == 1
+    assert [usage.name for usage in Ledger(fleet.store).summary()] == ["x"]
 
 
 def test_a_429_says_its_retry_after_and_the_limiter_seam_is_send(
@@ -282,3 +303,22 @@ def test_a_429_says_its_retry_after_and_the_limiter_seam_is_send(
         assert "".join(seen) == "echo: hi" and message.usage.output_tokens == 7
     finally:
         store.close()
+
+
+def test_a_pasted_block_is_one_prompt_and_waits_for_enter(env: Env, fake: ApiFake,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paste into the pane (tmux brackets it, as a terminal does, since the agent's readline asks for it) is one
+    prompt holding its newlines, sent at Enter, not one prompt per line."""
+    api_config(env, monkeypatch, fake.url)
+    up(env)
+    env.tmux("set-buffer", "first pasted line\nsecond pasted line\nthird")
+    env.tmux("paste-buffer", "-p", "-t", "asker")
+    wait_until(lambda: "third" in env.screen("asker"), message="the paste shown")
+    assert fake.requests == []  # nothing sent before Enter
+    keys(env, "Enter")
+    wait_until(lambda: len(fake.requests) == 1 and at_prompt(env), timeout=20, message="the paste's reply")
+    assert texts(fake.requests[0]) == [("user", "first pasted line\nsecond pasted line\nthird")]
+    keys(env, "Up")  # the arrow keys bring back earlier prompts
+    keys(env, "Enter")
+    wait_until(lambda: len(fake.requests) == 2 and at_prompt(env), timeout=20, message="the prompt again")
+    assert texts(fake.requests[1])[-1] == ("user", "first pasted line\nsecond pasted line\nthird")

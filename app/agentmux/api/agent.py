@@ -2,7 +2,9 @@
 conversation to the Messages API with the official `anthropic` SDK, streams the reply to the pane, and keeps both
 messages in the store (api/history.py), so a restart goes on with the conversation.
 
-Input: one line is one prompt; a lone `<<` line begins a block, and every line up to a lone `.` is one prompt.
+Input: one line is one prompt; a pasted block is one prompt (GNU readline's bracketed paste, when the pane is a
+terminal: the block waits, editable, for Enter); a lone `<<` line begins a block, and every line up to a lone `.`
+is one prompt.
 A queued task of several lines arrives as a file (the line `. PATH`, PATH a task file of agentmux's own under
 STATE_DIR/run/tasks), so the pane shows one line for it.
 In-pane commands: `/clear`, `/export FILE` (JSON), `/history`. Ctrl-C stops a reply, Ctrl-D quits.
@@ -41,11 +43,10 @@ from agentmux.api.ledger import Ledger
 from agentmux.api.limiter import Limiter, Permit, limits_of
 from agentmux.api.prices import configured
 from agentmux.config import AgentSpec
+from agentmux.config.model import HISTORY_TOKENS
 from agentmux.errors import AgentmuxError
 from agentmux.store import Store
 
-HISTORY_BUDGET = 100_000
-"""Tokens of conversation sent with a request at most: the oldest exchanges beyond it are dropped first."""
 RETRIES = 2
 """Further attempts after a transient failure (429, 5xx, no connection)."""
 RETRY_WAIT_MAX = 60.0
@@ -54,6 +55,26 @@ BLOCK_PROMPT = "... "
 """Shown for each further line of a block."""
 TASK_FILE_RE = re.compile(r"task-\d+\.sh")
 """The name of a file the dispatcher writes a task's text to (queue/dispatch.py)."""
+
+
+READLINE = False
+"""Whether prompts are read with GNU readline (`use_readline`)."""
+
+
+def use_readline() -> bool:
+    """Read prompts with GNU readline when the pane is a terminal: line editing, the arrow keys' history, and
+    bracketed paste, so a pasted block arrives whole rather than as one prompt per line. Tab inserts a tab."""
+    global READLINE
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    try:
+        import readline
+    except ImportError:  # a Python built without it: plain lines (`<<` ... `.` for a block)
+        return False
+    readline.parse_and_bind("tab: tab-insert")
+    readline.parse_and_bind("set enable-bracketed-paste on")
+    READLINE = True
+    return True
 
 
 def _write(text: str) -> None:
@@ -196,7 +217,7 @@ class ApiAgent:
     """One api agent's loop: prompt, request, reply, history."""
 
     def __init__(self, spec: AgentSpec, history: History, client: anthropic.Anthropic,
-                 budget: int = HISTORY_BUDGET, tasks: Path | None = None, meter: Meter | None = None) -> None:
+                 budget: int = HISTORY_TOKENS, tasks: Path | None = None, meter: Meter | None = None) -> None:
         self.tasks = tasks
         """Where the dispatcher writes a task's text (STATE_DIR/run/tasks): a line `. PATH` there is a task."""
         self.spec = spec
@@ -217,7 +238,15 @@ class ApiAgent:
 
     @staticmethod
     def _line(prompt: str) -> str:
-        """Show `prompt` and read one line (without its end); EOFError at Ctrl-D."""
+        """Show `prompt` and read one line (without its end); EOFError at Ctrl-D. In a terminal the line is
+        read by GNU readline (`use_readline`): editable, with the session's earlier prompts on the arrow keys,
+        and a pasted block is one line that holds its newlines."""
+        if READLINE:
+            try:
+                return input(prompt).rstrip("\r\n")
+            except EOFError:
+                _write("\n")
+                raise
         _write(prompt)
         line = sys.stdin.readline()
         if not line:
@@ -226,8 +255,10 @@ class ApiAgent:
         return line.rstrip("\r\n")
 
     def read_prompt(self) -> str:
-        """The next prompt: a line, or the lines of a block (`<<` ... `.`). EOFError at Ctrl-D."""
+        """The next prompt: a line, a pasted block, or the lines of a block (`<<` ... `.`). EOFError at Ctrl-D."""
         line = self._line(API_PROMPT)
+        if "\n" in line:  # pasted: one prompt as it is
+            return line
         task = self.task_file(line)
         if task is not None:
             return task
@@ -356,8 +387,8 @@ class ApiAgent:
     def run(self) -> None:
         count = self.history.count()
         kept = f", {count} messages of history" if count else ""
-        print(f"api agent {self.spec.name} ({self.spec.model}{kept}): type a prompt; {API_BLOCK_START} begins a "
-              f"block up to a lone {API_BLOCK_END}; /clear /history /export FILE; Ctrl-D quits", flush=True)
+        print(f"api agent {self.spec.name} ({self.spec.model}{kept}): type or paste a prompt; {API_BLOCK_START} "
+              f"begins a block up to a lone {API_BLOCK_END}; /clear /history /export FILE; Ctrl-D quits", flush=True)
         while True:
             try:
                 prompt = self.read_prompt()
@@ -377,6 +408,7 @@ def main(name: str, config_path: str | os.PathLike[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="replace")
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    use_readline()
     loaded = config_module.load(config_path, check_dirs=False)
     spec = loaded.agent(name)
     if spec.kind != "api":
@@ -390,7 +422,7 @@ def main(name: str, config_path: str | os.PathLike[str] | None = None) -> int:
         tasks = loaded.settings.state_dir / "run" / "tasks"
         meter = Meter(spec, Limiter(store, loaded.settings.state_dir, limits_of(loaded.api)),
                       Ledger(store, configured(loaded.api)))
-        ApiAgent(spec, History(store, name), client, tasks=tasks, meter=meter).run()
+        ApiAgent(spec, History(store, name), client, budget=spec.history_tokens, tasks=tasks, meter=meter).run()
     except (EOFError, KeyboardInterrupt):
         pass
     except BrokenPipeError:

@@ -108,10 +108,14 @@ class LogSettings:
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions")
 """Claude Code 2.1's `--permission-mode` choices."""
 CLAUDE_ONLY_KEYS = ("model", "permission_mode", "resume", "approve")
-API_ONLY_KEYS = ("system", "max_tokens", "temperature")
+API_ONLY_KEYS = ("system", "max_tokens", "temperature", "history_tokens")
 """Keys of kind api only (its `model` too: CLAUDE_ONLY_KEYS less model are claude's alone)."""
 MAX_TOKENS_LIMIT = 1_000_000
 """The largest `max_tokens` an api agent may ask for per reply (anything larger is a typo)."""
+HISTORY_TOKENS = 100_000
+"""An api agent's conversation is trimmed to about this many tokens before each request (its oldest whole
+exchanges dropped), unless its `history_tokens` says otherwise."""
+HISTORY_TOKENS_LIMIT = (1_000, 2_000_000)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,8 @@ class AgentSpec:
     """kind api: the most tokens of one reply."""
     temperature: float | None = None
     """kind api: the sampling temperature (0 to 1); None: the API's default."""
+    history_tokens: int = HISTORY_TOKENS
+    """kind api: the conversation sent is trimmed to about this many tokens (oldest whole exchanges first)."""
 
     def to_toml(self) -> dict[str, Any]:
         """The table written to the config file: only what differs from the defaults."""
@@ -199,6 +205,8 @@ class AgentSpec:
                 table[key] = getattr(self, key)
         if self.max_tokens != 1024:
             table["max_tokens"] = self.max_tokens
+        if self.history_tokens != HISTORY_TOKENS:
+            table["history_tokens"] = self.history_tokens
         if not self.resume:
             table["resume"] = False
         if self.approve is not None:

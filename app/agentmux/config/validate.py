@@ -24,6 +24,8 @@ from agentmux.config.model import (
     CLAUDE_ONLY_KEYS,
     DEFAULT_UPSTREAM,
     ENV_NAME_RE,
+    HISTORY_TOKENS,
+    HISTORY_TOKENS_LIMIT,
     LOG_LEVELS,
     MAX_ARG,
     MAX_LOG_LINES,
@@ -308,6 +310,7 @@ AGENT_KEYS: dict[str, Check] = {
     "system": _is_text,
     "max_tokens": _is_int_between(1, MAX_TOKENS_LIMIT),
     "temperature": _is_fraction,
+    "history_tokens": _is_int_between(*HISTORY_TOKENS_LIMIT),
 }
 
 
@@ -682,6 +685,7 @@ class _Validator:
             system=table.get("system"),
             max_tokens=table.get("max_tokens", 1024),
             temperature=float(table["temperature"]) if "temperature" in table else None,
+            history_tokens=table.get("history_tokens", HISTORY_TOKENS),
         )
         kind_problem = KIND_RULES[kind].problem(spec)
         if kind_problem is not None:
