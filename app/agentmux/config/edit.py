@@ -293,6 +293,7 @@ kind = "demo"
 # system = "You are terse."             # the system prompt
 # max_tokens = 1024                     # the most tokens of one reply
 # temperature = 0.2                     # 0 to 1 (default: the API's)
+# history_tokens = 100000              # the conversation sent is trimmed to this
 # secrets = { ANTHROPIC_API_KEY = "env:ANTHROPIC_API_KEY" }
 '''
 
