@@ -27,7 +27,7 @@ from agentmux.config import LogSettings
 from agentmux.errors import AgentmuxError
 from agentmux.logs.model import LogEntry, Severity, Stream
 from agentmux.logs.query import LogQuery
-from agentmux.store import immediate, while_locked
+from agentmux.store import immediate, split_sql, while_locked
 
 SCHEMA = """
 CREATE TABLE log_agents (
@@ -403,15 +403,3 @@ class LogStore:
             if len(chunk) < SCAN_CHUNK:
                 return
             after = chunk[-1].id
-
-
-def split_sql(script: str) -> list[str]:
-    """The statements of a script (a trigger's body keeps its own semicolons)."""
-    statements, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current).strip()
-        if text.endswith(";") and sqlite3.complete_statement(text):
-            statements.append(text)
-            current = []
-    return statements

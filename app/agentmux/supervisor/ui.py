@@ -4,7 +4,9 @@ Plain Python (no Textual): the supervisor's thread hands it each look (`consume`
 what is new (`take`). If the UI falls behind it gets the newest screen of each agent, never a backlog. It
 also says which agents the UI needs captured (tiles on screen, the focused one; others every few seconds)
 and reads the queue panel's tasks for what the panel shows (one agent's, or every agent's), and the coordination
-summary (locks, barriers, messages... `coord/summary.py`) for the tiles' badges and the coordination view.
+summary (locks, barriers, messages... `coord/summary.py`) for the tiles' badges and the coordination view,
+and the API usage summary (`api/summary.py`: cost and tokens per agent, who waits for a permit) for the tiles'
+usage badges and the usage view.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from types import MappingProxyType
 
 from agentmux.agents.observer import AgentStatus
 from agentmux.agents.state import Detected
+from agentmux.api.summary import UsageSummary, read_usage, utc_day
 from agentmux.config import Config
 from agentmux.coord.summary import CoordSummary, read_summary
 from agentmux.logs.feed import LogFeed
@@ -33,6 +36,8 @@ PENDING_LOGS = 20000
 COORD_EVERY = 1.0
 """Seconds between reads of the coordination summary while the store does not change: leases end, and a hold
 ends with its agent's run (which this process's own writes record: SQLite's data_version misses those)."""
+USAGE_EVERY = 2.0
+"""The most often the usage summary is read (when the store changed; a wait counts up on the UI's own clock)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class UiUpdate:
     """Log entries stored since the UI last looked, oldest first (the newest `PENDING_LOGS` when it fell behind)."""
     coord: CoordSummary | None = None
     """The coordination summary, when it changed since the UI last looked (else None)."""
+    usage: UsageSummary | None = None
+    """The API usage summary, when it changed since the UI last looked (else None)."""
 
 
 class UiBuffer:
@@ -105,6 +112,10 @@ class UiBuffer:
         self._coord_seen: tuple[int, float] | None = None
         """The store's data_version and the time at the last read of the coordination summary."""
         self._coord_problem: str | None = None
+        self._usage: UsageSummary | None = None
+        self._usage_seen: tuple[int, float] | None = None
+        """The store's data_version and the time at the last read of the usage summary."""
+        self._usage_problem: str | None = None
 
     # --- the supervisor's side ---------------------------------------------------------------------------
 
@@ -162,7 +173,10 @@ class UiBuffer:
             coord = self._coord_summary(look.at, pending.problems)
             if coord is not None:
                 pending.coord = coord
-            news = news or coord is not None or len(pending.problems) > said
+            usage = self._usage_summary(look.at, pending.problems)
+            if usage is not None:
+                pending.usage = usage
+            news = news or coord is not None or usage is not None or len(pending.problems) > said
         if news and self.on_news is not None:
             self.on_news()
 
@@ -202,6 +216,35 @@ class UiBuffer:
             return None
         self._coord = summary
         return summary
+
+    def _usage_summary(self, now: float, problems: list[str]) -> UsageSummary | None:
+        """The usage summary read again when the store changed (at most every USAGE_EVERY seconds) or the UTC
+        day did; returned only when it reads differently from the last one."""
+        try:
+            version = int(self.store.db.execute("PRAGMA data_version").fetchone()[0])
+            seen, last = self._usage_seen, self._usage
+            if seen is not None and 0 <= now - seen[1] < USAGE_EVERY:
+                return None
+            if seen is not None and version == seen[0] and last is not None and last.day == utc_day(now):
+                return None
+            self._usage_seen = (version, now)
+            summary = read_usage(self.store.db, now)
+        except sqlite3.Error as exc:
+            problem = f"cannot read the API usage: {exc}"
+            if problem != self._usage_problem:
+                self._usage_problem = problem
+                problems.append(problem)
+            return None
+        self._usage_problem = None
+        if summary == last:
+            return None
+        self._usage = summary
+        return summary
+
+    @property
+    def usage(self) -> UsageSummary | None:
+        """The last usage summary read (None before the first look)."""
+        return self._usage
 
     @property
     def coord(self) -> CoordSummary | None:
