@@ -23,6 +23,7 @@ from textual.widgets import Input
 from agentmux import ansi
 from agentmux.agents import answers
 from agentmux.agents.observer import AgentStatus
+from agentmux.api.summary import Totals, UsageSummary, Waiting, utc_day
 from agentmux.config import AgentSpec, Config, Settings
 from agentmux.coord.summary import (
     BarrierView,
@@ -452,6 +453,43 @@ def claude_config() -> Config:
     return Config(path=CONFIG_PATH, settings=_settings(), agents=agents)
 
 
+def usage_config() -> Config:
+    """The claude fleet through the gateway, with budgets on two of its agents."""
+    budgets = {"api": 5.0, "docs": 2.0}
+    agents = tuple(AgentSpec(name=s.name, kind="claude", command="claude", cwd=PROJECT, budget=budgets.get(s.name))
+                   for s in CLAUDE_STATUSES)
+    return Config(path=CONFIG_PATH, settings=_settings(), agents=agents)
+
+
+def _usage(requests: int, errors: int, input: int, output: int, cache_write: int, cache_read: int,
+           cost: float) -> Totals:
+    return Totals(requests, errors, input, output, cache_write, cache_read, cost)
+
+
+USAGE_SUMMARY = UsageSummary(
+    rows=(
+        ("api", "claude-haiku-4-5", (_usage(31, 0, 41_200, 6_100, 0, 120_000, 0.084),
+                                     _usage(122, 0, 160_300, 22_900, 0, 480_000, 0.323),
+                                     _usage(122, 0, 160_300, 22_900, 0, 480_000, 0.323))),
+        ("api", "claude-sonnet-4-5", (_usage(58, 1, 210_400, 38_700, 52_000, 1_840_000, 1.939),
+                                      _usage(140, 3, 420_000, 81_200, 110_000, 3_500_000, 3.899),
+                                      _usage(140, 3, 420_000, 81_200, 110_000, 3_500_000, 3.899))),
+        ("docs", "claude-sonnet-4-5", (_usage(12, 4, 30_100, 4_800, 8_000, 90_000, 0.219),
+                                       _usage(80, 6, 240_500, 40_100, 60_000, 900_000, 1.814),
+                                       _usage(97, 7, 290_000, 47_600, 70_000, 1_010_000, 2.141))),
+        ("reviewer", "claude-opus-4-5", (_usage(9, 0, 22_000, 9_400, 4_000, 310_000, 0.545),
+                                         _usage(9, 0, 22_000, 9_400, 4_000, 310_000, 0.545),
+                                         _usage(9, 0, 22_000, 9_400, 4_000, 310_000, 0.545))),
+        ("web", "claude-sonnet-4-5", (_usage(0, 0, 0, 0, 0, 0, 0.0),
+                                      _usage(17, 0, 48_000, 7_700, 9_000, 150_000, 0.302),
+                                      _usage(17, 0, 48_000, 7_700, 9_000, 150_000, 0.302))),
+    ),
+    waiting=(Waiting("docs", "default", FIXED_TIME - 14), Waiting("web", "default", FIXED_TIME - 3)),
+    day=utc_day(FIXED_TIME),
+)
+"""What the usage view and the tiles' cost badges show for the claude fleet: fixed, as read_usage would give it."""
+
+
 def read_question(name: str, asks: str) -> Question:
     """What the picker would read from the agent's pane: its fixed screen, through the real parsers."""
     screen = ansi.plain(CLAUDE_SCREENS[name])
@@ -671,6 +709,22 @@ async def show_coord(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def show_usage_badges(pilot: Pilot[None]) -> None:
+    """The claude fleet through the gateway: each tile's cost in its bottom edge (against its budget: api near
+    it, docs over it), and `◷ api 14s` on those waiting for a permit of the shared limiter."""
+    await show_claude(pilot)
+    pilot.app.dashboard.apply(UiUpdate(usage=USAGE_SUMMARY))  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
+async def show_usage(pilot: Pilot[None]) -> None:
+    """U over the claude fleet: today's requests, tokens and cost per agent and per model, and who waits."""
+    await show_usage_badges(pilot)
+    await pilot.press("U")
+    await pilot.pause()
+    await pilot.pause()
+
+
 async def show_empty(pilot: Pilot[None]) -> None:
     """First run: the mirror reports no agents at all."""
     pilot.app.dashboard.apply(UiUpdate(statuses=[]))  # type: ignore[attr-defined]
@@ -700,5 +754,7 @@ SCENES: dict[str, tuple[Callable[[], Config], Scene]] = {
     "first-run": (empty_config, show_empty),
     "coord-badges": (fleet_config, show_coord_badges),
     "coord": (fleet_config, show_coord),
+    "usage-badges": (usage_config, show_usage_badges),
+    "usage": (usage_config, show_usage),
 }
 """Every picture by name: the config the app starts with and what the user does before it is taken."""

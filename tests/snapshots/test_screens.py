@@ -103,3 +103,15 @@ def test_coordination_view(snap_compare: SnapCompare) -> None:
     """C: locks with holders, tokens, leases left and who waits; reservations; barriers open and lately ended;
     the newest messages with who has not read them; shared keys."""
     assert snap_scene(snap_compare, "coord")
+
+
+def test_dashboard_with_usage_badges(snap_compare: SnapCompare) -> None:
+    """Tiles say what their agents cost (against a budget: yellow near it, red when spent) and ◷ api while they
+    wait for a permit of the shared limiter (in the bottom edge); the top bar says today's cost."""
+    assert snap_scene(snap_compare, "usage-badges")
+
+
+def test_usage_view(snap_compare: SnapCompare) -> None:
+    """U: today's requests, errors, tokens by kind and cost per agent (with its budget) and per model; who waits
+    for the API and for how long."""
+    assert snap_scene(snap_compare, "usage")

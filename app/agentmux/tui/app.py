@@ -182,8 +182,13 @@ class AgentmuxApp(App[None]):
         from agentmux.tui.screens.coord import CoordScreen
         from agentmux.tui.screens.logs import LogsScreen
         from agentmux.tui.screens.tasks import TaskScreen
+        from agentmux.tui.screens.usage import UsageScreen
         from agentmux.tui.screens.zoom import ZoomScreen
 
+        if update.usage is not None:
+            for shown in self.screen_stack:
+                if isinstance(shown, UsageScreen):
+                    shown.show(update.usage)
         if update.coord is not None:
             for shown in self.screen_stack:  # under a screen it opened too: it is up to date when shown again
                 if isinstance(shown, CoordScreen):
@@ -489,6 +494,13 @@ class AgentmuxApp(App[None]):
 
         self.push_screen(CoordScreen(self.coord_summary()))
 
+    def open_usage(self) -> None:
+        """The API usage view, live from the supervisor's summaries."""
+        from agentmux.tui.screens.usage import UsageScreen
+
+        dashboard = self.dashboard
+        self.push_screen(UsageScreen(dashboard.usage if dashboard is not None else None))
+
     def show_tile(self, name: str) -> None:
         """Back to the dashboard (closing the screens over it) with the agent's tile focused."""
         dashboard = self.dashboard
@@ -530,6 +542,7 @@ class AgentmuxApp(App[None]):
         from agentmux.tui.screens.dialogs import HelpScreen
         from agentmux.tui.screens.logs import LogsScreen
         from agentmux.tui.screens.tasks import TaskScreen
+        from agentmux.tui.screens.usage import UsageScreen
         from agentmux.tui.screens.zoom import ZoomScreen
         from agentmux.tui.widgets.panels import LogPanel
         from agentmux.tui.widgets.queue import QueuePanel
@@ -544,6 +557,7 @@ class AgentmuxApp(App[None]):
             ("Log viewer (L)", bindings(LogsScreen.BINDINGS)),
             ("Task view", bindings(TaskScreen.BINDINGS)),
             ("Coordination (C)", bindings(CoordScreen.BINDINGS)),
+            ("API usage (U)", bindings(UsageScreen.BINDINGS)),
             ("Zoomed agent", bindings(ZoomScreen.BINDINGS)),
             ("Everywhere", [*bindings(self.BINDINGS), Binding("ctrl+p", "", "Command palette: every action")]),
         ]))

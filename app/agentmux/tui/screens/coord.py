@@ -57,7 +57,7 @@ NAME_WIDTH = 24
 """Owner names are cut beyond this many cells (they may be 128 long): the long columns keep their room."""
 
 
-def _table(*columns: str) -> Table:
+def plain_table(*columns: str) -> Table:
     """A plain table of one-line cells, shortened with an ellipsis. A header ending in `*` (or `**`: twice the
     share) is a long column: the long columns share the room the short ones leave, the short ones are as wide as
     their widest cell (names up to NAME_WIDTH)."""
@@ -82,7 +82,7 @@ def locks_view(summary: CoordSummary, now: float) -> RenderableType:
     waiters on its first row, in the order they will be served."""
     if not summary.locks:
         return _empty(SECTIONS[0][2])
-    table = _table("LOCK", "HOLDER", "MODE", "TOKEN", "LEFT", "WAITING*")
+    table = plain_table("LOCK", "HOLDER", "MODE", "TOKEN", "LEFT", "WAITING*")
     table.columns[5].no_wrap = False  # every waiter is named
     for lock in summary.locks:
         waiting = Text(", ".join(w.owner + (" (shared)" if w.mode == "shared" else "") for w in lock.waiters),
@@ -103,7 +103,7 @@ def reservations_view(summary: CoordSummary, now: float) -> RenderableType:
     if not summary.reservations:
         return _empty(SECTIONS[1][2])
     several = len({item.root for item in summary.reservations}) > 1  # else the title says where
-    table = _table("PATTERN**", "OWNER", "MODE", "LEFT", "REASON*", *(["IN*"] if several else []))
+    table = plain_table("PATTERN**", "OWNER", "MODE", "LEFT", "REASON*", *(["IN*"] if several else []))
     for item in summary.reservations:
         table.add_row(Text(item.pattern, style="bold"), item.owner, Text(item.mode, style=MODE_STYLE[item.mode]),
                       format_left(item.expires_at - now), item.reason,
@@ -115,7 +115,7 @@ def barriers_view(summary: CoordSummary, now: float) -> RenderableType:
     """Name, generation, arrived of parties with their names for an open one; how the last one ended, and when."""
     if not summary.barriers:
         return _empty(SECTIONS[2][2])
-    table = _table("BARRIER", "GEN", "ARRIVED", "WHO / OUTCOME*")
+    table = plain_table("BARRIER", "GEN", "ARRIVED", "WHO / OUTCOME*")
     table.columns[3].no_wrap = False  # everyone arrived is named
     for barrier in summary.barriers:
         if barrier.state == "open":
@@ -140,7 +140,7 @@ def messages_view(summary: CoordSummary) -> RenderableType:
     first."""
     if not summary.messages:
         return _empty(SECTIONS[4][2])
-    table = _table("TIME", "FROM → TO*", "THREAD", "IMPORTANCE", "TEXT**")
+    table = plain_table("TIME", "FROM → TO*", "THREAD", "IMPORTANCE", "TEXT**")
     for item in summary.messages:
         unread = set(item.unread_by)
         route = Text(item.sender, style="bold")
@@ -158,7 +158,7 @@ def messages_view(summary: CoordSummary) -> RenderableType:
 def state_view(summary: CoordSummary, now: float) -> RenderableType:
     if not summary.keys:
         return _empty(SECTIONS[3][2])
-    table = _table("KEY*", "VER", "BY", "AGE", "VALUE**")
+    table = plain_table("KEY*", "VER", "BY", "AGE", "VALUE**")
     for item in summary.keys:
         table.add_row(Text(item.key, style="bold"), str(item.version), item.updated_by,
                       Text(format_age(now - item.updated_at), style="dim"), item.value)
@@ -191,13 +191,15 @@ def titles(summary: CoordSummary | None) -> dict[str, str]:
 class CoordSection(VerticalScroll, can_focus=True):
     """One section: a titled frame around a table that scrolls (↑↓ PgUp PgDn) while it has focus."""
 
-    def __init__(self, key: str, title: str) -> None:
-        super().__init__(id=f"coord-{key}", classes="coord-section")
+    def __init__(self, key: str, title: str, view: str = "coord") -> None:
+        super().__init__(id=f"{view}-{key}", classes="coord-section")
         self.key = key
+        self.view = view
+        """The view it is part of (its ids start with it): the usage view has sections of this kind too."""
         self.border_title = title
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("reading…", style="dim"), id=f"coord-{self.key}-body", classes="coord-body")
+        yield Static(Text("reading…", style="dim"), id=f"{self.view}-{self.key}-body", classes="coord-body")
 
     def show(self, title: str, body: RenderableType) -> None:
         self.border_title = title

@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from agentmux.agents.observer import AgentStatus
 from agentmux.ansi import visible_lines
+from agentmux.api.summary import UsageSummary, money
 from agentmux.coord.summary import CoordSummary
 from agentmux.state import AgentState
 from agentmux.supervisor.ui import QueueView, UiUpdate
@@ -19,7 +20,7 @@ from agentmux.tui.handle import app_of
 from agentmux.tui.widgets.grid import AgentGrid
 from agentmux.tui.widgets.panels import LogPanel, LogTail
 from agentmux.tui.widgets.queue import QueuePanel, TaskList
-from agentmux.tui.widgets.tile import ATTENTION, AgentTile
+from agentmux.tui.widgets.tile import ATTENTION, AgentTile, TileUsage
 
 EMPTY_TEXT = """[b]No agents yet.[/b]
 
@@ -43,6 +44,16 @@ def coordination_line(summary: CoordSummary | None) -> str:
     return " · ".join(part for part in said if part)
 
 
+def usage_line(summary: UsageSummary | None) -> str:
+    """`$3.21 today · 2 wait for the API`: the top bar's word on API usage (empty when no agent used the API)."""
+    if summary is None or not summary.rows and not summary.waiting:
+        return ""
+    said = [f"{money(summary.total(0).cost)} today" if summary.rows else "",
+            f"{len(summary.waiting)} {'waits' if len(summary.waiting) == 1 else 'wait'} for the API"
+            if summary.waiting else ""]
+    return " · ".join(part for part in said if part)
+
+
 class DashboardScreen(Screen[None]):
     """The screen people live in."""
 
@@ -61,6 +72,7 @@ class DashboardScreen(Screen[None]):
         Binding("e", "add_task", "Queue task"),
         Binding("L", "open_logs", "Logs"),
         Binding("C", "open_coord", "Coordination", show=False),
+        Binding("U", "open_usage", "API usage", show=False),
         Binding("tab", "focus_queue", "Queue panel"),
         Binding("plus", "add_agent", "Add", key_display="+"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -95,6 +107,8 @@ class DashboardScreen(Screen[None]):
         self.queue: QueueView | None = None
         self.coord: CoordSummary | None = None
         """The last coordination summary (locks, barriers, messages...): the tiles' badges and the view's start."""
+        self.usage: UsageSummary | None = None
+        """The last API usage summary: the tiles' cost and wait badges, the top bar's word and the view's start."""
         self._last_agent: str | None = None
         """The agent of the tile focused last: the queue panel's (and the keys') agent while the panel has focus."""
         self._topbar = ""
@@ -140,6 +154,8 @@ class DashboardScreen(Screen[None]):
             self.show_queue(update.queue)
         if update.coord is not None:
             self.show_coord(update.coord)
+        if update.usage is not None or update.config is not None and self.usage is not None:
+            self.show_usage(update.usage or self.usage)  # a budget may have changed with the config
         self.update_topbar()
 
     def show_queue(self, view: QueueView) -> None:
@@ -154,6 +170,17 @@ class DashboardScreen(Screen[None]):
         self.coord = summary
         for tile in self.grid.tiles:
             tile.show_coord(summary.of(tile.agent))
+
+    def show_usage(self, summary: UsageSummary | None) -> None:
+        """A new usage summary: each tile's cost (against its budget) and wait for a permit."""
+        if summary is None:
+            return
+        self.usage = summary
+        budgets = {spec.name: spec.budget for spec in app_of(self).config.agents}
+        for tile in self.grid.tiles:
+            waiting = summary.waits(tile.agent)
+            tile.show_usage(TileUsage(cost=summary.of(tile.agent)[2].cost, budget=budgets.get(tile.agent),
+                                      waiting_since=None if waiting is None else waiting.since))
 
     def sync_tiles(self, statuses: list[AgentStatus]) -> None:
         """One tile per agent, in the order of the statuses; each shows its status."""
@@ -172,6 +199,7 @@ class DashboardScreen(Screen[None]):
                     self.show_queue(self.queue)
                 if self.coord is not None:
                     self.show_coord(self.coord)
+                self.show_usage(self.usage)
             grid.call_after_refresh(self._order_and_reflow, names, focused)
             app_of(self).settle_memory_soon()
         for status in statuses:
@@ -223,6 +251,9 @@ class DashboardScreen(Screen[None]):
         coord = coordination_line(self.coord)
         if coord:
             bar.append(f" · {coord} (C)", style="dim")
+        usage = usage_line(self.usage)
+        if usage:
+            bar.append(f" · {usage} (U)", style="dim")
         if bar.plain != self._topbar:
             self._topbar = bar.plain
             self.query_one("#topbar", Static).update(bar, layout=False)
@@ -456,6 +487,10 @@ class DashboardScreen(Screen[None]):
     def action_open_logs(self) -> None:
         """The log viewer, showing what the log panel shows (the focused agent's entries, or every agent's)."""
         app_of(self).open_logs(self.query_one(LogPanel).scope)
+
+    def action_open_usage(self) -> None:
+        """The usage view: each agent's and model's requests, tokens and cost, and who waits for the API."""
+        app_of(self).open_usage()
 
     def action_open_coord(self) -> None:
         """The coordination view: locks, reservations, barriers, messages and shared state, live."""

@@ -1,7 +1,8 @@
 """One agent's live tile: a header (name, kind, state, queue depth, last output) over the pane's recent lines;
 for a claude agent also the question it waits on (a line of its own above the bottom edge) and when its last
 turn ended (in the bottom edge); in the bottom edge too, what it does in coordination (`⚷ build` for a lock it
-holds, `◷ lock deploy` or `◷ barrier deploy` while it waits, `✉ 3` unread messages).
+holds, `◷ lock deploy` or `◷ barrier deploy` while it waits, `✉ 3` unread messages) and what it spends on the
+API (`$0.42` all told, `$4.10/$5` against its budget, `◷ api 12s` while it waits for a permit of the shared limiter).
 
 Built on the Line API: every raw ANSI line becomes a finished `Strip` (cut to the tile's width, on the tile's
 background) once, cached by its text while it is on the tile, so a scrolling pane reuses the rows that moved
@@ -23,6 +24,7 @@ from textual.strip import Strip
 from agentmux.agents.kinds import kind_of
 from agentmux.agents.observer import AgentStatus, format_age
 from agentmux.ansi import ansi_segments
+from agentmux.api.summary import money
 from agentmux.coord.summary import NOTHING, OwnerCoord
 from agentmux.state import AgentState
 from agentmux.tui.widgets.direct import DirectLines
@@ -73,6 +75,41 @@ def coord_badges(coord: OwnerCoord) -> Text:
     return text
 
 
+BUDGET_WARNING = 0.8
+"""The share of its budget an agent has spent when its cost badge turns yellow."""
+
+
+@dataclass(frozen=True)
+class TileUsage:
+    """What a tile says of an agent's API use: its cost all told, its budget, since when it waits for a permit."""
+
+    cost: float = 0.0
+    budget: float | None = None
+    waiting_since: float | None = None
+
+
+def usage_badges(usage: TileUsage, now: float) -> Text:
+    """`◷ api 12s $4.10/$5`: the wait for a permit of the shared limiter, then the cost (against the budget, yellow
+    from 80% of it, red when spent); empty for an agent that never used the API and waits for nothing."""
+    text = Text()
+    if usage.waiting_since is not None:
+        text.append(f"◷ api {format_age(now - usage.waiting_since)}", "bold yellow")
+    if usage.cost or usage.budget is not None:
+        if text.plain:
+            text.append(" ")
+        if usage.budget is None:
+            text.append(money(usage.cost), "dim")
+        else:
+            spent = usage.cost >= usage.budget
+            style = "bold white on red" if spent else "bold yellow" if usage.cost >= BUDGET_WARNING * usage.budget \
+                else "dim"
+            text.append(f"{money(usage.cost)}/{money(usage.budget)}" + (" spent" if spent else ""), style)
+    return text
+
+
+NO_USAGE = TileUsage()
+
+
 def state_badge(state: AgentState) -> Text:
     """The state as symbol and word (never colour alone)."""
     return Text(f" {STATE_SYMBOL[state]} {state.value} ", style=STATE_STYLE[state])
@@ -107,6 +144,8 @@ class AgentTile(DirectLines, can_focus=True):
         self.queue_paused = False
         self.coord: OwnerCoord = NOTHING
         """What the agent holds, waits for and has unread in coordination (its bottom edge's badges)."""
+        self.usage = TileUsage()
+        """Its API cost, budget and wait for a permit (badges of the bottom edge too)."""
         self.clock = clock
         self.lines: list[str] = []
         self._screen_lines: list[str] = []
@@ -187,6 +226,22 @@ class AgentTile(DirectLines, can_focus=True):
             self.coord = coord
             self.refresh_header()
 
+    def show_usage(self, usage: TileUsage) -> None:
+        """New API usage badges (the bottom edge is redrawn only when they read differently)."""
+        if usage != self.usage:
+            self.usage = usage
+            self.refresh_header()
+
+    def edge_badges(self) -> Text | None:
+        """The bottom edge's badges: coordination, then API usage; None when there are none."""
+        text = coord_badges(self.coord) if self.coord else Text()
+        usage = usage_badges(self.usage, self.clock()) if self.usage != NO_USAGE else Text()
+        if usage.plain:
+            if text.plain:
+                text.append(" ")
+            text.append_text(usage)
+        return text if text.plain else None
+
     def set_selected(self, selected: bool) -> None:
         box = self.box()
         self.selected = selected
@@ -215,7 +270,8 @@ class AgentTile(DirectLines, can_focus=True):
             self._header = None
             if self.is_mounted and self.size.width:
                 self.refresh(Region(0, 0, self.size.width, 1))
-        footer = (self.size.width, self.last_turn(), self.coord)
+        footer = (self.size.width, self.last_turn(), self.coord, self.usage,
+                  None if self.usage.waiting_since is None else self._age_of(self.usage.waiting_since))
         if footer != self._footer_shown:
             self._footer_shown = footer
             self._footer = None
@@ -229,6 +285,9 @@ class AgentTile(DirectLines, can_focus=True):
         if status is None:
             return (self.selected, queue, self.size.width)
         return (self.selected, queue, self.size.width, status.kind, status.state, status.restarts, self._age(status))
+
+    def _age_of(self, since: float) -> str:
+        return format_age(self.clock() - since)
 
     def _age(self, status: AgentStatus) -> str:
         """Time since the agent's last output, as the header shows it."""
@@ -337,11 +396,11 @@ class AgentTile(DirectLines, can_focus=True):
         return Strip(segments).crop_extend(0, look.width, base)
 
     def _bottom_edge(self, look: _Look) -> Strip:
-        """╰─ ⚷ build ✉ 3 ───── last turn 2m ago ╯: the coordination badges and the last turn; when both do not
+        """╰─ ⚷ build ✉ 3 $0.42 ───── last turn 2m ago ╯: the badges and the last turn; when both do not
         fit, the badges alone (shortened when they do not fit either); the plain edge when there is nothing to say,
         or no room for it."""
         said = self.last_turn()
-        badges = coord_badges(self.coord) if self.coord else None
+        badges = self.edge_badges()
         turn = len(said) + 2 if said else 0
         if badges is not None:
             room = look.inner - 4 - turn  # the fill's one cell at least
