@@ -12,6 +12,11 @@ Usage: .venv/bin/python bench/api.py [--requests 200] [--seconds 5] [--only NAME
   Budget: < 2 ms added at p95.
 - first_byte: time to the first streamed byte (the SSE `message_start`) through the gateway versus directly,
   p50/p95 over `--requests` streamed requests. Budget: < 2 ms added at p95.
+- usage_summary: what the TUI's usage read costs (api/summary.py `read_usage`, on the supervisor's thread at most
+  every 2 s while requests are recorded): p50/p95 over 200 reads of a ledger of 120,000 requests by 20 agents on 2
+  models, spread over 30 days, and again with all of them today; beside it the same summary added up from the
+  ledger's rows (what the daily rollup saves), and what the rollup's trigger adds to recording one request.
+  Budget: < 5 ms at p95.
 The fake and the gateway each run in a process of their own, as they would; every connection is kept open
 between requests, as the SDK keeps its own and the gateway its upstream ones. Three processes share the
 machine's cores: the load average is printed, as a busy machine stretches the tails.
@@ -39,6 +44,8 @@ import _paths  # noqa: F401 - first: the package on sys.path
 from _measure import proc_cpu
 
 GATEWAY_BUDGET = 0.002
+USAGE_BUDGET = 0.005
+USAGE_ROWS = 120_000
 FIRST_BYTE_BUDGET = 0.002
 KEY = "sk-ant-bench-key-0123456789"
 
@@ -264,8 +271,80 @@ def limiter_decisions(seconds: float, window: float = 60.0) -> bool:
     return True
 
 
+def _fill_ledger(path: Path, days: float, now: float) -> None:
+    """USAGE_ROWS requests of 20 agents on 2 models, evenly over the last `days` days (the rollup's trigger runs)."""
+    import sqlite3
+
+    from agentmux.store import Store
+
+    Store(path).db.close()
+    db = sqlite3.connect(path)
+    rows = ((now - days * 86400 * n / USAGE_ROWS, f"agent-{n % 20:02d}", "default",
+             ("claude-sonnet-4-5", "claude-haiku-4-5")[n // 20 % 2], 1000, 200, 0, 5000, 1.0, "200", "agent", 0.01)
+            for n in range(USAGE_ROWS))
+    db.executemany("INSERT INTO api_usage (at, agent, key, model, input, output, cache_write, cache_read, latency, "
+                   "status, via, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+def _reads(read: Callable[[], object], count: int = 200) -> tuple[float, float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        read()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), pct(times, 95)
+
+
+def usage_summary(args: argparse.Namespace) -> bool:
+    """read_usage over a ledger of USAGE_ROWS requests: p95 within the budget, spread out and all today."""
+    from agentmux.api.ledger import Ledger
+    from agentmux.api.summary import read_usage
+    from agentmux.store import MIGRATIONS, Store, split_sql
+
+    ok = True
+    now = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for days, what in ((30.0, "over 30 days"), (0.9 * (now % 86400) / 86400, "all today")):
+            path = Path(tmp) / f"usage-{days:.2f}.db"
+            _fill_ledger(path, days, now)
+            store = Store(path)
+            rolled = store.db.execute("SELECT count(*) FROM api_usage_daily").fetchone()[0]
+            db = store.db
+            p50, p95 = _reads(lambda: read_usage(db, now))  # noqa: B023 - called before the loop goes on
+            raw50, raw95 = _reads(lambda: db.execute(  # noqa: B023
+                "SELECT agent, model, count(*), sum(input), sum(output), sum(cache_write), sum(cache_read), sum(cost) "
+                "FROM api_usage GROUP BY agent, model").fetchall(), 20)
+            passed = p95 < USAGE_BUDGET
+            ok = ok and passed
+            print(f"usage summary, {USAGE_ROWS:,} requests {what} ({rolled:,} rollup rows): p50 {p50 * 1000:.2f} / "
+                  f"p95 {p95 * 1000:.2f} ms; from the ledger's rows instead p50 {raw50 * 1000:.1f} / "
+                  f"p95 {raw95 * 1000:.1f} ms  [budget p95 < {USAGE_BUDGET * 1000:.0f} ms] "
+                  f"{'PASS' if passed else 'FAIL'}", flush=True)
+            store.close()
+        # what the trigger adds to recording a request: the same records with and without it, interleaved
+        path = Path(tmp) / "record.db"
+        store = Store(path)
+        book = Ledger(store)
+        timed: dict[bool, list[float]] = {True: [], False: []}
+        for n in range(600):
+            rolled_up = n % 2 == 0
+            if not rolled_up:
+                store.db.execute("DROP TRIGGER api_usage_rollup")
+            started = time.perf_counter()
+            book.record(agent="a", key="default", model="claude-sonnet-4-5", input=100, output=10, at=now)
+            timed[rolled_up].append(time.perf_counter() - started)
+            if not rolled_up:
+                store.db.execute(split_sql(MIGRATIONS[9])[-1])  # the trigger, back
+        print(f"recording one request: p50 {statistics.median(timed[False]) * 1e6:.0f} µs without the rollup's "
+              f"trigger, {statistics.median(timed[True]) * 1e6:.0f} µs with it (no budget)", flush=True)
+        store.close()
+    return ok
+
+
 SECTIONS: list[Callable[[argparse.Namespace], bool]] = [
-    lambda args: limiter_decisions(args.seconds), gateway_overhead, first_byte]
+    lambda args: limiter_decisions(args.seconds), gateway_overhead, first_byte, usage_summary]
 """Every section of this benchmark: a function of the command line's options, True when its budget holds."""
 
 

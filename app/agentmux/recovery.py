@@ -28,7 +28,7 @@ from agentmux.store import Store, is_damage
 TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_events", "queue_paused", "hook_events",
           "turns", "coord_locks", "coord_reservations", "coord_barriers", "coord_messages", "coord_inbox", "coord_kv",
           "coord_kv_log", "coord_meta", "api_messages", "api_permits", "api_key_state", "api_usage",
-          "api_usage_daily")
+          "api_usage_daily", "api_usage_total")
 """Every table whose rows are saved; leases, lock holds and waiters and barrier arrivals are
 not (whoever held one is gone or must be stopped first)."""
 SIBLINGS = ("-wal", "-shm")

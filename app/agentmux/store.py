@@ -312,8 +312,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX api_usage_at ON api_usage (at);
     CREATE INDEX api_usage_agent ON api_usage (agent, at);
     """,
-    # 10: a daily rollup of the ledger, kept by a trigger, so the TUI's usage badges and view read a few rows a
-    # day rather than every request (README: Rate limits and usage). Days are UTC days.
+    # 10: rollups of the ledger, kept by a trigger, so the TUI's usage badges and view read a few rows per agent
+    # and model (all told, and a day's for the last days) rather than every request (README: Rate limits and
+    # usage). Days are UTC days.
     """
     CREATE TABLE api_usage_daily (
         day TEXT NOT NULL,
@@ -328,16 +329,39 @@ MIGRATIONS: tuple[str, ...] = (
         cost REAL NOT NULL DEFAULT 0,
         PRIMARY KEY (day, agent, model)
     );
+    CREATE TABLE api_usage_total (
+        agent TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        input INTEGER NOT NULL DEFAULT 0,
+        output INTEGER NOT NULL DEFAULT 0,
+        cache_write INTEGER NOT NULL DEFAULT 0,
+        cache_read INTEGER NOT NULL DEFAULT 0,
+        cost REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (agent, model)
+    );
     INSERT INTO api_usage_daily (day, agent, model, requests, errors, input, output, cache_write, cache_read, cost)
         SELECT date(at, 'unixepoch'), agent, model, count(*), sum(status NOT LIKE '2%'), sum(input), sum(output),
                sum(cache_write), sum(cache_read), sum(cost)
         FROM api_usage GROUP BY 1, 2, 3;
+    INSERT INTO api_usage_total (agent, model, requests, errors, input, output, cache_write, cache_read, cost)
+        SELECT agent, model, sum(requests), sum(errors), sum(input), sum(output), sum(cache_write), sum(cache_read),
+               sum(cost)
+        FROM api_usage_daily GROUP BY 1, 2;
     CREATE TRIGGER api_usage_rollup AFTER INSERT ON api_usage BEGIN
         INSERT INTO api_usage_daily (day, agent, model, requests, errors, input, output, cache_write, cache_read,
                                      cost)
         VALUES (date(NEW.at, 'unixepoch'), NEW.agent, NEW.model, 1, NEW.status NOT LIKE '2%', NEW.input, NEW.output,
                 NEW.cache_write, NEW.cache_read, NEW.cost)
         ON CONFLICT (day, agent, model) DO UPDATE SET
+            requests = requests + 1, errors = errors + excluded.errors, input = input + excluded.input,
+            output = output + excluded.output, cache_write = cache_write + excluded.cache_write,
+            cache_read = cache_read + excluded.cache_read, cost = cost + excluded.cost;
+        INSERT INTO api_usage_total (agent, model, requests, errors, input, output, cache_write, cache_read, cost)
+        VALUES (NEW.agent, NEW.model, 1, NEW.status NOT LIKE '2%', NEW.input, NEW.output, NEW.cache_write,
+                NEW.cache_read, NEW.cost)
+        ON CONFLICT (agent, model) DO UPDATE SET
             requests = requests + 1, errors = errors + excluded.errors, input = input + excluded.input,
             output = output + excluded.output, cache_write = cache_write + excluded.cache_write,
             cache_read = cache_read + excluded.cache_read, cost = cost + excluded.cost;

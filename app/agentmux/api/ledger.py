@@ -87,8 +87,8 @@ class Ledger:
 
     def spent(self, agent: str) -> float:
         """USD an agent's requests cost, all told (its budget is checked against this)."""
-        row = self.store.db.execute("SELECT coalesce(sum(cost), 0) FROM api_usage_daily WHERE agent = ?",
-                                    (agent,)).fetchone()  # the daily rollup: a row a day, not one per request
+        row = self.store.db.execute("SELECT coalesce(sum(cost), 0) FROM api_usage_total WHERE agent = ?",
+                                    (agent,)).fetchone()  # the rollup: a row per model, not one per request
         return float(row[0])
 
     def over_budget(self, agent: str, spec: AgentSpec) -> tuple[float, float] | None:

@@ -1,8 +1,9 @@
 """What the TUI shows of the API: each agent's and model's usage today, in the last 7 days and all told, and who
 waits for a permit now (README: Rate limits and usage).
 
-Read from the ledger's daily rollup (`api_usage_daily`, kept by a trigger on `api_usage`: store.py, migration
-10), so a read costs a few rows per agent and day, not one per request. Days are UTC days. The supervisor's UI
+Read from the ledger's rollups (`api_usage_total` per agent and model, `api_usage_daily` per day too, kept by a
+trigger on `api_usage`: store.py, migration 10), so a read costs a few rows per agent and model (the last 7 days'
+of the daily one), however long the ledger. Days are UTC days. The supervisor's UI
 consumer reads it (supervisor/ui.py) when the store changed, at most every `USAGE_EVERY` seconds.
 """
 
@@ -105,18 +106,21 @@ def utc_day(at: float) -> str:
 def read_usage(db: sqlite3.Connection, now: float) -> UsageSummary:
     """The summary as the store has it now (one pass over the rollup, one over the waiters)."""
     today, week = utc_day(now), utc_day(now - (WEEK_DAYS - 1) * 86400)
-    columns = ("requests", "errors", "input", "output", "cache_write", "cache_read", "cost")
-    sums = ", ".join(f"sum(CASE WHEN day >= :{period} THEN {column} ELSE 0 END)"
-                     for period in ("today", "week") for column in columns)
-    everything = ", ".join(f"sum({column})" for column in columns)
-    rows = db.execute(f"SELECT agent, model, {sums}, {everything} FROM api_usage_daily GROUP BY agent, model "
-                      "ORDER BY agent, model", {"today": today, "week": week}).fetchall()
-    width = len(columns)
+    columns = "requests, errors, input, output, cache_write, cache_read, cost"
+    sums = ", ".join(f"sum({column})" for column in columns.split(", "))
+    recent: dict[tuple[str, str], list[Totals]] = {}
+    for row in db.execute(f"SELECT agent, model, day = ? AS today, {sums} FROM api_usage_daily WHERE day >= ? "
+                          "GROUP BY agent, model, today", (today, week)):
+        periods = recent.setdefault((str(row[0]), str(row[1])), [Totals(), Totals()])
+        totals = totals_of(tuple(row)[3:])
+        periods[1] = periods[1] + totals
+        if row[2]:
+            periods[0] = totals
     summary_rows = []
-    for row in rows:
-        values = tuple(row)[2:]
-        today_, week_, all_ = (totals_of(values[n * width:(n + 1) * width]) for n in range(3))
-        summary_rows.append((str(row[0]), str(row[1]), (today_, week_, all_)))
+    for row in db.execute(f"SELECT agent, model, {columns} FROM api_usage_total ORDER BY agent, model"):
+        name = (str(row[0]), str(row[1]))
+        today_, week_ = recent.get(name, (Totals(), Totals()))
+        summary_rows.append((*name, (today_, week_, totals_of(tuple(row)[2:]))))
     waiters = db.execute("SELECT agent, key, min(since) FROM api_waiters WHERE seen > ? GROUP BY agent, key "
                          "ORDER BY 3", (now - STALE,)).fetchall()
     seen: set[str] = set()
