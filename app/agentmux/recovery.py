@@ -27,10 +27,12 @@ from agentmux.store import Store, is_damage
 
 TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_events", "queue_paused", "hook_events",
           "turns", "coord_locks", "coord_reservations", "coord_barriers", "coord_messages", "coord_inbox", "coord_kv",
-          "coord_kv_log", "coord_meta", "api_messages", "api_permits", "api_key_state", "api_usage",
-          "api_usage_daily", "api_usage_total")
+          "coord_kv_log", "coord_meta", "api_messages", "api_permits", "api_key_state", "api_usage")
 """Every table whose rows are saved; leases, lock holds and waiters and barrier arrivals are
-not (whoever held one is gone or must be stopped first)."""
+not (whoever held one is gone or must be stopped first). The ledger's rollups are not copied row by row: the
+store's trigger rebuilds them from the rescued ledger, and `merge_rollups` adds what only they still knew."""
+ROLLUPS = (("api_usage_daily", ("day", "agent", "model")), ("api_usage_total", ("agent", "model")))
+ROLLUP_COLUMNS = ("requests", "errors", "input", "output", "cache_write", "cache_read", "cost")
 SIBLINGS = ("-wal", "-shm")
 MAGIC = b"SQLite format 3\x00"
 PAGE_SIZES = (4096, 1024, 2048, 8192, 16384, 32768, 65536, 512)
@@ -185,9 +187,32 @@ def copy_tables(db: sqlite3.Connection, source: Path) -> tuple[TableRescue, ...]
         rescued = tuple(rescue_table(db, table) if table in present else TableRescue(table, 0, 0)
                         for table in TABLES)
         keep_task_ids_unique(db)
+        merge_rollups(db, present)
         return rescued
     finally:
         db.execute("DETACH DATABASE damaged")
+
+
+def merge_rollups(db: sqlite3.Connection, present: set[str]) -> None:
+    """The ledger's rollups as the damaged store had them, merged into those the trigger rebuilt from the rescued
+    ledger: each count the larger of the two (never added: the same requests would count twice), so spending
+    on ledger rows that could not be read still counts against budgets; then each total at least its days' sum,
+    so everything is never less than a week. A rollup that cannot be read whole is left as rebuilt."""
+    update = ", ".join(f"{column} = max({column}, excluded.{column})" for column in ROLLUP_COLUMNS)
+    for table, key in ROLLUPS:
+        if table not in present:
+            continue
+        names = ", ".join((*key, *ROLLUP_COLUMNS))
+        try:
+            db.execute(f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM damaged."{table}" NOT INDEXED '
+                       f"WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}")
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+    sums = ", ".join(f"sum({column})" for column in ROLLUP_COLUMNS)
+    db.execute(f"INSERT INTO main.api_usage_total (agent, model, {', '.join(ROLLUP_COLUMNS)}) "
+               f"SELECT agent, model, {sums} FROM main.api_usage_daily WHERE true GROUP BY agent, model "
+               f"ON CONFLICT (agent, model) DO UPDATE SET {update}")
 
 
 def rescue_table(db: sqlite3.Connection, table: str) -> TableRescue:
@@ -366,7 +391,8 @@ def keep_task_ids_unique(db: sqlite3.Connection) -> None:
                db.execute("SELECT max(task) FROM main.task_events").fetchone()[0],
                db.execute("SELECT max(max(task, after)) FROM main.task_deps").fetchone()[0]]
     with contextlib.suppress(sqlite3.DatabaseError):
-        highest.append(db.execute("SELECT seq FROM damaged.sqlite_sequence WHERE name = 'tasks'").fetchone()[0])
+        row = db.execute("SELECT seq FROM damaged.sqlite_sequence WHERE name = 'tasks'").fetchone()
+        highest.append(None if row is None else row[0])  # None: the damaged store never had a task
     with contextlib.suppress(sqlite3.DatabaseError):
         highest.append(db.execute('SELECT max(rowid) FROM damaged."tasks"').fetchone()[0])
     top = max((value for value in highest if isinstance(value, int)), default=0)

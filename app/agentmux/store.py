@@ -542,6 +542,20 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
+@contextmanager
+def snapshot(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction (a snapshot under WAL) on a connection in autocommit mode, unless it is in one already:
+    a summary read in several statements never mixes two states of the store."""
+    if db.in_transaction:
+        yield db
+        return
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
+
+
 def while_locked(step: Callable[[], None], timeout: float = 30.0) -> None:
     """Run `step`, again while SQLite answers "locked" or "busy" (switching a new file to WAL can answer so at once,
     without waiting for the busy timeout, while other processes open it too), until a deadline."""

@@ -14,7 +14,7 @@ from types import MappingProxyType
 import pytest
 
 from agentmux.api.ledger import Ledger
-from agentmux.api.limiter import KeyLimits, Limiter
+from agentmux.api.limiter import STALE, KeyLimits, Limiter
 from agentmux.api.summary import PERIODS, money, read_usage, tokens, utc_day
 from agentmux.config import Config
 from agentmux.config.model import Settings
@@ -128,6 +128,19 @@ def test_the_tuis_buffer_carries_the_summary_when_it_changed(tmp_path: Path) -> 
     clock[0] += USAGE_EVERY * 2
     buffer.consume(look())
     assert buffer.take().usage is None  # nobody wrote: not read, not sent
+
+    # a waiter whose process died: nobody writes again, yet it goes from the summary once it is stale
+    with other.contended() as db:
+        db.execute("INSERT INTO api_waiters (key, agent, share, since, seen, pid) VALUES ('default', 'bob', 1, ?, ?, "
+                   "999999)", (clock[0], clock[0]))
+    clock[0] += USAGE_EVERY
+    buffer.consume(look())
+    shown = buffer.take().usage
+    assert shown is not None and shown.waits("bob") is not None
+    clock[0] += STALE + USAGE_EVERY
+    buffer.consume(look())
+    gone = buffer.take().usage
+    assert gone is not None and gone.waiting == ()
     other.close()
 
 

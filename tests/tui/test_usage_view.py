@@ -4,6 +4,7 @@ limiter (README: Rate limits and usage)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -13,7 +14,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from agentmux.api.ledger import Ledger
-from agentmux.api.limiter import KeyLimits, Limiter
+from agentmux.api.limiter import KeyLimits, Limiter, LimitTimeout
 from agentmux.store import Store
 from agentmux.tui.app import AgentmuxApp
 from agentmux.tui.screens.dashboard import DashboardScreen
@@ -72,10 +73,14 @@ async def test_usage_shows_on_the_tile_in_the_top_bar_and_in_the_view(env: Env) 
         await pilot.press("3")
         assert "Agents · all" in str(app.screen.query_one("#usage-agents").border_title)
 
-        limits = {"default": KeyLimits(requests_per_minute=1, window=4.0)}
+        limits = {"default": KeyLimits(requests_per_minute=1, window=60.0)}
         Limiter(store, env.state_dir, limits).reserve("default", "builder", 1, 1).settle(1, 1)
-        waiter = threading.Thread(target=lambda: Limiter(Store(config.store_path), env.state_dir, limits).reserve(
-            "default", "builder", 1, 1).cancel())
+
+        def wait_in_vain() -> None:  # waits until it gives up: long enough for every check below
+            with contextlib.suppress(LimitTimeout):
+                Limiter(Store(config.store_path), env.state_dir, limits).reserve("default", "builder", 1, 1, wait=12)
+
+        waiter = threading.Thread(target=wait_in_vain)
         waiter.start()
         await until(pilot, lambda: "builder" in section_text(app, "waiting"), what="the wait in the view",
                     timeout=10)
@@ -85,7 +90,8 @@ async def test_usage_shows_on_the_tile_in_the_top_bar_and_in_the_view(env: Env) 
         await until(pilot, lambda: "◷ api" in bottom_edge(app, "builder"), what="the wait on the tile")
         assert "$0.63/$1.00" in bottom_edge(app, "builder")
         assert "$0.63 today · 1 waits for the API (U)" in topbar(app)
-        waiter.join(timeout=15)
+        waiter.join(timeout=20)
+        assert not waiter.is_alive()
         await until(pilot, lambda: "◷ api" not in bottom_edge(app, "builder"), what="the wait gone", timeout=10)
 
         Ledger(store).record(agent="builder", key="default", model="claude-sonnet-4-5", input=200_000,

@@ -8,6 +8,7 @@ socket whether a server runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -329,3 +330,40 @@ def test_store_recovery_waits_for_agentmuxs_own_supervisor_session_only(env: Env
     fixed = env.cli("doctor", "--fix")
     assert "fixed: the damaged store is kept as" in fixed.stdout, fixed.stdout
     assert len(backups(path)) == 1
+
+
+def test_the_ledgers_rollups_keep_what_lost_ledger_rows_cost(tmp_path: Path) -> None:
+    """The trigger rebuilds the rollups from the rescued ledger; what only the old rollups still knew (the cost
+    of ledger rows on a lost page) is merged in, never added twice: a budget still sees all that was spent."""
+    from agentmux.api.ledger import Ledger
+    from agentmux.api.summary import Totals, read_usage
+
+    path = tmp_path / "s.db"
+    store = Store(path)
+    book = Ledger(store)
+    now = 1_800_000_000.0
+    for number in range(600):  # two agents over three days: many pages of the ledger
+        book.record(agent=("ada", "bob")[number % 2], key="default", model="claude-sonnet-4-5", input=1000,
+                    output=100, latency=0.5, status=200 if number % 7 else 529, at=now - 86400 * (number % 3))
+    before = read_usage(store.db, now)
+    spent = {agent: book.spent(agent) for agent in ("ada", "bob")}
+    store.close()
+    size = struct.unpack(">H", path.read_bytes()[16:18])[0]
+    page, lost = leaves(path, "api_usage")[1]
+    overwrite(path, (page - 1) * size, b"\xa5" * size)
+
+    recovery = recover(path)
+    usage = next(t for t in recovery.tables if t.table == "api_usage")
+    assert usage.saved == 600 - len(lost) and lost
+    store = Store(path)
+    after = read_usage(store.db, now)
+    def rounded(rows: tuple[tuple[str, str, tuple[Totals, ...]], ...]) -> list[object]:  # costs: sums of floats
+        return [(agent, model, [dataclasses.replace(t, cost=round(t.cost, 9)) for t in periods])
+                for agent, model, periods in rows]
+
+    assert rounded(after.rows) == rounded(before.rows)  # every period as before the damage: not less, not twice
+    assert {agent: Ledger(store).spent(agent) for agent in ("ada", "bob")} == pytest.approx(spent)
+    assert store.db.execute("SELECT count(*) FROM api_usage").fetchone()[0] == 600 - len(lost)
+    Ledger(store).record(agent="ada", key="default", model="claude-sonnet-4-5", input=1, at=now)  # trigger intact
+    assert read_usage(store.db, now).of("ada")[2].requests == before.of("ada")[2].requests + 1
+    store.close()

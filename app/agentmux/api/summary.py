@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agentmux.api.limiter import STALE
+from agentmux.store import snapshot
 
 PERIODS = ("today", "7 days", "all")
 """The periods a summary adds up: since today's UTC midnight, over the last 7 UTC days (today included), all told."""
@@ -104,25 +105,30 @@ def utc_day(at: float) -> str:
 
 
 def read_usage(db: sqlite3.Connection, now: float) -> UsageSummary:
-    """The summary as the store has it now (one pass over the rollup, one over the waiters)."""
+    """The summary as the store has it now, in one read transaction: the last 7 days of the daily rollup, the
+    totals, the waiters."""
     today, week = utc_day(now), utc_day(now - (WEEK_DAYS - 1) * 86400)
     columns = "requests, errors, input, output, cache_write, cache_read, cost"
     sums = ", ".join(f"sum({column})" for column in columns.split(", "))
+    with snapshot(db):
+        daily = db.execute(f"SELECT agent, model, day = ? AS today, {sums} FROM api_usage_daily WHERE day >= ? "
+                           "GROUP BY agent, model, today", (today, week)).fetchall()
+        totals_rows = db.execute(f"SELECT agent, model, {columns} FROM api_usage_total "
+                                 "ORDER BY agent, model").fetchall()
+        waiters = db.execute("SELECT agent, key, min(since) FROM api_waiters WHERE seen > ? GROUP BY agent, key "
+                             "ORDER BY 3", (now - STALE,)).fetchall()
     recent: dict[tuple[str, str], list[Totals]] = {}
-    for row in db.execute(f"SELECT agent, model, day = ? AS today, {sums} FROM api_usage_daily WHERE day >= ? "
-                          "GROUP BY agent, model, today", (today, week)):
+    for row in daily:
         periods = recent.setdefault((str(row[0]), str(row[1])), [Totals(), Totals()])
         totals = totals_of(tuple(row)[3:])
         periods[1] = periods[1] + totals
         if row[2]:
             periods[0] = totals
     summary_rows = []
-    for row in db.execute(f"SELECT agent, model, {columns} FROM api_usage_total ORDER BY agent, model"):
+    for row in totals_rows:
         name = (str(row[0]), str(row[1]))
         today_, week_ = recent.get(name, (Totals(), Totals()))
         summary_rows.append((*name, (today_, week_, totals_of(tuple(row)[2:]))))
-    waiters = db.execute("SELECT agent, key, min(since) FROM api_waiters WHERE seen > ? GROUP BY agent, key "
-                         "ORDER BY 3", (now - STALE,)).fetchall()
     seen: set[str] = set()
     waiting = []
     for agent, key, since in waiters:

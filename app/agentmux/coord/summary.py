@@ -11,13 +11,13 @@ agent's run ended, holds nothing), so it needs none of the primitives' modules a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agentmux.ansi import one_line
 from agentmux.coord.owners import dead
+from agentmux.store import snapshot
 
 RECENT_MESSAGES = 20
 """Messages shown: the newest live ones."""
@@ -168,19 +168,6 @@ class CoordSummary:
         return not (self.locks or self.reservations or self.barriers or self.messages or self.key_count)
 
 
-@contextmanager
-def _read(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One read transaction (a snapshot under WAL), unless the connection is in one already."""
-    if db.in_transaction:
-        yield db
-        return
-    db.execute("BEGIN")
-    try:
-        yield db
-    finally:
-        db.execute("COMMIT")
-
-
 def _mode(shared: object) -> str:
     return "shared" if shared else "exclusive"
 
@@ -192,7 +179,7 @@ def _shorten(text: str, width: int) -> str:
 
 def read_summary(db: sqlite3.Connection, now: float) -> CoordSummary:
     """The coordination state live at `now`, read in one transaction from the store's `coord_*` tables."""
-    with _read(db):
+    with snapshot(db):
         holds = db.execute(f"SELECT lock, owner, shared, token, expires_at FROM coord_holds WHERE expires_at > ? "
                            f"AND NOT {dead('owner', 'bound')} ORDER BY lock, token", (now,)).fetchall()
         waiters = db.execute("SELECT lock, owner, shared, since FROM coord_waiters WHERE alive_until > ? ORDER BY id",

@@ -218,17 +218,19 @@ class UiBuffer:
         return summary
 
     def _usage_summary(self, now: float, problems: list[str]) -> UsageSummary | None:
-        """The usage summary read again when the store changed (at most every USAGE_EVERY seconds) or the UTC
-        day did; returned only when it reads differently from the last one."""
+        """The usage summary read again when the store changed (at most every USAGE_EVERY seconds), the UTC day did,
+        or someone waits (a waiter whose process died is dropped after a while though nobody writes: this
+        process's own writes do not change data_version); returned only when it reads differently."""
         try:
             version = int(self.store.db.execute("PRAGMA data_version").fetchone()[0])
             seen, last = self._usage_seen, self._usage
             if seen is not None and 0 <= now - seen[1] < USAGE_EVERY:
                 return None
-            if seen is not None and version == seen[0] and last is not None and last.day == utc_day(now):
+            if seen is not None and version == seen[0] and last is not None and last.day == utc_day(now) \
+                    and not last.waiting:
                 return None
-            self._usage_seen = (version, now)
             summary = read_usage(self.store.db, now)
+            self._usage_seen = (version, now)  # after the read: one that failed is tried again
         except sqlite3.Error as exc:
             problem = f"cannot read the API usage: {exc}"
             if problem != self._usage_problem:
