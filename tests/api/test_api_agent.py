@@ -192,6 +192,13 @@ def test_a_queued_tasks_result_is_the_reply(env: Env, fake: ApiFake, monkeypatch
     failed = run.task(failing.id)
     assert failed.state.value == "failed"
     assert "authentication failed (401)" in failed.reason
+    # in error now (its last request failed), its program at its prompt: the next task goes to it all the same
+    wait_until(lambda: env.status("asker")["state"] == "error", message="the agent in error")
+    fake.add(Reply.text("back again", match="after the failure"))
+    after = run.queue.add("asker", "after the failure")
+    run.until(lambda: run.ended(after), timeout=30, message="the task after the failure ends")
+    assert run.task(after.id).state.value == "succeeded", run.task(after.id).reason
+    assert run.task(after.id).result == "back again"
 
 
 def test_a_queued_task_of_several_lines_is_one_prompt_and_its_result_the_reply(
@@ -204,7 +211,21 @@ def test_a_queued_task_of_several_lines_is_one_prompt_and_its_result_the_reply(
     done = run.task(task.id)
     assert done.state.value == "succeeded", done.reason
     assert texts(fake.requests[0]) == [("user", text)]
-    assert done.result == f"echo: {text}"
+    assert done.result == f"echo: {text}", env.screen("asker")
+
+
+def test_a_typed_task_that_fills_its_last_row_exactly_keeps_its_first_line_of_reply(
+        env: Env, fake: ApiFake, monkeypatch: pytest.MonkeyPatch, running: Supervisors) -> None:
+    """The line editor wraps a line that fills the row exactly, so tmux joins the next line (the reply's first)
+    to it: the result still has it (it lost it: a task file's path of the wrong length did it too)."""
+    api_config(env, monkeypatch, fake.url)
+    run = running()
+    width = int(env.tmux("display", "-p", "-t", "=asker:", "#{pane_width}").stdout)
+    for rows in (1, 2):
+        text = "x" * (rows * width - len("api> "))
+        task = run.queue.add("asker", text)
+        run.until(lambda task=task: run.ended(task), timeout=30, message="the task ends")
+        assert run.task(task.id).result == f"echo: {text}", env.screen("asker")
 
 
 def keys(env: Env, *typed: str) -> None:

@@ -60,6 +60,12 @@ class AgentStatus:
     """When its last turn ended: its newest Stop or StopFailure hook event of this run (claude agents), else None."""
     screen: str = field(default="", repr=False)
 
+    @property
+    def takes_tasks(self) -> bool:
+        """Its program runs and can take the next task: a live state, or an error its program reported and runs
+        on after (an api agent whose last request failed, back at its prompt). Else its queued tasks wait."""
+        return self.state.is_live or (self.state == AgentState.ERROR and self.process_alive)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("screen")

@@ -86,7 +86,7 @@ def cmd_ls(actions: Actions, args: argparse.Namespace) -> int:
     rows = [["NAME", "KIND", "STATE", "FOR", "PID", "OUTPUT", "RESTARTS", "DETAIL"]]
     for s in statuses:
         detail = s.reason + ("" if s.in_config else " (not in config)")
-        if not s.state.is_live and waiting.get(s.name):
+        if not s.takes_tasks and waiting.get(s.name):
             count = waiting[s.name]
             detail += f"; {count} task{'s' if count != 1 else ''} wait for it"
         pid = str(s.pid) if s.pid and s.process_alive else "-"

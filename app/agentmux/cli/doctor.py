@@ -250,7 +250,7 @@ def check_waiting_agents(fleet: Fleet, store: Store, check: Callable[..., bool])
         if status is None:
             check(False, f"{tasks} wait for {agent}, which is not configured",
                   f"`agentmux queue cancel ID` them, or add the agent (`agentmux add {agent} ...`)")
-        elif not status.state.is_live:
+        elif not status.takes_tasks:
             check(False, f"{tasks} wait for {agent}, which is {status.state.value} ({status.reason})",
                   f"`agentmux up {agent}` starts it")
 

@@ -16,7 +16,7 @@ from agentmux.queue import Task, TaskState
 def agents_down(fleet: Fleet) -> dict[str, str]:
     """Why each agent that is not running is down (`builder is error: exited with status 1`), by name."""
     return {status.name: f"{status.name} is {status.state.value}: {status.reason}"
-            for status in fleet.status() if not status.state.is_live}
+            for status in fleet.status() if not status.takes_tasks}
 
 def cmd_queue(actions: Actions, args: argparse.Namespace) -> int:
     fleet, queue = actions.fleet, actions.queue

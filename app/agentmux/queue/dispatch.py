@@ -169,8 +169,8 @@ class Dispatcher:
 
     def _seems_ready(self, kind: AgentKind, status: AgentStatus, observer: Observer) -> bool:
         """From the last look (cheap): is the agent at its prompt, or idle? Confirmed by `_look` before acting."""
-        if status.state in ENDED_AGENT or status.state == AgentState.WAITING:
-            return False
+        if not status.takes_tasks or status.state == AgentState.WAITING:
+            return False  # an api agent in error, its program running on, takes the next task at its prompt
         if kind.prompt is not None:
             last = ansi.plain(status.screen).rstrip().rpartition("\n")[2].rstrip()
             return kind.prompt.fullmatch(last) is not None
@@ -207,16 +207,17 @@ class Dispatcher:
         if pane.dead:
             how = (f"was killed by signal {pane.dead_signal}" if pane.dead_signal
                    else f"exited with status {pane.dead_status}")
-            return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane),
+            return self._end(task, pane.dead_status == 0 and not pane.dead_signal, self._output(task, pane, kind),
                              f"the agent {how} while working on it", now)
         if (kind.hooked and status.state != AgentState.STOPPED  # error: a failed turn, read from it
                 and observer.heard_from(task.agent, status.started_at)):  # else its screen, as any program's
             if self._restarted(task, status):
                 return self._end(task, False, [], RESTARTED, now)
             return self._follow_turn(task, sent_at, now)
-        if status.state == AgentState.ERROR and status.process_alive:
-            # the program runs on and says its turn failed (a codex agent's screen): so did the task
-            return self._end(task, False, self._output(task, pane), status.reason, now)
+        if status.state == AgentState.ERROR and status.process_alive and status.since >= sent_at:
+            # the program runs on and says its turn failed (a codex agent's screen): so did the task. An error
+            # from before the task was sent is the one it was sent after (an api agent's): its screen moves on
+            return self._end(task, False, self._output(task, pane, kind), status.reason, now)
         if status.state in ENDED_AGENT:
             return False  # a stop is under way: the pane's end decides
         task = self._follow_trims(task, pane)
@@ -233,8 +234,8 @@ class Dispatcher:
             if not self._seems_ready(kind, status, observer):  # still at it (or asking): stop it
                 self.fleet.tmux.send_keys(pane.pane_id, *kind.interrupt_keys)
                 interrupted = f"; interrupted with {' '.join(kind.interrupt_keys)}"
-            return self._end(task, False, self._output(task, pane), f"timed out after {task.timeout:g}s{interrupted}",
-                             now)
+            return self._end(task, False, self._output(task, pane, kind),
+                             f"timed out after {task.timeout:g}s{interrupted}", now)
         if not self._finished(task, kind, status, observer, progressed):
             return False
         look = self._look(pane, kind)
@@ -242,7 +243,7 @@ class Dispatcher:
             return False
         if self._restarted(task):
             return self._end(task, False, [], RESTARTED, now)
-        output = self._output(task, look.pane)
+        output = self._output(task, look.pane, kind)
         ok, reason = kind.outcome(output)
         if output and kind.prompt is not None and kind.prompt.fullmatch(output[-1].rstrip()):
             output = output[:-1]  # the prompt the agent came back to is not part of the result
@@ -321,7 +322,7 @@ class Dispatcher:
         can only be whole tenths higher up. One round trip when nothing was missed."""
         if task.output_mark is None:
             return task
-        typed = kind.delivery(task.text).line(str(self._script_path(task.id))).split("\n")[0].strip()[:40]
+        typed = self._typed(task, kind)[:40]
         limit = self.fleet.config.settings.history_limit
         chunk = max(1, limit // 10)
         # a trim leaves nine tenths of the limit: below that, none was missed (and the text may just not be
@@ -341,7 +342,11 @@ class Dispatcher:
                 return task
         return task
 
-    def _output(self, task: Task, pane: PaneInfo) -> list[str]:
+    def _typed(self, task: Task, kind: AgentKind) -> str:
+        """The (first line of the) line typed into the agent for the task."""
+        return kind.delivery(task.text).line(str(self._script_path(task.id))).split("\n")[0].strip()
+
+    def _output(self, task: Task, pane: PaneInfo, kind: AgentKind) -> list[str]:
         """What the agent printed after the line the task was typed on, up to the cursor (lines joined where
         the terminal wrapped them); the oldest part is gone when the scrollback no longer holds it."""
         mark = self.queue.get(task.id).output_mark
@@ -355,8 +360,13 @@ class Dispatcher:
                                  escapes=False, join=True)
         text = self.fleet.tmux.capture([request]).get(pane.pane_id, "")
         lines = [line.rstrip() for line in text.split("\n") if not PANE_IS_DEAD_RE.match(line)]
-        if kept:
-            lines = lines[1:]  # the line the task was typed on: its prompt and the task's own text
+        if kept and lines:  # the line the task was typed on: its prompt and the task's own text
+            # A typed line that fills its last row exactly leaves that row marked as wrapped (the line editor
+            # moved the cursor on by wrapping), so tmux joins the first line of output to it: kept apart.
+            typed = self._typed(task, kind)
+            at = lines[0].find(typed) if typed else -1
+            joined = lines[0][at + len(typed):] if at >= 0 else ""
+            lines = ([joined] if joined.strip() else []) + lines[1:]
         while lines and not lines[-1]:
             lines.pop()
         return lines

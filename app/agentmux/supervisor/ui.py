@@ -164,7 +164,7 @@ class UiBuffer:
                     pending.logs.extend(entries)
                     del pending.logs[:-PENDING_LOGS]
                     news = True
-            down = {s.name: f"{s.state.value}: {s.reason}" for s in look.statuses if not s.state.is_live}
+            down = {s.name: f"{s.state.value}: {s.reason}" for s in look.statuses if not s.takes_tasks}
             view = self._queue_view(look, down)
             if view is not None:
                 pending.queue = view
