@@ -145,5 +145,6 @@ def test_the_tuis_buffer_carries_the_summary_when_it_changed(tmp_path: Path) -> 
 
 
 def test_money_and_tokens_read_short() -> None:
-    assert [money(c) for c in (0, 0.0042, 0.42, 12.3, 1234.5)] == ["$0", "$0.0042", "$0.42", "$12.30", "$1,234"]
+    assert [money(c) for c in (0, 0.000141, 0.0042, 0.42, 12.3, 1234.5)] == [
+        "$0", "$0.00014", "$0.0042", "$0.42", "$12.30", "$1,234"]
     assert [tokens(n) for n in (812, 12_345, 4_560_000)] == ["812", "12.3k", "4.56M"]

@@ -162,3 +162,19 @@ def test_the_api_kinds_outcome_delivery_and_checks() -> None:
         kind.check_task("   ")
     with pytest.raises(UsageError):
         kind.check_task("one line with Ctrl-C \x03")
+
+
+def test_a_last_prompt_without_a_reply_is_dropped_at_start(store: Store) -> None:
+    """An agent killed while its prompt waited for a permit or its reply left the prompt alone at the end: the
+    next start drops it, so two prompts never go in a row. A tool result is not a prompt: it stays."""
+    history = History(store, "ada")
+    assert not history.drop_unanswered()  # nothing at all
+    history.append("user", text("first"))
+    history.append("assistant", text("answer"))
+    assert not history.drop_unanswered()
+    history.append("user", text("killed while it waited"))
+    assert history.drop_unanswered()
+    assert [m["content"][0]["text"] for m in history.messages()] == ["first", "answer"]
+    history.append("assistant", tool_use("t1"))
+    history.append("user", tool_result("t1"))
+    assert not history.drop_unanswered() and history.count() == 4

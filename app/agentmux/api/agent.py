@@ -42,6 +42,7 @@ from agentmux.api.history import History, estimate_tokens
 from agentmux.api.ledger import Ledger
 from agentmux.api.limiter import Limiter, Permit, limits_of
 from agentmux.api.prices import configured
+from agentmux.api.summary import money
 from agentmux.config import AgentSpec
 from agentmux.config.model import HISTORY_TOKENS
 from agentmux.errors import AgentmuxError
@@ -114,14 +115,18 @@ class Meter:
         if over is not None:
             spent, budget = over
             if self.spec.on_budget == "stop":
-                raise BudgetSpent(f"budget spent: ${spent:.2f} of ${budget:.2f} (on_budget = \"stop\")")
+                raise BudgetSpent(f"budget spent: {money(spent)} of {money(budget)} (on_budget = \"stop\")")
             if not self.warned:
-                _write(f"api warning: budget spent: ${spent:.2f} of ${budget:.2f}\n")
+                _write(f"api warning: budget spent: {money(spent)} of {money(budget)}\n")
                 self.warned = True
         estimate = estimate_tokens(request["messages"]) + (len(request.get("system") or "") // 4)
 
         def waiting(reason: str, seconds: float) -> None:
-            _write(f"api: waiting about {seconds:.0f} s for the rate limit of key {self.spec.api_key}: {reason}\n")
+            if reason.startswith("queued behind"):  # its turn comes when theirs are served: no estimate to give
+                _write(f"api: waiting for the rate limit of key {self.spec.api_key}: {reason}'s requests\n")
+            else:
+                _write(f"api: waiting about {seconds:.0f} s for the rate limit of key {self.spec.api_key}: "
+                       f"{reason}\n")
 
         permit = self.limiter.reserve(self.spec.api_key, self.spec.name, estimate, self.spec.max_tokens,
                                       on_wait=waiting, share=self.spec.share)
@@ -385,6 +390,9 @@ class ApiAgent:
         return False
 
     def run(self) -> None:
+        if self.history.drop_unanswered():
+            print("api: the last prompt had no reply (the agent was stopped while it asked): dropped from the "
+                  "conversation", flush=True)
         count = self.history.count()
         kept = f", {count} messages of history" if count else ""
         print(f"api agent {self.spec.name} ({self.spec.model}{kept}): type or paste a prompt; {API_BLOCK_START} "

@@ -59,6 +59,16 @@ class History:
         with self.store.transaction() as db:
             db.execute("DELETE FROM api_messages WHERE agent = ? AND id = ?", (self.agent, message_id))
 
+    def drop_unanswered(self) -> bool:
+        """Drop a last prompt that has no reply: its agent was killed while it waited for a permit or the reply
+        (`ask` drops it itself otherwise). Sent again with the next prompt, it would be two prompts in a row."""
+        row = self.store.db.execute("SELECT id, role, content FROM api_messages WHERE agent = ? ORDER BY id DESC "
+                                    "LIMIT 1", (self.agent,)).fetchone()
+        if row is None or not starts_exchange(row["role"], json.loads(row["content"])):
+            return False
+        self.remove(row["id"])
+        return True
+
     def clear(self) -> int:
         """Forget the whole conversation; returns how many messages were dropped."""
         with self.store.transaction() as db:

@@ -9,6 +9,7 @@ consumer reads it (supervisor/ui.py) when the store changed, at most every `USAG
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -146,11 +147,13 @@ def totals_of(values: Sequence[float | None]) -> Totals:
 
 
 def money(cost: float) -> str:
-    """$0.0042, $0.42, $12.30, $1,234: enough digits to tell small costs apart."""
+    """$0.00014, $0.0042, $0.42, $12.30, $1,234: below a cent two significant digits, so small costs and budgets
+    are told apart (a tiny budget spent reads `$0.00014 of $0.0001`, not `$0.00 of $0.00`)."""
     if cost == 0:
         return "$0"
     if cost < 0.01:
-        return f"${cost:.4f}"
+        digits = 1 - math.floor(math.log10(cost))
+        return f"${cost:.{digits}f}"
     if cost < 1000:
         return f"${cost:.2f}"
     return f"${cost:,.0f}"

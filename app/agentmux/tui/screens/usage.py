@@ -30,7 +30,8 @@ SECTIONS = (  # id, title, what to say when it is empty
     ("agents", "Agents", "no API requests in this period — api agents (kind = \"api\") and claude agents through "
                          "the gateway ([api.gateway]) are recorded"),
     ("models", "Models", "no API requests in this period"),
-    ("waiting", "Waiting for the API", "nobody waits — the shared limiter has room ([api.keys.NAME] limits)"),
+    ("waiting", "Waiting for the API", "nobody waits now — a request that finds its key's limits reached "
+                                       "([api.keys.NAME]) waits here"),
 )
 TITLES = {key: title for key, title, _ in SECTIONS}
 NOTE = ("costs are estimates, priced when each request was recorded ([api.prices], else agentmux's defaults); "
@@ -79,7 +80,7 @@ def models_view(summary: UsageSummary, period: int) -> RenderableType:
 def waiting_view(summary: UsageSummary, now: float) -> RenderableType:
     if not summary.waiting:
         return Text(SECTIONS[2][2], style="dim")
-    table = plain_table("AGENT", "KEY", "WAITS FOR*")
+    table = plain_table("AGENT", "KEY", "WAITED SO FAR*")
     for waiting in summary.waiting:
         table.add_row(Text(waiting.agent, style="bold"), waiting.key,
                       Text(format_age(now - waiting.since), style="bold yellow"))
