@@ -197,6 +197,23 @@ async def test_a_second_tui_says_who_dispatches(env: Env, demo_fleet: DemoFleets
             assert not holding(second)
 
 
+async def test_an_empty_queue_names_the_agent_focused_now(env: Env, demo_fleet: DemoFleets) -> None:
+    """Both queues empty: moving the focus changes whose queue the panel says is empty (it kept the first's)."""
+    demo_fleet(["a", "b"])
+    assert env.cli("up", "--no-serve").returncode == 0
+    app = AgentmuxApp(env.load())
+    async with app.run_test(size=SIZE) as pilot:
+
+        def empty() -> str:
+            return str(app.screen.query_one("#queue-empty", Static).content)
+
+        await focus_agent(pilot, "a")
+        await until(pilot, lambda: "No tasks for a." in empty(), what=lambda: f"a's empty queue ({empty()!r})")
+        await focus_agent(pilot, "b")
+        await until(pilot, lambda: "No tasks for b." in empty(), what=lambda: f"b's empty queue ({empty()!r})")
+        assert "Queue · b" in str(app.screen.query_one("#queue-title", Static).content)
+
+
 async def test_every_queue_action_is_in_the_help_and_the_palette(tmp_path: Path) -> None:
     config = Config(path=tmp_path / "agentmux.toml", settings=Settings(socket="unused", state_dir=tmp_path))
     app = AgentmuxApp(config, observe_fleet=False)

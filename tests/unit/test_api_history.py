@@ -178,3 +178,15 @@ def test_a_last_prompt_without_a_reply_is_dropped_at_start(store: Store) -> None
     history.append("assistant", tool_use("t1"))
     history.append("user", tool_result("t1"))
     assert not history.drop_unanswered() and history.count() == 4
+
+
+def test_an_api_agent_waiting_for_a_permit_says_so_not_replying() -> None:
+    def seen(screen: str) -> tuple[AgentState, str]:
+        detected = detect_api(Observation(screen=screen, now=2.0, started_at=0.0, last_output_at=1.0, idle_after=5.0))
+        return detected.state, detected.reason
+
+    assert seen("api> hello\napi: waiting about 3 s for the rate limit of key default: 2 requests per 60s\n") == (
+        AgentState.BUSY, "waits for the rate limit of key default")
+    assert seen("api> hi\napi: waiting for the rate limit of key team: queued behind agent ada's requests\n") == (
+        AgentState.BUSY, "waits for the rate limit of key team")
+    assert seen("api> hi\nthe reply so far") == (AgentState.BUSY, "replying")

@@ -128,6 +128,8 @@ API_ERROR = "api error: "
 """How an api agent's error line begins (one line, e.g. `api error: authentication failed (401): ...`)."""
 API_RETRYING = ", retrying in "
 """In an error line that is followed by another attempt (the agent is still at it)."""
+API_WAITING = "api: waiting"
+"""How an api agent's line begins while its request waits for a permit of the shared rate limiter."""
 API_CANCELLED = "^C interrupted"
 """What an api agent prints when Ctrl-C stops a reply."""
 
@@ -157,6 +159,9 @@ def detect_api(obs: Observation) -> Detected:
         return Detected(AgentState.IDLE, "at its prompt")
     if lines[-1].strip().startswith(API_ERROR):
         return Detected(AgentState.BUSY, lines[-1].strip())
+    if lines[-1].strip().startswith(API_WAITING):  # for a permit of the shared rate limiter: nothing sent yet
+        return Detected(AgentState.BUSY, "waits for the rate limit" + lines[-1].strip()[len(API_WAITING):]
+                        .partition(" for the rate limit")[2].partition(":")[0])
     return Detected(AgentState.BUSY, "replying")
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import anthropic
 
 from agentmux import config as config_module
-from agentmux.agents.detectors import API_CANCELLED, API_ERROR, API_PROMPT, API_RETRYING
+from agentmux.agents.detectors import API_CANCELLED, API_ERROR, API_PROMPT, API_RETRYING, API_WAITING
 from agentmux.agents.kinds import API_BLOCK_END, API_BLOCK_START
 from agentmux.api.history import History, estimate_tokens
 from agentmux.api.ledger import Ledger
@@ -123,9 +123,9 @@ class Meter:
 
         def waiting(reason: str, seconds: float) -> None:
             if reason.startswith("queued behind"):  # its turn comes when theirs are served: no estimate to give
-                _write(f"api: waiting for the rate limit of key {self.spec.api_key}: {reason}'s requests\n")
+                _write(f"{API_WAITING} for the rate limit of key {self.spec.api_key}: {reason}'s requests\n")
             else:
-                _write(f"api: waiting about {seconds:.0f} s for the rate limit of key {self.spec.api_key}: "
+                _write(f"{API_WAITING} about {seconds:.0f} s for the rate limit of key {self.spec.api_key}: "
                        f"{reason}\n")
 
         permit = self.limiter.reserve(self.spec.api_key, self.spec.name, estimate, self.spec.max_tokens,

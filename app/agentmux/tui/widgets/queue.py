@@ -214,7 +214,8 @@ class QueuePanel(Vertical):
         ages = [format_age(now - task.created_at) for task in tasks]
         id_width = max([2, *(len(str(task.id)) for task in tasks)])
         agent_width = min(AGENT_WIDTH, max([5, *(len(task.agent) for task in tasks)])) if self.show_all else 0
-        shown = (id_width, agent_width, tuple(tasks), tuple(ages), tuple(sorted(view.down.items())))
+        shown = (self.agent, self.show_all, id_width, agent_width, tuple(tasks), tuple(ages),
+                 tuple(sorted(view.down.items())))  # whose: an empty list names its agent
         self._show_status(view, tasks)
         if shown == self._shown:
             return
