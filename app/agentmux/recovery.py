@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agentmux import processes
 from agentmux.errors import AgentmuxError
-from agentmux.store import Store, is_damage
+from agentmux.store import ROLLUP_COLUMNS, Store, is_damage
 
 TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_events", "queue_paused", "hook_events",
           "turns", "coord_locks", "coord_reservations", "coord_barriers", "coord_messages", "coord_inbox", "coord_kv",
@@ -32,7 +32,6 @@ TABLES = ("agents", "state_changes", "events", "tasks", "task_deps", "task_event
 not (whoever held one is gone or must be stopped first). The ledger's rollups are not copied row by row: the
 store's trigger rebuilds them from the rescued ledger, and `merge_rollups` adds what only they still knew."""
 ROLLUPS = (("api_usage_daily", ("day", "agent", "model")), ("api_usage_total", ("agent", "model")))
-ROLLUP_COLUMNS = ("requests", "errors", "input", "output", "cache_write", "cache_read", "cost")
 SIBLINGS = ("-wal", "-shm")
 MAGIC = b"SQLite format 3\x00"
 PAGE_SIZES = (4096, 1024, 2048, 8192, 16384, 32768, 65536, 512)

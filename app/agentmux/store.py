@@ -368,7 +368,8 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     """,
 )
-
+ROLLUP_COLUMNS = ("requests", "errors", "input", "output", "cache_write", "cache_read", "cost")
+"""The counts of the ledger's rollups (`api_usage_daily`, `api_usage_total`: migration 10), in their order."""
 
 
 def split_sql(script: str) -> list[str]:

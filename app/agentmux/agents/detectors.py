@@ -160,8 +160,8 @@ def detect_api(obs: Observation) -> Detected:
     if lines[-1].strip().startswith(API_ERROR):
         return Detected(AgentState.BUSY, lines[-1].strip())
     if lines[-1].strip().startswith(API_WAITING):  # for a permit of the shared rate limiter: nothing sent yet
-        return Detected(AgentState.BUSY, "waits for the rate limit" + lines[-1].strip()[len(API_WAITING):]
-                        .partition(" for the rate limit")[2].partition(":")[0])
+        key = lines[-1].partition(" for the rate limit")[2].partition(":")[0]  # ` of key NAME`
+        return Detected(AgentState.BUSY, f"waits for the rate limit{key}")
     return Detected(AgentState.BUSY, "replying")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agentmux.api.limiter import STALE
-from agentmux.store import snapshot
+from agentmux.store import ROLLUP_COLUMNS, snapshot
 
 PERIODS = ("today", "7 days", "all")
 """The periods a summary adds up: since today's UTC midnight, over the last 7 UTC days (today included), all told."""
@@ -109,8 +109,8 @@ def read_usage(db: sqlite3.Connection, now: float) -> UsageSummary:
     """The summary as the store has it now, in one read transaction: the last 7 days of the daily rollup, the
     totals, the waiters."""
     today, week = utc_day(now), utc_day(now - (WEEK_DAYS - 1) * 86400)
-    columns = "requests, errors, input, output, cache_write, cache_read, cost"
-    sums = ", ".join(f"sum({column})" for column in columns.split(", "))
+    columns = ", ".join(ROLLUP_COLUMNS)
+    sums = ", ".join(f"sum({column})" for column in ROLLUP_COLUMNS)
     with snapshot(db):
         daily = db.execute(f"SELECT agent, model, day = ? AS today, {sums} FROM api_usage_daily WHERE day >= ? "
                            "GROUP BY agent, model, today", (today, week)).fetchall()
@@ -140,7 +140,7 @@ def read_usage(db: sqlite3.Connection, now: float) -> UsageSummary:
 
 
 def totals_of(values: Sequence[float | None]) -> Totals:
-    """Totals from the columns requests, errors, input, output, cache_write, cache_read, cost."""
+    """Totals from the rollup's columns (ROLLUP_COLUMNS, in their order)."""
     requests, errors, input_, output, cache_write, cache_read, cost = (value or 0 for value in values)
     return Totals(int(requests), int(errors), int(input_), int(output), int(cache_write), int(cache_read),
                   float(cost))

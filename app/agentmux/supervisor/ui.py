@@ -221,11 +221,11 @@ class UiBuffer:
         """The usage summary read again when the store changed (at most every USAGE_EVERY seconds), the UTC day did,
         or someone waits (a waiter whose process died is dropped after a while though nobody writes: this
         process's own writes do not change data_version); returned only when it reads differently."""
+        seen, last = self._usage_seen, self._usage
+        if seen is not None and 0 <= now - seen[1] < USAGE_EVERY:
+            return None  # before any query: most looks end here
         try:
             version = int(self.store.db.execute("PRAGMA data_version").fetchone()[0])
-            seen, last = self._usage_seen, self._usage
-            if seen is not None and 0 <= now - seen[1] < USAGE_EVERY:
-                return None
             if seen is not None and version == seen[0] and last is not None and last.day == utc_day(now) \
                     and not last.waiting:
                 return None
